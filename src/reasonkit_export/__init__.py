@@ -1,0 +1,62 @@
+"""reasonkit_export: hand your users a complete, trustworthy copy of their data.
+
+GDPR Art. 15 (access) and Art. 20 (portability) exports for any Python
+service: plug in your :class:`~reasonkit_export.protocols.DataSource` objects,
+call :meth:`ExportService.create_export` from your request handler and
+:meth:`ExportService.process_export` from your queue, and stream the result
+with :meth:`ExportService.open_download`.
+"""
+
+from __future__ import annotations
+
+from reasonkit_export._download import Download
+from reasonkit_export._models import (
+    Category,
+    ExportConfig,
+    ExportFormat,
+    ExportJob,
+    ExportStatus,
+    NotificationEvent,
+    RateLimit,
+    ScheduledExport,
+    StorageBackend,
+)
+from reasonkit_export._service import ExportService
+from reasonkit_export._version import __version__
+from reasonkit_export.exceptions import (
+    DatabaseError,
+    ExportError,
+    ExportExpired,
+    ExportNotFound,
+    ExportNotReady,
+    InvalidRequest,
+    InvalidSchedule,
+    ProcessingError,
+    RateLimitExceeded,
+    StorageError,
+)
+
+__all__ = [
+    "Category",
+    "DatabaseError",
+    "Download",
+    "ExportConfig",
+    "ExportError",
+    "ExportExpired",
+    "ExportFormat",
+    "ExportJob",
+    "ExportNotFound",
+    "ExportNotReady",
+    "ExportService",
+    "ExportStatus",
+    "InvalidRequest",
+    "InvalidSchedule",
+    "NotificationEvent",
+    "ProcessingError",
+    "RateLimit",
+    "RateLimitExceeded",
+    "ScheduledExport",
+    "StorageBackend",
+    "StorageError",
+    "__version__",
+]

@@ -1,0 +1,133 @@
+"""How record values become JSON: the one documented encoding every format shares.
+
+Data sources yield mappings of arbitrary Python values. Before any writer sees
+them, values are mapped onto the JSON data model:
+
+====================================  ==============================================
+Python value                          JSON value
+====================================  ==============================================
+``str``, ``int``, ``bool``, ``None``  the same
+``float``                             a number; NaN and ±infinity (not valid JSON)
+                                      become the strings ``"NaN"``, ``"Infinity"``,
+                                      ``"-Infinity"``
+``decimal.Decimal``                   a string with the exact digits (``"12.50"``)
+``datetime.datetime``                 ISO 8601 string with offset; naive values are
+                                      taken as UTC (``"2024-05-01T12:00:00+00:00"``)
+``datetime.date`` / ``time``          ISO 8601 string (``"2024-05-01"``)
+``datetime.timedelta``                seconds as a number
+``uuid.UUID``                         canonical string
+``bytes`` / ``bytearray``             standard base64 string
+``enum.Enum``                         its value, encoded by these rules
+mapping                               object; keys become strings
+list, tuple, generator                array
+set, frozenset                        array, sorted when the items are comparable
+dataclass / attrs instance            object of its fields
+====================================  ==============================================
+
+Anything else raises :class:`TypeError` naming the type (never the value).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import enum
+import math
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import attrs
+
+__all__ = ["dumps_compact", "json_default", "to_json_value"]
+
+JsonValue = Any
+
+
+def _float(value: float) -> float | str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def json_default(value: Any) -> JsonValue:
+    """Encode one non-JSON value (the ``default=`` hook of a JSON encoder)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        if value.is_nan():
+            return "NaN"
+        if value.is_infinite():
+            return "Infinity" if value > 0 else "-Infinity"
+        return str(value)
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, enum.Enum):
+        return to_json_value(value.value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, set | frozenset):
+        items = [to_json_value(v) for v in value]
+        try:
+            return sorted(items)
+        except TypeError:
+            return sorted(items, key=repr)
+    if isinstance(value, Mapping):
+        return {_key(k): to_json_value(v) for k, v in value.items()}
+    if attrs.has(type(value)):
+        return to_json_value(attrs.asdict(value, recurse=False))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_json_value({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+    if isinstance(value, Iterable) and not isinstance(value, str | bytes):
+        return [to_json_value(v) for v in value]
+    raise TypeError(f"cannot encode a value of type {type(value).__name__} as JSON")
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    value = to_json_value(key)
+    return value if isinstance(value, str) else str(value)
+
+
+def to_json_value(value: Any) -> JsonValue:
+    """Return ``value`` mapped onto the JSON data model by the rules above."""
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool:
+        return value
+    if isinstance(value, enum.Enum):  # before str/int: StrEnum and IntEnum are both
+        return to_json_value(value.value)
+    if isinstance(value, str | int):
+        return value
+    if isinstance(value, float):
+        return _float(value)
+    if isinstance(value, dict):
+        return {_key(k): to_json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json_value(v) for v in value]
+    return json_default(value)
+
+
+def _build_dumps() -> Callable[[Any], bytes]:
+    import json
+
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+    def dumps(value: Any) -> bytes:
+        return encoder.encode(to_json_value(value)).encode("utf-8")
+
+    return dumps
+
+
+dumps_compact: Callable[[Any], bytes] = _build_dumps()
+"""Encode one value as compact UTF-8 JSON bytes under the rules above."""

@@ -1,0 +1,322 @@
+"""Value objects: formats, statuses, categories, jobs, schedules and configuration.
+
+All models are frozen attrs classes with keyword-only fields; state changes go
+through :func:`attrs.evolve`. Datetimes are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import attrs
+
+from reasonkit_export.exceptions import InvalidRequest
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "TERMINAL_STATUSES",
+    "Category",
+    "ExportConfig",
+    "ExportFormat",
+    "ExportJob",
+    "ExportStatus",
+    "NotificationEvent",
+    "RateLimit",
+    "ScheduledExport",
+    "StorageBackend",
+    "coerce_category",
+    "coerce_format",
+    "ensure_utc",
+]
+
+
+class ExportFormat(enum.StrEnum):
+    """Output formats; the value is the lowercase name."""
+
+    JSON = "json"
+    CSV = "csv"
+    PDF = "pdf"
+    ZIP = "zip"
+
+
+class ExportStatus(enum.StrEnum):
+    """Where a job is in its lifecycle.
+
+    pending → processing → completed → expired; processing → failed;
+    pending/processing → cancelled. ``expired``, ``failed`` and ``cancelled``
+    are terminal.
+    """
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_STATUSES = frozenset({ExportStatus.PENDING, ExportStatus.PROCESSING})
+TERMINAL_STATUSES = frozenset({ExportStatus.FAILED, ExportStatus.EXPIRED, ExportStatus.CANCELLED})
+
+
+class Category(enum.StrEnum):
+    """The well-known data categories.
+
+    Any other string is a custom category, served by a data source of that
+    name. ``all`` expands to every registered category.
+    """
+
+    PROFILE = "profile"
+    REASONING_HISTORY = "reasoning_history"
+    API_USAGE = "api_usage"
+    BILLING = "billing"
+    ALL = "all"
+
+
+class NotificationEvent(enum.StrEnum):
+    """What a notifier is told about."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class StorageBackend(enum.StrEnum):
+    """Where :meth:`ExportService.from_config` puts artifacts."""
+
+    LOCAL = "local"
+    S3 = "s3"
+    MEMORY = "memory"
+
+
+def coerce_format(value: ExportFormat | str) -> ExportFormat:
+    """Return ``value`` as an :class:`ExportFormat`, or raise InvalidRequest."""
+    try:
+        return ExportFormat(value)
+    except ValueError:
+        allowed = ", ".join(f.value for f in ExportFormat)
+        raise InvalidRequest(
+            f"unknown export format {value!r}; expected one of {allowed}"
+        ) from None
+
+
+def coerce_category(value: Category | str) -> str:
+    """Return a category name (the enum's value, or a custom category string)."""
+    if isinstance(value, Category):
+        return value.value
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequest(f"invalid category {value!r}: expected a non-empty string")
+    name = value.strip()
+    if len(name) > 64 or not all(c.isalnum() or c in "_-." for c in name):
+        raise InvalidRequest(
+            f"invalid category {value!r}: use at most 64 letters, digits, '_', '-' or '.'"
+        )
+    return name
+
+
+def ensure_utc(value: datetime) -> datetime:
+    """Return an aware datetime converted to UTC; refuse naive ones."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidRequest("naive datetime given; reasonkit_export needs timezone-aware times")
+    return value.astimezone(UTC)
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else ensure_utc(value)
+
+
+def _tuple_of_str(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _counts(value: Mapping[str, int]) -> Mapping[str, int]:
+    return dict(value)
+
+
+def _percent(_inst: object, _attribute: attrs.Attribute[Any], value: int) -> None:
+    if not 0 <= value <= 100:
+        raise InvalidRequest(f"progress must be within 0-100, got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class ExportJob:
+    """One export request and everything known about it.
+
+    The fields of the original seed come first; the rest serve the lifecycle.
+    ``file_size`` and ``sha256`` describe the artifact exactly as the user
+    downloads it (after decryption, still compressed if compression is on).
+    ``version`` increases on every stored change and fences concurrent writes.
+    """
+
+    id: UUID = attrs.field(factory=uuid4)
+    user_id: str
+    format: ExportFormat = attrs.field(converter=coerce_format)
+    categories: tuple[str, ...] = attrs.field(converter=_tuple_of_str)
+    status: ExportStatus = attrs.field(default=ExportStatus.PENDING, converter=ExportStatus)
+    progress: int = attrs.field(default=0, validator=_percent)
+    download_url: str | None = None
+    file_size: int | None = None
+    created_at: datetime = attrs.field(converter=ensure_utc)
+    completed_at: datetime | None = attrs.field(default=None, converter=_utc_or_none)
+    expires_at: datetime | None = attrs.field(default=None, converter=_utc_or_none)
+    error: str | None = None
+    # Lifecycle.
+    attempt: int = 0
+    version: int = 0
+    started_at: datetime | None = attrs.field(default=None, converter=_utc_or_none)
+    lease_expires_at: datetime | None = attrs.field(default=None, converter=_utc_or_none)
+    updated_at: datetime | None = attrs.field(default=None, converter=_utc_or_none)
+    sha256: str | None = None
+    filename: str | None = None
+    media_type: str | None = None
+    storage_key: str | None = None
+    record_counts: Mapping[str, int] = attrs.field(factory=dict, converter=_counts)
+    encrypted: bool = False
+    recipient_fingerprint: str | None = None
+    notify: bool = True
+    notification_error: str | None = None
+    schedule_id: UUID | None = None
+
+    @property
+    def is_active(self) -> bool:
+        """Whether the job is pending or processing."""
+        return self.status in ACTIVE_STATUSES
+
+
+@attrs.frozen(kw_only=True)
+class ScheduledExport:
+    """A recurring export: a cron expression evaluated in an IANA timezone."""
+
+    id: UUID = attrs.field(factory=uuid4)
+    user_id: str
+    cron_expression: str
+    format: ExportFormat = attrs.field(converter=coerce_format)
+    categories: tuple[str, ...] = attrs.field(converter=_tuple_of_str)
+    notify_email: bool = True
+    enabled: bool = True
+    last_run: datetime | None = attrs.field(default=None, converter=_utc_or_none)
+    next_run: datetime | None = attrs.field(default=None, converter=_utc_or_none)
+    timezone: str = "UTC"
+    created_at: datetime = attrs.field(converter=ensure_utc)
+    version: int = 0
+    last_job_id: UUID | None = None
+    last_error: str | None = None
+
+
+def _positive_timedelta(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, timedelta) or value <= timedelta(0):
+        raise InvalidRequest(f"{attribute.name} must be a positive timedelta, got {value!r}")
+
+
+def _positive_int(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidRequest(f"{attribute.name} must be a positive integer, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class RateLimit:
+    """How many exports one user may request.
+
+    Attributes:
+        max_active: unfinished (pending or processing) exports at once.
+        max_requests: new exports within ``window``.
+        window: the sliding window for ``max_requests``.
+    """
+
+    max_active: int = attrs.field(default=1, validator=_positive_int)
+    max_requests: int = attrs.field(default=5, validator=_positive_int)
+    window: timedelta = attrs.field(default=timedelta(days=1), validator=_positive_timedelta)
+
+
+def _storage_backend(value: StorageBackend | str) -> StorageBackend:
+    try:
+        return StorageBackend(value)
+    except ValueError:
+        allowed = ", ".join(b.value for b in StorageBackend)
+        raise InvalidRequest(
+            f"unknown storage_backend {value!r}; expected one of {allowed}"
+        ) from None
+
+
+def _hours(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise InvalidRequest(f"{attribute.name} must be a positive number, got {value!r}")
+
+
+def _template(_inst: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or "{job_id}" not in value:
+        raise InvalidRequest(f"{attribute.name} must be a string containing '{{job_id}}'")
+    try:
+        value.format(job_id="x", token="y")  # noqa: S106 - a probe, not a secret
+    except (KeyError, IndexError, ValueError) as exc:
+        raise InvalidRequest(
+            f"{attribute.name} may only use the fields {{job_id}} and {{token}}"
+        ) from exc
+
+
+def _compression_level(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 9:
+        raise InvalidRequest(f"{attribute.name} must be an integer within 0-9, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class ExportConfig:
+    """How the service builds, stores and hands out exports.
+
+    The first seven fields and their defaults come from the original seed.
+    ``encryption_key`` is a secret and never appears in ``repr``.
+    """
+
+    storage_backend: StorageBackend = attrs.field(
+        default=StorageBackend.LOCAL, converter=_storage_backend
+    )
+    s3_bucket: str | None = None
+    local_path: str | None = "/var/lib/reasonkit/exports"
+    link_expiry_hours: float = attrs.field(default=24, validator=_hours)
+    max_file_size_mb: int = attrs.field(default=500, validator=_positive_int)
+    compression_enabled: bool = True
+    encryption_key: str | None = attrs.field(default=None, repr=False)
+    rate_limit: RateLimit | None = attrs.field(factory=RateLimit)
+    download_url_template: str | None = attrs.field(default=None, validator=_template)
+    compression_level: int = attrs.field(default=6, validator=_compression_level)
+    lease_seconds: float = attrs.field(default=300.0, validator=_hours)
+    max_attempts: int = attrs.field(default=3, validator=_positive_int)
+    csv_bom: bool = True
+    csv_neutralize_formulas: bool = True
+    zip_include_pdf: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        if self.storage_backend is StorageBackend.S3 and not self.s3_bucket:
+            raise InvalidRequest("storage_backend 's3' needs s3_bucket")
+        if self.storage_backend is StorageBackend.LOCAL and not self.local_path:
+            raise InvalidRequest("storage_backend 'local' needs local_path")
+        if self.rate_limit is not None and not isinstance(self.rate_limit, RateLimit):
+            raise InvalidRequest("rate_limit must be a RateLimit or None")
+
+    @property
+    def link_expiry(self) -> timedelta:
+        """How long a completed export stays downloadable."""
+        return timedelta(hours=self.link_expiry_hours)
+
+    @property
+    def max_file_size_bytes(self) -> int:
+        """The artifact size cap in bytes (MiB-based: 1 MB here is 1,048,576 bytes)."""
+        return self.max_file_size_mb * 1024 * 1024
+
+    @property
+    def lease(self) -> timedelta:
+        """How long a worker's claim on a job lasts before it must renew it."""
+        return timedelta(seconds=self.lease_seconds)

@@ -1,0 +1,194 @@
+"""Every error reasonkit_export raises.
+
+The tree::
+
+    ExportError
+    ├── InvalidRequest (ValueError)         bad arguments, bad configuration
+    │   └── InvalidSchedule                 a cron expression or timezone we refuse
+    ├── ExportNotFound (LookupError)        no such job (or another user's job)
+    │   └── ScheduleNotFound                no such schedule (or another user's)
+    ├── ExportExpired                       the download window has closed
+    ├── ExportNotReady                      the job has not completed (yet)
+    ├── RateLimitExceeded                   too many requests; carries retry_after
+    ├── ProcessingError                     an export could not be built
+    │   ├── SourceError                     a data source raised; carries category
+    │   └── FileTooLarge                    the artifact would exceed the size cap
+    ├── StorageError (OSError)              a storage backend failed
+    │   └── InvalidKey (also ValueError)    a storage key we refuse (e.g. traversal)
+    ├── DatabaseError                       a job or schedule repository failed
+    │   └── ConflictError                   a fenced write lost (stale version/attempt)
+    └── CryptoError                         age encryption / decryption failed
+        ├── KeyFormatError (ValueError)     a malformed recipient or identity string
+        ├── HeaderError                     malformed age header
+        ├── NoIdentityMatch                 no configured identity opens the file
+        ├── HeaderMacError                  the header MAC does not verify
+        └── PayloadError                    tampered, truncated, reordered or trailing data
+
+Errors carry context as attributes (``job_id``, ``retry_after``, ``category``)
+and their messages never contain secrets or personal data.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import UUID
+
+__all__ = [
+    "ConflictError",
+    "CryptoError",
+    "DatabaseError",
+    "ExportError",
+    "ExportExpired",
+    "ExportNotFound",
+    "ExportNotReady",
+    "FileTooLarge",
+    "HeaderError",
+    "HeaderMacError",
+    "InvalidKey",
+    "InvalidRequest",
+    "InvalidSchedule",
+    "KeyFormatError",
+    "NoIdentityMatch",
+    "PayloadError",
+    "ProcessingError",
+    "RateLimitExceeded",
+    "ScheduleNotFound",
+    "SourceError",
+    "StorageError",
+]
+
+
+class ExportError(Exception):
+    """Root of every error raised by reasonkit_export."""
+
+
+class InvalidRequest(ExportError, ValueError):
+    """An argument or configuration value is invalid; the message names it."""
+
+
+class InvalidSchedule(InvalidRequest):
+    """A schedule (cron expression, timezone, interval) is refused."""
+
+
+class ExportNotFound(ExportError, LookupError):
+    """No job with this id is visible to the caller.
+
+    Raised identically for a missing job and for another user's job, so that
+    job ids leak nothing.
+    """
+
+    def __init__(self, job_id: UUID | str) -> None:
+        super().__init__(f"export {job_id} not found")
+        self.job_id = job_id
+
+
+class ScheduleNotFound(ExportNotFound):
+    """No schedule with this id is visible to the caller."""
+
+    def __init__(self, schedule_id: UUID | str) -> None:
+        ExportError.__init__(self, f"schedule {schedule_id} not found")
+        self.job_id = schedule_id
+        self.schedule_id = schedule_id
+
+
+class ExportExpired(ExportError):
+    """The export's download window has closed; its file is gone or going."""
+
+    def __init__(self, job_id: UUID) -> None:
+        super().__init__(f"export {job_id} has expired")
+        self.job_id = job_id
+
+
+class ExportNotReady(ExportError):
+    """The export is not completed, so there is nothing to download."""
+
+    def __init__(self, job_id: UUID, status: str) -> None:
+        super().__init__(f"export {job_id} is {status}, not completed")
+        self.job_id = job_id
+        self.status = status
+
+
+class RateLimitExceeded(ExportError):
+    """The user asked for too many exports.
+
+    Attributes:
+        retry_after: how long until a new request can succeed, or ``None``
+            when that depends on an active export finishing first.
+        reason: ``"active"`` (too many unfinished exports) or ``"window"``
+            (too many requests in the rate-limit window).
+    """
+
+    def __init__(self, *, retry_after: timedelta | None, reason: str) -> None:
+        detail = (
+            f"retry after {int(retry_after.total_seconds())} s"
+            if retry_after is not None
+            else "retry when the active export has finished"
+        )
+        super().__init__(f"rate limit exceeded ({reason}); {detail}")
+        self.retry_after = retry_after
+        self.reason = reason
+
+
+class ProcessingError(ExportError):
+    """An export could not be built."""
+
+
+class SourceError(ProcessingError):
+    """A data source raised while its category was being exported."""
+
+    def __init__(self, category: str, detail: str) -> None:
+        super().__init__(f"data source for category {category!r} failed: {detail}")
+        self.category = category
+        self.detail = detail
+
+
+class FileTooLarge(ProcessingError):
+    """The artifact would exceed the configured size cap."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__(f"export exceeds the size limit of {limit_bytes} bytes")
+        self.limit_bytes = limit_bytes
+
+
+class StorageError(ExportError, OSError):
+    """A storage backend failed; the cause is chained."""
+
+
+class InvalidKey(StorageError, ValueError):
+    """A storage key is malformed or escapes the storage root."""
+
+
+class DatabaseError(ExportError):
+    """A job or schedule repository failed; the cause is chained."""
+
+
+class ConflictError(DatabaseError):
+    """A fenced write was rejected: the record changed underneath the writer."""
+
+    def __init__(self, record_id: UUID | str) -> None:
+        super().__init__(f"record {record_id} was changed by another writer")
+        self.record_id = record_id
+
+
+class CryptoError(ExportError):
+    """age encryption or decryption failed."""
+
+
+class KeyFormatError(CryptoError, ValueError):
+    """A recipient or identity string is malformed (the key itself is never shown)."""
+
+
+class HeaderError(CryptoError):
+    """The age header is malformed."""
+
+
+class NoIdentityMatch(CryptoError):
+    """None of the given identities can open this file."""
+
+
+class HeaderMacError(CryptoError):
+    """The age header's MAC does not verify: the header was altered."""
+
+
+class PayloadError(CryptoError):
+    """The age payload is tampered, truncated, reordered or has trailing data."""

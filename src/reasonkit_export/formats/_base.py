@@ -1,0 +1,92 @@
+"""The writer interface every format implements, and what writers are given."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, BinaryIO, Protocol, runtime_checkable
+from uuid import UUID
+
+import attrs
+
+__all__ = ["ArtifactPlan", "ExportInfo", "FormatWriter", "Section", "Sink", "WriteResult"]
+
+Record = Mapping[str, Any]
+
+
+class Sink(Protocol):
+    """Anything a writer can write bytes to (a file, a zip member, a gzip stream)."""
+
+    def write(self, data: bytes, /) -> int | None:
+        """Write all of ``data``."""
+
+
+@attrs.frozen(kw_only=True)
+class ExportInfo:
+    """What a writer knows about the export it renders (never a secret)."""
+
+    export_id: UUID
+    user_id: str
+    generated_at: datetime
+    format: str
+    categories: tuple[str, ...]
+    generator: str
+
+
+@attrs.frozen(kw_only=True)
+class Section:
+    """One category's records, in the order the data source yields them.
+
+    ``records`` can be iterated ONCE; a writer that needs two passes spools
+    them (see :mod:`reasonkit_export.formats._spool`). Iterating it may raise
+    :class:`~reasonkit_export.exceptions.SourceError`, which writers let through.
+    """
+
+    category: str
+    records: Iterable[Record]
+
+
+@attrs.frozen(kw_only=True)
+class WriteResult:
+    """What a writer reports after a successful write.
+
+    Attributes:
+        warnings: human-readable notes for the manifest (e.g. replaced glyphs).
+        record_counts: records written per category.
+    """
+
+    warnings: tuple[str, ...] = ()
+    record_counts: Mapping[str, int] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class ArtifactPlan:
+    """The shape of the artifact a writer will produce for an export.
+
+    Attributes:
+        extension: file name extension without the dot (``json``, ``zip``).
+        media_type: the IANA media type of the uncompressed artifact.
+        gzip_allowed: whether service-level gzip applies (not for ZIP or PDF,
+            which compress inside).
+    """
+
+    extension: str
+    media_type: str
+    gzip_allowed: bool
+
+
+@runtime_checkable
+class FormatWriter(Protocol):
+    """Renders an export's sections as one stream of bytes."""
+
+    def plan(self, info: ExportInfo) -> ArtifactPlan:
+        """Describe the artifact :meth:`write` will produce for ``info``."""
+        ...
+
+    def write(self, info: ExportInfo, sections: Iterable[Section], sink: BinaryIO) -> WriteResult:
+        """Write every section to ``sink`` in order, streaming.
+
+        Must not hold a whole section in memory, must not close ``sink``, and
+        must let exceptions from the sections' record iterators propagate.
+        """
+        ...

@@ -1,0 +1,71 @@
+"""The JSON writer: one RFC 8259 document, streamed record by record.
+
+Layout (``schema_version`` 1)::
+
+    {"format": "reasonkit_export", "schema_version": 1, "generator": "...",
+     "export": {"id": "...", "user_id": "...", "generated_at": "...",
+                "categories": ["profile", ...]},
+     "categories": {
+       "profile": {"records": [
+         {...},
+         {...}]},
+       ...},
+     "record_counts": {"profile": 2, ...}}
+
+Records appear one per line inside their array, so a reader can also stream
+them. Values follow :mod:`reasonkit_export._encoding`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import BinaryIO
+
+from reasonkit_export._encoding import dumps_compact
+from reasonkit_export.formats._base import ArtifactPlan, ExportInfo, Section, WriteResult
+
+__all__ = ["JSON_SCHEMA_VERSION", "JsonWriter"]
+
+JSON_SCHEMA_VERSION = 1
+_FLUSH_AT = 256 * 1024
+
+
+class JsonWriter:
+    """Writes an export as one JSON document."""
+
+    def plan(self, info: ExportInfo) -> ArtifactPlan:
+        """A single ``.json`` document; gzip applies."""
+        return ArtifactPlan(extension="json", media_type="application/json", gzip_allowed=True)
+
+    def write(self, info: ExportInfo, sections: Iterable[Section], sink: BinaryIO) -> WriteResult:
+        """Stream ``sections`` into ``sink`` as one JSON document."""
+        head = {
+            "format": "reasonkit_export",
+            "schema_version": JSON_SCHEMA_VERSION,
+            "generator": info.generator,
+            "export": {
+                "id": info.export_id,
+                "user_id": info.user_id,
+                "generated_at": info.generated_at,
+                "categories": list(info.categories),
+            },
+        }
+        # Emit the head without its closing brace, then stream the categories.
+        sink.write(dumps_compact(head)[:-1] + b',\n"categories":{')
+        counts: dict[str, int] = {}
+        buffer = bytearray()
+        for index, section in enumerate(sections):
+            prefix = b"" if index == 0 else b","
+            buffer += prefix + dumps_compact(section.category) + b':{"records":['
+            count = 0
+            for record in section.records:
+                buffer += (b"\n" if count == 0 else b",\n") + dumps_compact(record)
+                count += 1
+                if len(buffer) >= _FLUSH_AT:
+                    sink.write(bytes(buffer))
+                    buffer.clear()
+            buffer += b"]}"
+            counts[section.category] = count
+        buffer += b'},\n"record_counts":' + dumps_compact(counts) + b"}\n"
+        sink.write(bytes(buffer))
+        return WriteResult(record_counts=counts)

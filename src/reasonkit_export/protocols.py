@@ -1,0 +1,233 @@
+"""The ports: small protocols a host implements without inheriting from us.
+
+Every adapter the library ships (repositories, storage, notifiers) implements
+these, and :mod:`reasonkit_export.testing` ships contract suites that check
+an implementation against the documented behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import Any, BinaryIO, Protocol, runtime_checkable
+from uuid import UUID
+
+from reasonkit_export._models import ExportJob, ExportStatus, NotificationEvent, ScheduledExport
+
+__all__ = [
+    "Clock",
+    "DataSource",
+    "JobRepository",
+    "Notifier",
+    "ScheduleRepository",
+    "Storage",
+]
+
+
+@runtime_checkable
+class DataSource(Protocol):
+    """Serves one data category for one user.
+
+    ``category`` is the name users ask for (``"profile"`` or any custom
+    string). Optional extras a source may also define (looked up with
+    ``getattr``): ``count(user_id) -> int | None`` to feed progress.
+    """
+
+    category: str
+
+    def records(self, user_id: str) -> Iterable[Mapping[str, Any]]:
+        """Yield every record of this category that belongs to ``user_id``.
+
+        Called once per export. May be a generator, so that records stream;
+        anything it raises fails the export with the category named.
+        """
+        ...
+
+
+@runtime_checkable
+class JobRepository(Protocol):
+    """Stores export jobs.
+
+    Every write is fenced by ``ExportJob.version``: :meth:`save` succeeds only
+    when the stored version equals the given one, and stores the job with
+    ``version + 1``. Implementations must be safe for concurrent use by the
+    threads (and, where they say so, processes) that share them.
+    """
+
+    def add(self, job: ExportJob) -> ExportJob:
+        """Store a new job and return it as stored.
+
+        Raises:
+            ConflictError: a job with this id exists already.
+            DatabaseError: the backend failed.
+        """
+        ...
+
+    def get(self, job_id: UUID) -> ExportJob:
+        """Return the job with this id.
+
+        Raises:
+            ExportNotFound: there is no such job.
+            DatabaseError: the backend failed.
+        """
+        ...
+
+    def list_for_user(
+        self,
+        user_id: str,
+        *,
+        limit: int | None = None,
+        statuses: Collection[ExportStatus] | None = None,
+    ) -> list[ExportJob]:
+        """Return a user's jobs, newest ``created_at`` first (ties: by id).
+
+        ``statuses`` restricts the result to jobs in those statuses; ``limit``
+        caps its length (``None``: no cap).
+        """
+        ...
+
+    def list_by_status(
+        self, statuses: Collection[ExportStatus], *, before: datetime | None = None
+    ) -> Iterator[ExportJob]:
+        """Yield every job in one of ``statuses``, for sweeps.
+
+        With ``before``, only jobs whose ``expires_at`` (completed jobs) or
+        ``lease_expires_at`` (processing jobs) or ``created_at`` (others) is
+        earlier than it. Order is unspecified. The caller saves through
+        :meth:`save`, so a job changed meanwhile is fenced out.
+        """
+        ...
+
+    def claim(self, job_id: UUID, *, now: datetime, lease: timedelta) -> ExportJob | None:
+        """Atomically hand the job to one worker.
+
+        A job that is pending, or processing with ``lease_expires_at <= now``,
+        becomes processing with ``attempt + 1``, ``lease_expires_at = now +
+        lease``, ``started_at`` set (if unset), ``updated_at = now`` and
+        ``version + 1``; the claimed job is returned. Any other job is left
+        untouched and ``None`` is returned. Of several concurrent claims, at
+        most one succeeds.
+
+        Raises:
+            ExportNotFound: there is no such job.
+        """
+        ...
+
+    def save(self, job: ExportJob) -> ExportJob:
+        """Replace the stored job with ``job`` if nobody changed it meanwhile.
+
+        Compare-and-set on ``version``: succeeds only when the stored job's
+        version equals ``job.version``; stores and returns the job with
+        ``version + 1``.
+
+        Raises:
+            ConflictError: the stored version differs (a newer write won).
+            ExportNotFound: there is no such job.
+        """
+        ...
+
+
+@runtime_checkable
+class ScheduleRepository(Protocol):
+    """Stores recurring-export schedules; writes fenced by ``version`` like jobs."""
+
+    def add(self, schedule: ScheduledExport) -> ScheduledExport:
+        """Store a new schedule and return it as stored (ConflictError if the id exists)."""
+        ...
+
+    def get(self, schedule_id: UUID) -> ScheduledExport:
+        """Return the schedule (ScheduleNotFound if there is none)."""
+        ...
+
+    def list_for_user(self, user_id: str) -> list[ScheduledExport]:
+        """Return a user's schedules, oldest first."""
+        ...
+
+    def list_due(self, now: datetime) -> list[ScheduledExport]:
+        """Return the enabled schedules whose ``next_run <= now``."""
+        ...
+
+    def save(self, schedule: ScheduledExport) -> ScheduledExport:
+        """Compare-and-set on ``version``; returns it stored with ``version + 1``.
+
+        Claiming a fire time is a save that advances ``next_run``: of several
+        hosts racing for the same due schedule, exactly one save succeeds.
+
+        Raises:
+            ConflictError: the stored version differs.
+            ScheduleNotFound: there is no such schedule.
+        """
+        ...
+
+    def delete(self, schedule_id: UUID) -> None:
+        """Remove the schedule; idempotent (no error when it is gone)."""
+        ...
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """Stores artifacts under keys the library generates.
+
+    Keys are relative, ``/``-separated, and never contain ``..`` segments;
+    implementations must refuse keys that would escape their root
+    (:class:`~reasonkit_export.exceptions.InvalidKey`).
+    """
+
+    def open_write(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """Open ``key`` for writing, atomically.
+
+        Nothing is visible at ``key`` until the context exits without an
+        exception; then the complete content appears at once, replacing any
+        earlier content. If the block raises, nothing is left behind.
+
+        Raises:
+            StorageError: the backend failed.
+        """
+        ...
+
+    def open_read(self, key: str) -> BinaryIO:
+        """Open ``key`` for streaming reads; the caller closes it.
+
+        Raises:
+            StorageError: there is no such key, or the backend failed.
+        """
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; idempotent (no error when it is gone)."""
+        ...
+
+    def exists(self, key: str) -> bool:
+        """Whether a complete artifact is stored at ``key``."""
+        ...
+
+    def size(self, key: str) -> int:
+        """The stored size of ``key`` in bytes (StorageError when absent)."""
+        ...
+
+    def signed_url(self, key: str, expires_in: timedelta) -> str | None:
+        """A URL granting a time-limited GET of ``key``, or None if unsupported."""
+        ...
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """Tells someone that an export changed state."""
+
+    def notify(self, job: ExportJob, event: NotificationEvent) -> None:
+        """Deliver one notification.
+
+        May raise; the service records the failure on the job and never fails
+        or repeats the export because of it. Must not log personal data.
+        """
+        ...
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Returns the current time as an aware UTC datetime."""
+
+    def __call__(self) -> datetime:
+        """The current time."""
+        ...

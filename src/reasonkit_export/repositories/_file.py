@@ -1,0 +1,260 @@
+"""File repositories: one JSON document per record, for the embedded default.
+
+Layout under ``directory``::
+
+    jobs/<job id>.json               one document per job
+    users/<user key>/<job id>        empty markers: a user's jobs, for history
+    schedules/<schedule id>.json     one document per schedule
+    .lock                            flock(2) lock serialising writers
+
+``<user key>`` is a SHA-256 of the user id, so no personal data appears in
+file names. Documents are replaced atomically (write to a temporary file in
+the same directory, fsync, ``os.replace``), so readers never see a partial
+document and need no lock. Writers take an exclusive ``flock`` on ``.lock``,
+which makes compare-and-set, claims and schedule fire-time claims safe across
+the threads and processes of one host (not across hosts on a network file
+system: use the SQL repositories there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable, Collection, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+import attrs
+
+from reasonkit_export._models import ExportJob, ExportStatus, ScheduledExport
+from reasonkit_export._serialization import (
+    job_from_dict,
+    job_to_dict,
+    schedule_from_dict,
+    schedule_to_dict,
+)
+from reasonkit_export.exceptions import (
+    ConflictError,
+    DatabaseError,
+    ExportNotFound,
+    ScheduleNotFound,
+)
+from reasonkit_export.repositories._rules import claimed, fenced, newest_first, sweep_matches
+
+__all__ = ["FileJobRepository", "FileScheduleRepository"]
+
+T = TypeVar("T")
+
+
+class _DocumentStore:
+    """Atomic JSON documents in a directory tree, with a cross-process write lock."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.root = Path(directory)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseError(f"cannot create repository directory: {exc.strerror}") from exc
+        self._thread_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the exclusive write lock (threads and processes)."""
+        with self._thread_lock:
+            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # closing the descriptor releases the flock
+
+    def read(self, path: Path) -> dict[str, Any] | None:
+        """Return the document at ``path``, or None if there is none."""
+        try:
+            with path.open("rb") as handle:
+                data: dict[str, Any] = json.load(handle)
+                return data
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise DatabaseError(f"cannot read repository document {path.name}") from exc
+
+    def write(self, path: Path, document: dict[str, Any]) -> None:
+        """Replace the document at ``path`` atomically."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{uuid4().hex}.tmp")
+        try:
+            with temporary.open("wb") as handle:
+                handle.write(json.dumps(document, separators=(",", ":")).encode())
+                handle.flush()
+                os.fsync(handle.fileno())
+            temporary.replace(path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise DatabaseError(f"cannot write repository document {path.name}") from exc
+
+    def read_all(self, directory: Path, decode: Callable[[dict[str, Any]], T]) -> Iterator[T]:
+        """Yield every ``*.json`` document of ``directory``, decoded."""
+        try:
+            names = sorted(os.listdir(directory))
+        except FileNotFoundError:
+            return
+        for name in names:
+            if name.endswith(".json") and not name.startswith("."):
+                data = self.read(directory / name)
+                if data is not None:  # removed meanwhile
+                    yield decode(data)
+
+
+def _user_key(user_id: str) -> str:
+    return hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:32]
+
+
+class FileJobRepository:
+    """Jobs as JSON documents in ``directory``; safe for several processes on one host."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self._store = _DocumentStore(directory)
+        self._jobs = self._store.root / "jobs"
+        self._users = self._store.root / "users"
+        self._jobs.mkdir(exist_ok=True)
+        self._users.mkdir(exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"FileJobRepository({str(self._store.root)!r})"
+
+    def _path(self, job_id: UUID) -> Path:
+        return self._jobs / f"{job_id}.json"
+
+    def _load(self, job_id: UUID) -> ExportJob:
+        data = self._store.read(self._path(job_id))
+        if data is None:
+            raise ExportNotFound(job_id)
+        return job_from_dict(data)
+
+    def add(self, job: ExportJob) -> ExportJob:
+        """Store a new job."""
+        with self._store.locked():
+            if self._path(job.id).exists():
+                raise ConflictError(job.id)
+            marker = self._users / _user_key(job.user_id) / str(job.id)
+            marker.parent.mkdir(exist_ok=True)
+            marker.touch()
+            self._store.write(self._path(job.id), job_to_dict(job))
+        return job
+
+    def get(self, job_id: UUID) -> ExportJob:
+        """Return the job or raise ExportNotFound."""
+        return self._load(job_id)
+
+    def list_for_user(
+        self,
+        user_id: str,
+        *,
+        limit: int | None = None,
+        statuses: Collection[ExportStatus] | None = None,
+    ) -> list[ExportJob]:
+        """Return a user's jobs, newest first."""
+        try:
+            names = os.listdir(self._users / _user_key(user_id))
+        except FileNotFoundError:
+            return []
+        jobs: list[ExportJob] = []
+        for name in names:
+            data = self._store.read(self._jobs / f"{name}.json")
+            if data is not None:
+                jobs.append(job_from_dict(data))
+        return newest_first(jobs, limit=limit, statuses=statuses)
+
+    def list_by_status(
+        self, statuses: Collection[ExportStatus], *, before: datetime | None = None
+    ) -> Iterator[ExportJob]:
+        """Yield jobs for sweeps (reads every document)."""
+        for job in self._store.read_all(self._jobs, job_from_dict):
+            if sweep_matches(job, statuses, before):
+                yield job
+
+    def claim(self, job_id: UUID, *, now: datetime, lease: timedelta) -> ExportJob | None:
+        """Atomically claim the job for one worker."""
+        with self._store.locked():
+            new = claimed(self._load(job_id), now=now, lease=lease)
+            if new is not None:
+                self._store.write(self._path(job_id), job_to_dict(new))
+            return new
+
+    def save(self, job: ExportJob) -> ExportJob:
+        """Compare-and-set on version."""
+        with self._store.locked():
+            new = fenced(self._load(job.id), job)
+            self._store.write(self._path(job.id), job_to_dict(new))
+            return new
+
+
+class FileScheduleRepository:
+    """Schedules as JSON documents in ``directory`` (may be shared with the job repository)."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self._store = _DocumentStore(directory)
+        self._dir = self._store.root / "schedules"
+        self._dir.mkdir(exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"FileScheduleRepository({str(self._store.root)!r})"
+
+    def _path(self, schedule_id: UUID) -> Path:
+        return self._dir / f"{schedule_id}.json"
+
+    def _load(self, schedule_id: UUID) -> ScheduledExport:
+        data = self._store.read(self._path(schedule_id))
+        if data is None:
+            raise ScheduleNotFound(schedule_id)
+        return schedule_from_dict(data)
+
+    def add(self, schedule: ScheduledExport) -> ScheduledExport:
+        """Store a new schedule."""
+        with self._store.locked():
+            if self._path(schedule.id).exists():
+                raise ConflictError(schedule.id)
+            self._store.write(self._path(schedule.id), schedule_to_dict(schedule))
+        return schedule
+
+    def get(self, schedule_id: UUID) -> ScheduledExport:
+        """Return the schedule or raise ScheduleNotFound."""
+        return self._load(schedule_id)
+
+    def list_for_user(self, user_id: str) -> list[ScheduledExport]:
+        """Return a user's schedules, oldest first."""
+        mine = [
+            s for s in self._store.read_all(self._dir, schedule_from_dict) if s.user_id == user_id
+        ]
+        return sorted(mine, key=lambda s: (s.created_at, str(s.id)))
+
+    def list_due(self, now: datetime) -> list[ScheduledExport]:
+        """Return enabled schedules with ``next_run <= now``."""
+        return [
+            s
+            for s in self._store.read_all(self._dir, schedule_from_dict)
+            if s.enabled and s.next_run is not None and s.next_run <= now
+        ]
+
+    def save(self, schedule: ScheduledExport) -> ScheduledExport:
+        """Compare-and-set on version."""
+        with self._store.locked():
+            stored = self._load(schedule.id)
+            if stored.version != schedule.version:
+                raise ConflictError(schedule.id)
+            new = attrs.evolve(schedule, version=schedule.version + 1)
+            self._store.write(self._path(schedule.id), schedule_to_dict(new))
+            return new
+
+    def delete(self, schedule_id: UUID) -> None:
+        """Remove the schedule; idempotent."""
+        with self._store.locked(), contextlib.suppress(FileNotFoundError):
+            self._path(schedule_id).unlink()

@@ -1,0 +1,74 @@
+"""Shared fixtures: a frozen clock, a recording notifier and a ready service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from reasonkit_export import ExportConfig, ExportService
+from reasonkit_export.storage import FsspecStorage
+from reasonkit_export.testing import FrozenClock, RecordingNotifier, StaticDataSource
+
+T0 = datetime(2025, 6, 1, 9, 30, tzinfo=UTC)
+
+PROFILE = [
+    {
+        "name": "Zoë Ångström-Øre",
+        "email": "zoe@example.org",
+        "greeting": "Γειά σου, Кириллица, 日本語, 🙂",
+        "settings": {"theme": "dark", "languages": ["de", "el"]},
+        "joined": datetime(2021, 3, 4, 5, 6, 7, tzinfo=UTC),
+    }
+]
+HISTORY = [
+    {"id": n, "prompt": f"question {n} — naïve café", "tokens": n * 10, "meta": {"model": "m1"}}
+    for n in range(1, 6)
+]
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    """A clock frozen at T0."""
+    return FrozenClock(T0)
+
+
+@pytest.fixture
+def notifier() -> RecordingNotifier:
+    """A notifier that records what it is told."""
+    return RecordingNotifier()
+
+
+@pytest.fixture
+def sources() -> list[Any]:
+    """Profile and history sources with non-ASCII and nested values."""
+    return [StaticDataSource("profile", PROFILE), StaticDataSource("reasoning_history", HISTORY)]
+
+
+@pytest.fixture
+def make_service(
+    clock: FrozenClock, notifier: RecordingNotifier, sources: list[Any]
+) -> Callable[..., ExportService]:
+    """Build an in-memory service; keyword arguments override the defaults."""
+
+    def make(**overrides: Any) -> ExportService:
+        options: dict[str, Any] = {
+            "sources": sources,
+            "notifier": notifier,
+            "clock": clock,
+            "storage": FsspecStorage(f"memory://test-{uuid4().hex}"),
+            "config": ExportConfig(storage_backend="memory", compression_enabled=False),
+        }
+        options.update(overrides)
+        return ExportService(**options)
+
+    return make
+
+
+@pytest.fixture
+def service(make_service: Callable[..., ExportService]) -> ExportService:
+    """A ready in-memory service without compression."""
+    return make_service()
