@@ -62,6 +62,7 @@ def make_service(
             "storage": FsspecStorage(f"memory://test-{uuid4().hex}"),
             "config": ExportConfig(storage_backend="memory", compression_enabled=False),
         }
+        # A service built on another's repositories shares its schedules too.
         options.update(overrides)
         return ExportService(**options)
 

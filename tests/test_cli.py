@@ -32,7 +32,15 @@ def test_demo_exports_to_disk(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_python_dash_m_runs_the_cli(tmp_path: Path) -> None:
     """`python -m reasonkit_export demo` works as a subprocess."""
     result = subprocess.run(
-        [sys.executable, "-m", "reasonkit_export", "demo", "--dir", str(tmp_path), "--no-compression"],
+        [
+            sys.executable,
+            "-m",
+            "reasonkit_export",
+            "demo",
+            "--dir",
+            str(tmp_path),
+            "--no-compression",
+        ],
         capture_output=True,
         text=True,
         check=False,

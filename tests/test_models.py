@@ -33,9 +33,28 @@ def test_seed_defaults() -> None:
 
 def test_encryption_key_never_in_repr() -> None:
     """The encryption key is a secret and never appears in repr or str."""
-    config = ExportConfig(encryption_key="AGE-SECRET-KEY-1SUPERSECRET")
-    assert "SUPERSECRET" not in repr(config)
-    assert "SUPERSECRET" not in str(config)
+    from reasonkit_export.crypto import generate_identity
+
+    secret = str(generate_identity())
+    config = ExportConfig(encryption_key=secret, decryption_identities=[secret])
+    assert secret[20:40] not in repr(config)
+    assert secret[20:40] not in str(config)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"encryption_key": "AGE-SECRET-KEY-1SUPERSECRET"}, "encryption_key"),
+        ({"encryption_recipients": ["age1nope"]}, "encryption_recipients"),
+        ({"decryption_identities": ["AGE-SECRET-KEY-1NOPE"]}, "decryption_identities"),
+    ],
+)
+def test_malformed_keys_are_refused_without_echoing(kwargs: dict[str, object], field: str) -> None:
+    """A malformed key raises InvalidRequest naming the field, never the key."""
+    with pytest.raises(InvalidRequest, match=field) as info:
+        ExportConfig(**kwargs)  # type: ignore[arg-type]
+    assert "SUPERSECRET" not in str(info.value)
+    assert "NOPE" not in str(info.value)
 
 
 @pytest.mark.parametrize(

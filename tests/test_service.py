@@ -114,7 +114,7 @@ def test_odd_values_round_trip_through_json(make_service: Factory) -> None:
         "day": date(2024, 2, 29),
         "tuple": (1, "two"),
         "nested": {1: {"deep": ["ü", None, True]}},
-        "quote\"key": "line\nbreak\u2028sep",
+        'quote"key': "line\nbreak\u2028sep",
     }
     service = make_service(sources=[StaticDataSource("odd", [record])])
     job = service.create_export("bob", "json", ["odd"])
@@ -132,7 +132,7 @@ def test_odd_values_round_trip_through_json(make_service: Factory) -> None:
         "day": "2024-02-29",
         "tuple": [1, "two"],
         "nested": {"1": {"deep": ["ü", None, True]}},
-        "quote\"key": "line\nbreak\u2028sep",
+        'quote"key': "line\nbreak\u2028sep",
     }
 
 
@@ -265,13 +265,9 @@ def test_failing_source_fails_the_job_cleanly(
 ) -> None:
     """A source that raises fails the job, names the category, leaks nothing, stores nothing."""
     secret = "alice@example.org lives at 1 Secret Road"
-    failing = FailingDataSource(
-        "billing", fail_after=3, error=lambda: ConnectionError(secret)
-    )
+    failing = FailingDataSource("billing", fail_after=3, error=lambda: ConnectionError(secret))
     storage = FsspecStorage(f"memory://t-{uuid4().hex}")
-    service = make_service(
-        sources=[StaticDataSource("profile", PROFILE), failing], storage=storage
-    )
+    service = make_service(sources=[StaticDataSource("profile", PROFILE), failing], storage=storage)
     job = service.create_export("alice", "json", ["profile", "billing"])
     failed = service.process_export(job.id)
     assert failed.status is ExportStatus.FAILED

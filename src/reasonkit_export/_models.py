@@ -132,6 +132,8 @@ def _utc_or_none(value: datetime | None) -> datetime | None:
 
 
 def _tuple_of_str(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
     return tuple(value)
 
 
@@ -180,8 +182,12 @@ class ExportJob:
     encrypted: bool = False
     recipient_fingerprint: str | None = None
     notify: bool = True
+    pending_notification: NotificationEvent | None = attrs.field(
+        default=None, converter=attrs.converters.optional(NotificationEvent)
+    )
     notification_error: str | None = None
     schedule_id: UUID | None = None
+    warnings: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
 
     @property
     def is_active(self) -> bool:
@@ -267,6 +273,19 @@ def _template(_inst: object, attribute: attrs.Attribute[Any], value: str | None)
         ) from exc
 
 
+def _signing_keys(value: Iterable[str | bytes] | str | bytes) -> tuple[bytes, ...]:
+    from reasonkit_export._tokens import normalize_keys
+
+    if isinstance(value, str | bytes):
+        raise InvalidRequest("signing_keys must be a list of keys (the first signs, all verify)")
+    return normalize_keys(list(value))
+
+
+def _non_negative_timedelta(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, timedelta) or value < timedelta(0):
+        raise InvalidRequest(f"{attribute.name} must be a non-negative timedelta, got {value!r}")
+
+
 def _compression_level(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 9:
         raise InvalidRequest(f"{attribute.name} must be an integer within 0-9, got {value!r}")
@@ -297,6 +316,14 @@ class ExportConfig:
     csv_bom: bool = True
     csv_neutralize_formulas: bool = True
     zip_include_pdf: bool = True
+    signing_keys: tuple[bytes, ...] = attrs.field(default=(), converter=_signing_keys, repr=False)
+    schedule_min_interval: timedelta = attrs.field(
+        default=timedelta(days=1), validator=_non_negative_timedelta
+    )
+    encryption_recipients: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    decryption_identities: tuple[str, ...] = attrs.field(
+        default=(), converter=_tuple_of_str, repr=False
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.storage_backend is StorageBackend.S3 and not self.s3_bucket:
@@ -305,6 +332,25 @@ class ExportConfig:
             raise InvalidRequest("storage_backend 'local' needs local_path")
         if self.rate_limit is not None and not isinstance(self.rate_limit, RateLimit):
             raise InvalidRequest("rate_limit must be a RateLimit or None")
+        self._check_keys()
+        template = self.download_url_template
+        if template is not None and "{token}" in template and not self.signing_keys:
+            raise InvalidRequest("download_url_template uses {token} but no signing_keys are set")
+
+    def _check_keys(self) -> None:
+        from reasonkit_export._encryption import validate_identity, validate_recipient
+
+        if self.encryption_key is not None:
+            validate_identity(self.encryption_key, "encryption_key")
+        for index, text in enumerate(self.encryption_recipients):
+            validate_recipient(text, f"encryption_recipients[{index}]")
+        for index, text in enumerate(self.decryption_identities):
+            validate_identity(text, f"decryption_identities[{index}]")
+
+    @property
+    def encryption_enabled(self) -> bool:
+        """Whether new exports are encrypted at rest."""
+        return self.encryption_key is not None or bool(self.encryption_recipients)
 
     @property
     def link_expiry(self) -> timedelta:

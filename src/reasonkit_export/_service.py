@@ -2,17 +2,16 @@
 
 Adapters (repositories, storage, notifiers, writers) only translate; this
 module decides: validation, rate limits, the state machine, claiming and
-fencing, building the artifact, expiry and downloads.
+fencing, expiry, downloads, signed links, schedules and crash recovery. The
+streaming build of one attempt lives in :mod:`reasonkit_export._builder`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gzip
 import logging
 import os
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,16 @@ from uuid import UUID, uuid4
 
 import attrs
 
+from reasonkit_export import scheduling
+from reasonkit_export._builder import (
+    Artifact,
+    Superseded,
+    WorkerLease,
+    artifact_key,
+    build_artifact,
+)
 from reasonkit_export._download import Download
+from reasonkit_export._encryption import KeyRing
 from reasonkit_export._models import (
     ACTIVE_STATUSES,
     Category,
@@ -29,12 +37,13 @@ from reasonkit_export._models import (
     ExportJob,
     ExportStatus,
     NotificationEvent,
+    ScheduledExport,
     StorageBackend,
     coerce_category,
     coerce_format,
+    ensure_utc,
 )
-from reasonkit_export._pipeline import BufferedSink, MeteredSink
-from reasonkit_export._version import __version__
+from reasonkit_export._tokens import TokenSigner
 from reasonkit_export.exceptions import (
     ConflictError,
     ExportError,
@@ -42,30 +51,37 @@ from reasonkit_export.exceptions import (
     ExportNotFound,
     ExportNotReady,
     InvalidRequest,
+    InvalidToken,
     ProcessingError,
     RateLimitExceeded,
-    SourceError,
+    ScheduleNotFound,
 )
-from reasonkit_export.formats._base import ExportInfo, FormatWriter, Section
 from reasonkit_export.notifiers import LoggingNotifier
-from reasonkit_export.protocols import DataSource, JobRepository, Notifier, Storage
-from reasonkit_export.repositories import FileJobRepository, InMemoryJobRepository
+from reasonkit_export.protocols import (
+    DataSource,
+    JobRepository,
+    Notifier,
+    ScheduleRepository,
+    Storage,
+)
+from reasonkit_export.repositories import (
+    FileJobRepository,
+    FileScheduleRepository,
+    InMemoryJobRepository,
+    InMemoryScheduleRepository,
+)
 from reasonkit_export.storage import FsspecStorage
 
 __all__ = ["ExportService"]
 
 logger = logging.getLogger("reasonkit_export")
 
-_PROGRESS_EVERY = 1024  # records between progress checks inside a category
-_PROGRESS_MIN_INTERVAL = 2.0  # seconds between progress writes to the repository
+_SCHEDULE_NAMESPACE = uuid.UUID("9d7c2a0e-6f0b-4b8e-9a51-3c2f1e0d4b7a")
+_UNSET: Any = object()
 
 
 def _system_clock() -> datetime:
     return datetime.now(UTC)
-
-
-class _Superseded(Exception):
-    """The job changed underneath this worker (cancelled, or claimed anew)."""
 
 
 def _user(user_id: str | UUID) -> str:
@@ -78,17 +94,17 @@ def _user(user_id: str | UUID) -> str:
     return user_id
 
 
-def _job_id(job_id: UUID | str) -> UUID:
-    if isinstance(job_id, UUID):
-        return job_id
+def _uuid(value: UUID | str, missing: Callable[[Any], ExportError]) -> UUID:
+    if isinstance(value, UUID):
+        return value
     try:
-        return UUID(str(job_id))
+        return UUID(str(value))
     except ValueError:
-        raise ExportNotFound(job_id) from None
+        raise missing(value) from None
 
 
 class ExportService:
-    """Creates, builds, tracks, serves and cleans up personal-data exports.
+    """Creates, builds, tracks, serves, schedules and cleans up personal-data exports.
 
     Args:
         sources: one :class:`~reasonkit_export.protocols.DataSource` per category.
@@ -98,6 +114,7 @@ class ExportService:
             (default: :class:`~reasonkit_export.notifiers.LoggingNotifier`).
         config: limits and options (default: :class:`ExportConfig()`).
         clock: returns the current aware UTC time (default: the system clock).
+        schedules: where recurring-export schedules live (default: in memory).
 
     The defaults keep everything in memory, which suits tests; for the
     embedded default on disk use :meth:`from_config`.
@@ -112,13 +129,21 @@ class ExportService:
         notifier: Notifier | None = None,
         config: ExportConfig | None = None,
         clock: Callable[[], datetime] | None = None,
+        schedules: ScheduleRepository | None = None,
     ) -> None:
         self._sources = self._register(sources)
         self.repository: JobRepository = repository or InMemoryJobRepository()
+        self.schedules: ScheduleRepository = schedules or InMemoryScheduleRepository()
         self.storage: Storage = storage or FsspecStorage(f"memory://reasonkit-{uuid4().hex}")
         self.notifier: Notifier = notifier or LoggingNotifier()
         self.config = config or ExportConfig()
         self._clock = clock or _system_clock
+        self._signer = TokenSigner(self.config.signing_keys) if self.config.signing_keys else None
+        self._keys = KeyRing.build(
+            self.config.encryption_key,
+            self.config.encryption_recipients,
+            self.config.decryption_identities,
+        )
 
     @classmethod
     def from_config(
@@ -127,23 +152,25 @@ class ExportService:
         *,
         sources: Iterable[DataSource],
         repository: JobRepository | None = None,
+        schedules: ScheduleRepository | None = None,
         notifier: Notifier | None = None,
         clock: Callable[[], datetime] | None = None,
         storage_options: Mapping[str, Any] | None = None,
     ) -> ExportService:
         """Build a service with the storage the config names.
 
-        ``local``: artifacts in ``<local_path>/files`` and, unless a repository
-        is given, jobs in a :class:`FileJobRepository` at ``<local_path>/jobs``
-        (the embedded default: no server). ``s3``: ``s3://<s3_bucket>``
-        through s3fs (extra ``s3``; ``storage_options`` carry credentials).
-        ``memory``: a private in-memory store.
+        ``local``: artifacts in ``<local_path>/files`` and, unless given, jobs
+        and schedules in file repositories under ``<local_path>/jobs`` (the
+        embedded default: no server). ``s3``: ``s3://<s3_bucket>`` through
+        s3fs (extra ``s3``; ``storage_options`` carry credentials and the
+        endpoint). ``memory``: a private in-memory store.
         """
         if config.storage_backend is StorageBackend.LOCAL:
             assert config.local_path is not None  # checked by ExportConfig
             root = Path(config.local_path)
             storage = FsspecStorage(os.fspath(root / "files"))
             repository = repository or FileJobRepository(root / "jobs")
+            schedules = schedules or FileScheduleRepository(root / "jobs")
         elif config.storage_backend is StorageBackend.S3:
             storage = FsspecStorage(f"s3://{config.s3_bucket}", storage_options=storage_options)
         else:
@@ -151,6 +178,7 @@ class ExportService:
         return cls(
             sources=sources,
             repository=repository,
+            schedules=schedules,
             storage=storage,
             notifier=notifier,
             config=config,
@@ -201,9 +229,20 @@ class ExportService:
             InvalidRequest: unknown format, unknown or no categories, bad user id.
             RateLimitExceeded: the user is over the configured rate limit.
         """
-        user = _user(user_id)
-        fmt = coerce_format(format)
-        wanted = self._expand(categories)
+        return self._create(
+            _user(user_id), coerce_format(format), self._expand(categories), notify=notify
+        )
+
+    def _create(
+        self,
+        user: str,
+        fmt: ExportFormat,
+        wanted: tuple[str, ...],
+        *,
+        notify: bool,
+        job_id: UUID | None = None,
+        schedule_id: UUID | None = None,
+    ) -> ExportJob:
         now = self._now()
         active = self.repository.list_for_user(user, statuses=ACTIVE_STATUSES)
         for job in active:
@@ -211,12 +250,14 @@ class ExportService:
                 return job
         self._check_rate_limit(user, active, now)
         job = ExportJob(
+            id=job_id or uuid4(),
             user_id=user,
             format=fmt,
             categories=wanted,
             created_at=now,
             updated_at=now,
             notify=notify,
+            schedule_id=schedule_id,
         )
         stored = self.repository.add(job)
         logger.info("export %s created (format=%s)", stored.id, fmt.value)
@@ -253,14 +294,14 @@ class ExportService:
             raise RateLimitExceeded(retry_after=oldest + limit.window - now, reason="window")
 
     def _owned(self, job_id: UUID | str, user_id: str | UUID) -> ExportJob:
-        job = self.repository.get(_job_id(job_id))
+        job = self.repository.get(_uuid(job_id, ExportNotFound))
         if job.user_id != _user(user_id):
             raise ExportNotFound(job_id)
         return job
 
     def get_job(self, job_id: UUID | str) -> ExportJob:
         """Return any job, without an ownership check (for workers and admins)."""
-        return self.repository.get(_job_id(job_id))
+        return self.repository.get(_uuid(job_id, ExportNotFound))
 
     def get_status(self, job_id: UUID | str, *, user_id: str | UUID) -> ExportJob:
         """Return the user's job; a completed job past its expiry is expired first.
@@ -282,8 +323,8 @@ class ExportService:
     def cancel_export(self, job_id: UUID | str, *, user_id: str | UUID) -> ExportJob:
         """Cancel the user's pending or processing export; idempotent once cancelled.
 
-        A worker building the export notices at its next progress write and
-        discards what it wrote.
+        A worker building the export notices at its next progress write or
+        lease renewal and discards what it wrote.
 
         Raises:
             ExportNotFound: no such job, or it belongs to another user.
@@ -297,276 +338,283 @@ class ExportService:
                 raise InvalidRequest(
                     f"export {job.id} is {job.status.value}; it cannot be cancelled"
                 )
-            now = self._now()
             try:
-                cancelled = self.repository.save(
-                    attrs.evolve(
-                        job,
-                        status=ExportStatus.CANCELLED,
-                        lease_expires_at=None,
-                        updated_at=now,
-                    )
+                cancelled = self._transition(
+                    job, ExportStatus.CANCELLED, NotificationEvent.CANCELLED
                 )
             except ConflictError:
                 job = self.repository.get(job.id)
                 continue
             logger.info("export %s cancelled", job.id)
-            self._notify(cancelled, NotificationEvent.CANCELLED)
-            return cancelled
+            self._discard_attempts(cancelled)
+            return self._deliver_notification(cancelled)
 
     # ---------------------------------------------------------------- the worker
 
     def process_export(self, job_id: UUID | str) -> ExportJob:
         """Build the export: the function the host's queue calls.
 
-        Claims the job (pending → processing, attempt + 1), streams every
-        category into the format writer, compresses and stores the artifact
-        atomically, records size, sha256, counts and expiry, and notifies.
-        Idempotent: on a job that another worker holds or that is finished,
-        it does nothing and returns the job as it is. Failures of the export
-        itself are recorded on the job (status ``failed``), not raised.
+        Claims the job (pending → processing, attempt + 1, lease), streams
+        every category into the format writer, compresses, encrypts and stores
+        the artifact atomically, records size, sha256, counts and expiry, and
+        notifies. Safe under at-least-once delivery: on a job another worker
+        holds, or a finished one, it does nothing and returns the job as it
+        is (re-sending a notification that a crashed worker never delivered).
+        Failures of the export itself are recorded on the job (status
+        ``failed``), not raised.
 
         Raises:
             ExportNotFound: there is no such job.
         """
-        uid = _job_id(job_id)
+        uid = _uuid(job_id, ExportNotFound)
         job = self.repository.get(uid)
         if job.status not in ACTIVE_STATUSES:
-            return job
-        claimed = self.repository.claim(uid, now=self._now(), lease=self.config.lease)
+            return self._redeliver_if_stuck(job)
+        now = self._now()
+        claimed = self.repository.claim(uid, now=now, lease=self.config.lease)
         if claimed is None:
             return self.repository.get(uid)
         if claimed.attempt > self.config.max_attempts:
-            return self._fail(
-                claimed,
-                f"gave up after {self.config.max_attempts} attempts "
-                "(each worker stopped before finishing)",
-            )
+            return self._give_up(claimed)
         logger.info("export %s processing (attempt %d)", uid, claimed.attempt)
-        try:
-            return self._build(claimed)
-        except _Superseded:
-            logger.info("export %s attempt %d superseded; result discarded", uid, claimed.attempt)
-            return self.repository.get(uid)
-        except ProcessingError as exc:
-            logger.warning("export %s failed: %s", uid, exc)
-            return self._fail(claimed, str(exc), fenced_from=uid)
-
-    def _writer(self, fmt: ExportFormat) -> FormatWriter:
-        config = self.config
-        if fmt is ExportFormat.JSON:
-            from reasonkit_export.formats._json import JsonWriter
-
-            return JsonWriter()
-        if fmt is ExportFormat.CSV:
-            from reasonkit_export.formats._csv import CsvWriter
-
-            return CsvWriter(bom=config.csv_bom, neutralize_formulas=config.csv_neutralize_formulas)
-        if fmt is ExportFormat.PDF:
-            from reasonkit_export.formats._pdf import PdfWriter
-
-            return PdfWriter()
-        from reasonkit_export.formats._zip import ZipWriter
-
-        return ZipWriter(
-            csv_bom=config.csv_bom,
-            neutralize_formulas=config.csv_neutralize_formulas,
-            include_pdf=config.zip_include_pdf,
-            compresslevel=config.compression_level,
-        )
-
-    def _build(self, job: ExportJob) -> ExportJob:
-        writer = self._writer(job.format)
-        now = self._now()
-        info = ExportInfo(
-            export_id=job.id,
-            user_id=job.user_id,
-            generated_at=now,
-            format=job.format.value,
-            categories=job.categories,
-            generator=f"reasonkit_export {__version__}",
-        )
-        plan = writer.plan(info)
-        gzip_on = self.config.compression_enabled and plan.gzip_allowed
-        filename = f"export-{now:%Y%m%d}-{str(job.id)[:8]}.{plan.extension}"
-        media_type = plan.media_type
-        if gzip_on:
-            filename += ".gz"
-            media_type = "application/gzip"
-        key = f"{job.id}/{job.attempt}/{filename}"
-        progress = _Progress(self, job)
-        try:
-            with self.storage.open_write(key) as raw:
-                artifact = MeteredSink(raw, limit=self.config.max_file_size_bytes)
-                result = self._render(writer, info, progress, artifact, gzip_on)
-        except (_Superseded, ProcessingError):
-            raise
-        except TypeError as exc:
-            # The encoding raises TypeError naming the type (never the value).
-            category = progress.current or "?"
-            raise ProcessingError(
-                f"cannot encode a record of category {category!r}: {exc}"
-            ) from exc
-        except ExportError as exc:
-            raise ProcessingError(f"{type(exc).__name__}: {exc}") from exc
-        done = self._now()
-        url = self._download_url(job, key)
-        completed = attrs.evolve(
-            progress.job,
-            status=ExportStatus.COMPLETED,
-            progress=100,
-            completed_at=done,
-            expires_at=done + self.config.link_expiry,
-            updated_at=done,
-            lease_expires_at=None,
-            file_size=artifact.size,
-            sha256=artifact.sha256,
-            filename=filename,
-            media_type=media_type,
-            storage_key=key,
-            record_counts=dict(result.record_counts),
-            download_url=url,
-            error=None,
-        )
-        try:
-            stored = self.repository.save(completed)
-        except ConflictError:
-            # A newer attempt or a cancel won; this attempt's file must not linger.
-            self.storage.delete(key)
-            raise _Superseded from None
-        logger.info("export %s completed (%d bytes)", job.id, artifact.size)
-        return self._notify(stored, NotificationEvent.COMPLETED)
-
-    def _render(
-        self,
-        writer: FormatWriter,
-        info: ExportInfo,
-        progress: _Progress,
-        artifact: MeteredSink,
-        gzip_on: bool,
-    ) -> Any:
-        sink: Any = artifact
-        compressor: gzip.GzipFile | None = None
-        if gzip_on:
-            # mtime=0 and no file name keep the output reproducible and free of paths.
-            compressor = gzip.GzipFile(
-                filename="",
-                fileobj=artifact,
-                mode="wb",
-                compresslevel=self.config.compression_level,
-                mtime=0,
-            )
-            sink = compressor
-        buffered = BufferedSink(sink)
-        result = writer.write(info, self._sections(info, progress), buffered)  # type: ignore[arg-type]
-        buffered.flush()
-        if compressor is not None:
-            compressor.close()
-        return result
-
-    def _sections(self, info: ExportInfo, progress: _Progress) -> Iterator[Section]:
-        for category in info.categories:
-            source = self._sources.get(category)
-            if source is None:
-                raise SourceError(category, "no data source is registered for it any more")
-            yield Section(
-                category=category, records=self._guarded(source, category, info.user_id, progress)
-            )
-
-    @staticmethod
-    def _guarded(
-        source: DataSource, category: str, user_id: str, progress: _Progress
-    ) -> Iterator[Mapping[str, Any]]:
-        """Yield the source's records, naming the category in any failure."""
-        progress.start(category, source, user_id)
-        try:
-            iterator = iter(source.records(user_id))
-        except Exception as exc:
-            raise SourceError(category, type(exc).__name__) from exc
-        count = 0
-        while True:
+        self._discard_attempts(claimed, keep=claimed.attempt)
+        with WorkerLease(
+            claimed, repository=self.repository, config=self.config, clock=self._now
+        ) as lease:
             try:
-                record = next(iterator)
-            except StopIteration:
-                break
-            except Exception as exc:
-                raise SourceError(category, f"{type(exc).__name__} after {count} records") from exc
-            if not isinstance(record, Mapping):
-                raise SourceError(
-                    category, f"yielded a {type(record).__name__} where a mapping was expected"
+                artifact = build_artifact(
+                    lease,
+                    sources=self._sources,
+                    storage=self.storage,
+                    config=self.config,
+                    now=now,
+                    encryptor=self._encryptor(),
                 )
-            count += 1
-            if count % _PROGRESS_EVERY == 0:
-                progress.tick(count)
-            yield record
-        progress.finish(category, count)
+            except Superseded:
+                logger.info("export %s attempt %d superseded", uid, claimed.attempt)
+                return self.repository.get(uid)
+            except ProcessingError as exc:
+                logger.warning("export %s failed: %s", uid, exc)
+                return self._finish_failed(lease, str(exc))
+            return self._finish_completed(lease, artifact)
 
-    def _download_url(self, job: ExportJob, key: str) -> str | None:
-        template = self.config.download_url_template
-        if template is not None:
-            return template.format(job_id=job.id)
-        return self.storage.signed_url(key, self.config.link_expiry)
+    def _encryptor(self) -> Callable[[Any], Any] | None:
+        if not self._keys.encrypts:
+            return None
+        from reasonkit_export.crypto import encrypting_writer
 
-    def _fail(self, job: ExportJob, message: str, *, fenced_from: UUID | None = None) -> ExportJob:
-        current = job
-        if fenced_from is not None:
-            current = self.repository.get(fenced_from)
-            if current.attempt != job.attempt or current.status is not ExportStatus.PROCESSING:
-                return current  # a newer attempt or a cancel owns the job now
+        recipients = self._keys.recipients
+        return lambda sink: encrypting_writer(sink, recipients)
+
+    def _finish_completed(self, lease: WorkerLease, artifact: Artifact) -> ExportJob:
+        done = self._now()
+        job = lease.job
+        expires_at = done + self.config.link_expiry
+        try:
+            stored = lease.save(
+                status=ExportStatus.COMPLETED,
+                progress=100,
+                completed_at=done,
+                expires_at=expires_at,
+                updated_at=done,
+                lease_expires_at=None,
+                file_size=artifact.size,
+                sha256=artifact.sha256,
+                filename=artifact.filename,
+                media_type=artifact.media_type,
+                storage_key=artifact.key,
+                record_counts=dict(artifact.record_counts),
+                warnings=artifact.warnings,
+                download_url=self._download_url(job, artifact.key, done, expires_at),
+                encrypted=self._keys.encrypts,
+                recipient_fingerprint=self._keys.fingerprint,
+                error=None,
+                pending_notification=NotificationEvent.COMPLETED if job.notify else None,
+            )
+        except Superseded:
+            # A newer attempt or a cancel won; this attempt's file must not linger.
+            self.storage.delete(artifact.key)
+            return self.repository.get(job.id)
+        logger.info("export %s completed (%d bytes)", job.id, artifact.size)
+        return self._deliver_notification(stored)
+
+    def _finish_failed(self, lease: WorkerLease, message: str) -> ExportJob:
         now = self._now()
         try:
-            failed = self.repository.save(
-                attrs.evolve(
-                    current,
-                    status=ExportStatus.FAILED,
-                    error=message,
-                    lease_expires_at=None,
-                    updated_at=now,
-                )
+            failed = lease.save(
+                status=ExportStatus.FAILED,
+                error=message,
+                lease_expires_at=None,
+                updated_at=now,
+                pending_notification=NotificationEvent.FAILED if lease.job.notify else None,
+            )
+        except Superseded:
+            return self.repository.get(lease.job.id)
+        self._discard_attempts(failed)
+        return self._deliver_notification(failed)
+
+    def _give_up(self, job: ExportJob) -> ExportJob:
+        message = (
+            f"gave up after {self.config.max_attempts} attempts "
+            "(each worker stopped before finishing)"
+        )
+        try:
+            failed = self._transition(
+                job, ExportStatus.FAILED, NotificationEvent.FAILED, error=message
             )
         except ConflictError:
             return self.repository.get(job.id)
-        return self._notify(failed, NotificationEvent.FAILED)
+        logger.warning("export %s failed: %s", job.id, message)
+        self._discard_attempts(failed)
+        return self._deliver_notification(failed)
 
-    def _notify(self, job: ExportJob, event: NotificationEvent) -> ExportJob:
-        if not job.notify:
+    def _transition(
+        self,
+        job: ExportJob,
+        status: ExportStatus,
+        event: NotificationEvent,
+        **changes: Any,
+    ) -> ExportJob:
+        """Save ``job`` in ``status`` with its notification queued (fenced)."""
+        return self.repository.save(
+            attrs.evolve(
+                job,
+                status=status,
+                lease_expires_at=None,
+                updated_at=self._now(),
+                pending_notification=event if job.notify else None,
+                **changes,
+            )
+        )
+
+    def _discard_attempts(self, job: ExportJob, *, keep: int | None = None) -> None:
+        """Delete the artifacts of every attempt of ``job`` except ``keep``."""
+        for attempt in range(1, job.attempt + 1):
+            if attempt != keep:
+                self.storage.delete(artifact_key(job.id, attempt))
+
+    def _download_url(
+        self, job: ExportJob, key: str, now: datetime, expires_at: datetime
+    ) -> str | None:
+        template = self.config.download_url_template
+        if template is not None:
+            token = ""
+            if self._signer is not None:
+                token = self._signer.sign(
+                    job_id=job.id, user_id=job.user_id, issued_at=now, expires_at=expires_at
+                )
+            return template.format(job_id=job.id, token=token)
+        if self._keys.encrypts:
+            return None  # a presigned URL would hand out ciphertext
+        return self.storage.signed_url(key, self.config.link_expiry)
+
+    # ------------------------------------------------------------- notification
+
+    def _deliver_notification(self, job: ExportJob) -> ExportJob:
+        """Send the job's queued notification, then clear it (an outbox of one).
+
+        The event is queued in the same write as the state change, so a crash
+        between the two is repaired by :meth:`process_export` or
+        :meth:`recover_stale` re-sending it: at most one extra notification
+        per crash, never a lost one.
+        """
+        event = job.pending_notification
+        if event is None:
             return job
+        error: str | None = None
         try:
             self.notifier.notify(job, event)
         except Exception as exc:  # noqa: BLE001 - a notifier must never fail an export
             logger.warning(
                 "export %s: notifier failed on %s (%s)", job.id, event.value, type(exc).__name__
             )
-            with contextlib.suppress(ExportError):
-                return self.repository.save(
-                    attrs.evolve(
-                        job, notification_error=f"{event.value}: {type(exc).__name__}: {exc}"[:500]
-                    )
-                )
-        return job
+            error = f"{event.value}: {type(exc).__name__}: {exc}"[:500]
+        changes: dict[str, Any] = {"pending_notification": None}
+        if error is not None:
+            changes["notification_error"] = error
+        try:
+            return self.repository.save(attrs.evolve(job, **changes))
+        except ConflictError:
+            return self.repository.get(job.id)
+
+    def _redeliver_if_stuck(self, job: ExportJob) -> ExportJob:
+        """Re-send a notification whose sender evidently died (older than a lease)."""
+        if job.pending_notification is None:
+            return job
+        stamp = job.updated_at or job.created_at
+        if stamp + self.config.lease > self._now():
+            return job  # its sender may still be at it
+        return self._deliver_notification(job)
 
     # -------------------------------------------------------- downloads, expiry
 
     def open_download(self, job_id: UUID | str, *, user_id: str | UUID) -> Download:
-        """Open the user's completed export for streaming.
+        """Open the user's completed export for streaming (decrypted if encrypted).
 
         Raises:
             ExportNotFound: no such job, or it belongs to another user.
             ExportExpired: the download window closed (the job becomes expired).
             ExportNotReady: the job has not completed.
         """
-        job = self._owned(job_id, user_id)
+        return self._open(self._owned(job_id, user_id))
+
+    def create_download_token(self, job_id: UUID | str, *, user_id: str | UUID) -> str:
+        """Return a signed token that downloads the user's completed export.
+
+        The token is bound to the job, the user, the purpose and the job's
+        expiry; hand it out as a link and redeem it with
+        :meth:`open_download_by_token`.
+
+        Raises:
+            InvalidRequest: no ``signing_keys`` are configured.
+            ExportNotFound, ExportExpired, ExportNotReady: as for downloads.
+        """
+        if self._signer is None:
+            raise InvalidRequest("create_download_token needs ExportConfig.signing_keys")
+        job = self._usable(self._owned(job_id, user_id))
+        assert job.expires_at is not None
+        return self._signer.sign(
+            job_id=job.id, user_id=job.user_id, issued_at=self._now(), expires_at=job.expires_at
+        )
+
+    def open_download_by_token(self, token: str) -> Download:
+        """Open the export a signed token points at.
+
+        Raises:
+            InvalidToken: malformed, tampered, expired, future-dated, or signed
+                by a key that is no longer configured.
+            ExportExpired, ExportNotReady: the job is no longer downloadable.
+        """
+        if self._signer is None:
+            raise InvalidToken("this service has no signing keys")
+        claims = self._signer.verify(token, now=self._now())
+        try:
+            job = self.repository.get(claims.job_id)
+        except ExportNotFound:
+            raise InvalidToken("download token points at no export") from None
+        if not self._signer.matches_user(claims, job.user_id):
+            raise InvalidToken("download token was issued for another user")
+        return self._open(job)
+
+    def _usable(self, job: ExportJob) -> ExportJob:
         if job.status is ExportStatus.EXPIRED or self._is_past_expiry(job, self._now()):
             if job.status is not ExportStatus.EXPIRED:
                 self._expire(job)
             raise ExportExpired(job.id)
         if job.status is not ExportStatus.COMPLETED:
             raise ExportNotReady(job.id, job.status.value)
+        return job
+
+    def _open(self, job: ExportJob) -> Download:
+        job = self._usable(job)
         assert job.storage_key is not None
         assert job.filename is not None
         assert job.media_type is not None
         assert job.sha256 is not None
-        stream = self.storage.open_read(job.storage_key)
+        stream: Any = self.storage.open_read(job.storage_key)
+        closers: tuple[Any, ...] = ()
+        if job.encrypted:
+            stream, closers = self._decrypting(job, stream), (stream,)
         return Download(
             job_id=job.id,
             filename=job.filename,
@@ -574,7 +622,22 @@ class ExportService:
             size=job.file_size or 0,
             sha256=job.sha256,
             stream=stream,
+            closers=closers,
         )
+
+    def _decrypting(self, job: ExportJob, stream: Any) -> Any:
+        from reasonkit_export.crypto import decrypting_reader
+
+        try:
+            if not self._keys.identities:
+                raise ExportError(
+                    f"export {job.id} is encrypted and this service holds no identity to "
+                    "decrypt it (configure encryption_key or decryption_identities)"
+                )
+            return decrypting_reader(stream, self._keys.identities)
+        except BaseException:
+            stream.close()
+            raise
 
     @staticmethod
     def _is_past_expiry(job: ExportJob, now: datetime) -> bool:
@@ -585,19 +648,17 @@ class ExportService:
         )
 
     def _expire(self, job: ExportJob) -> ExportJob:
-        now = self._now()
         try:
-            expired = self.repository.save(
-                attrs.evolve(job, status=ExportStatus.EXPIRED, download_url=None, updated_at=now)
+            expired = self._transition(
+                job, ExportStatus.EXPIRED, NotificationEvent.EXPIRED, download_url=None
             )
         except ConflictError:
             return self.repository.get(job.id)
         # The state is saved first: a crash here leaves an orphan file, never a
         # completed job without its file.
-        if job.storage_key:
-            self.storage.delete(job.storage_key)
+        self._discard_attempts(expired)
         logger.info("export %s expired", job.id)
-        return self._notify(expired, NotificationEvent.EXPIRED)
+        return self._deliver_notification(expired)
 
     def expire_exports(self) -> list[ExportJob]:
         """Expire every completed export past ``expires_at`` and delete its file.
@@ -612,63 +673,229 @@ class ExportService:
                 expired.append(result)
         return expired
 
+    def recover_stale(self) -> list[ExportJob]:
+        """Repair what crashed or stalled workers left; for the host's periodic task.
 
-class _Progress:
-    """Tracks a worker's progress and renews its lease, throttled."""
+        A processing job whose lease ran out goes back to pending (or fails
+        when it has used ``max_attempts``); a pending job that no worker took
+        for a whole lease is returned too. Returns the pending jobs the host
+        should enqueue again for :meth:`process_export`.
+        """
+        now = self._now()
+        requeue: list[ExportJob] = []
+        for job in self.repository.list_by_status({ExportStatus.PROCESSING}, before=now):
+            if job.attempt >= self.config.max_attempts:
+                self._give_up(job)
+                continue
+            try:
+                requeue.append(
+                    self.repository.save(
+                        attrs.evolve(
+                            job,
+                            status=ExportStatus.PENDING,
+                            lease_expires_at=None,
+                            updated_at=now,
+                        )
+                    )
+                )
+            except ConflictError:
+                continue
+            logger.warning("export %s: worker lease ran out; requeued", job.id)
+        seen = {job.id for job in requeue}
+        for job in self.repository.list_by_status(
+            {ExportStatus.PENDING}, before=now - self.config.lease
+        ):
+            if job.id not in seen and (job.updated_at or job.created_at) <= now - self.config.lease:
+                requeue.append(job)
+        return requeue
 
-    def __init__(self, service: ExportService, job: ExportJob) -> None:
-        self._service = service
-        self.job = job
-        self._total = len(job.categories)
-        self._done = 0
-        self._expected: int | None = None
-        self._last_write = time.monotonic()
-        self.current: str | None = None
+    # --------------------------------------------------------------- schedules
 
-    def start(self, category: str, source: DataSource, user_id: str) -> None:
-        """A category begins; ask the source for a count if it offers one."""
-        self.current = category
-        self._expected = None
-        count = getattr(source, "count", None)
-        if callable(count):
-            with contextlib.suppress(Exception):
-                value = count(user_id)
-                self._expected = value if isinstance(value, int) and value > 0 else None
+    def schedule_export(
+        self,
+        user_id: str | UUID,
+        cron_expression: str,
+        format: ExportFormat | str,  # noqa: A002 - the seed's name
+        categories: Sequence[Category | str] | Category | str,
+        *,
+        notify_email: bool = True,
+        timezone: str = "UTC",
+    ) -> ScheduledExport:
+        """Create a recurring export, evaluated in ``timezone`` (IANA name).
 
-    def tick(self, records: int) -> None:
-        """Some records of the current category are done."""
-        if time.monotonic() - self._last_write < _PROGRESS_MIN_INTERVAL:
-            return
-        fraction = min(records / self._expected, 1.0) if self._expected else 0.0
-        self._write(self._percent(self._done + fraction))
+        Raises:
+            InvalidSchedule: malformed, impossible or too frequent expression,
+                or an unknown timezone.
+            InvalidRequest: unknown format or categories.
+        """
+        user = _user(user_id)
+        fmt = coerce_format(format)
+        stored_categories = self._schedule_categories(categories)
+        self._validate_schedule(cron_expression, timezone)
+        now = self._now()
+        schedule = ScheduledExport(
+            user_id=user,
+            cron_expression=cron_expression,
+            format=fmt,
+            categories=stored_categories,
+            notify_email=notify_email,
+            timezone=timezone,
+            created_at=now,
+            next_run=scheduling.next_fire(cron_expression, timezone, now),
+        )
+        return self.schedules.add(schedule)
 
-    def finish(self, category: str, records: int) -> None:
-        """A category is done."""
-        self._done += 1
-        self.current = None
-        self._write(self._percent(self._done))
+    def _schedule_categories(
+        self, categories: Sequence[Category | str] | Category | str
+    ) -> tuple[str, ...]:
+        """Validate categories now, but keep 'all' so later sources join in."""
+        self._expand(categories)
+        if isinstance(categories, str):
+            categories = [categories]
+        return tuple(dict.fromkeys(coerce_category(c) for c in categories))
 
-    def _percent(self, categories_done: float) -> int:
-        # Sources are ~90% of the work; the last 10% is finishing and storing.
-        return min(int(90 * categories_done / self._total), 90)
+    def _validate_schedule(self, cron_expression: str, timezone: str) -> None:
+        scheduling.validate_schedule(
+            cron_expression, timezone, min_interval=self.config.schedule_min_interval
+        )
 
-    def _write(self, percent: int) -> None:
-        if percent <= self.job.progress and time.monotonic() - self._last_write < self._renew_every:
-            return
-        now = self._service._now()
+    def list_schedules(self, user_id: str | UUID) -> list[ScheduledExport]:
+        """Return the user's schedules, oldest first."""
+        return self.schedules.list_for_user(_user(user_id))
+
+    def get_schedule(self, schedule_id: UUID | str, *, user_id: str | UUID) -> ScheduledExport:
+        """Return the user's schedule.
+
+        Raises:
+            ScheduleNotFound: no such schedule, or it belongs to another user.
+        """
+        schedule = self.schedules.get(_uuid(schedule_id, ScheduleNotFound))
+        if schedule.user_id != _user(user_id):
+            raise ScheduleNotFound(schedule_id)
+        return schedule
+
+    def update_schedule(
+        self,
+        schedule_id: UUID | str,
+        *,
+        user_id: str | UUID,
+        cron_expression: str = _UNSET,
+        format: ExportFormat | str = _UNSET,  # noqa: A002 - the seed's name
+        categories: Sequence[Category | str] | Category | str = _UNSET,
+        timezone: str = _UNSET,
+        enabled: bool = _UNSET,
+        notify_email: bool = _UNSET,
+    ) -> ScheduledExport:
+        """Change a schedule; only the given fields change.
+
+        A new expression or timezone, or re-enabling, recomputes ``next_run``
+        from now: the time a schedule was off never fires.
+
+        Raises:
+            ScheduleNotFound: no such schedule, or it belongs to another user.
+            InvalidSchedule: the new expression or timezone is refused.
+        """
+        while True:
+            schedule = self.get_schedule(schedule_id, user_id=user_id)
+            changes: dict[str, Any] = {}
+            if format is not _UNSET:
+                changes["format"] = coerce_format(format)
+            if categories is not _UNSET:
+                changes["categories"] = self._schedule_categories(categories)
+            if notify_email is not _UNSET:
+                changes["notify_email"] = bool(notify_email)
+            expression = schedule.cron_expression if cron_expression is _UNSET else cron_expression
+            zone = schedule.timezone if timezone is _UNSET else timezone
+            turning_on = enabled is not _UNSET and bool(enabled) and not schedule.enabled
+            if enabled is not _UNSET:
+                changes["enabled"] = bool(enabled)
+            if cron_expression is not _UNSET or timezone is not _UNSET or turning_on:
+                self._validate_schedule(expression, zone)
+                changes.update(
+                    cron_expression=expression,
+                    timezone=zone,
+                    next_run=scheduling.next_fire(expression, zone, self._now()),
+                )
+            try:
+                return self.schedules.save(attrs.evolve(schedule, **changes))
+            except ConflictError:
+                continue  # a host ran it meanwhile; apply the change on the new version
+
+    def delete_schedule(self, schedule_id: UUID | str, *, user_id: str | UUID) -> None:
+        """Delete the user's schedule (jobs it already made stay).
+
+        Raises:
+            ScheduleNotFound: no such schedule, or it belongs to another user.
+        """
+        schedule = self.get_schedule(schedule_id, user_id=user_id)
+        self.schedules.delete(schedule.id)
+
+    def run_due_schedules(self, now: datetime | None = None) -> list[ExportJob]:
+        """Create one job for every schedule that is due; for the host's periodic task.
+
+        Missed fire times (downtime) coalesce into one job and ``next_run``
+        moves to the first time after ``now``. Exactly once per due time, even
+        with several hosts racing and crashes in between: the job id is
+        derived from the schedule and its due time, so only one job can exist
+        for it, and advancing the schedule is a fenced write. A schedule whose
+        job cannot be created (rate limit, a removed category) records why in
+        ``last_error`` and moves on. Returns the jobs to enqueue for
+        :meth:`process_export`.
+        """
+        now = ensure_utc(now) if now is not None else self._now()
+        jobs: list[ExportJob] = []
+        for schedule in self.schedules.list_due(now):
+            job = self._fire(schedule, now)
+            if job is not None:
+                jobs.append(job)
+        return jobs
+
+    def _fire(self, schedule: ScheduledExport, now: datetime) -> ExportJob | None:
+        assert schedule.next_run is not None
+        job_id = uuid.uuid5(_SCHEDULE_NAMESPACE, f"{schedule.id}/{schedule.next_run.isoformat()}")
+        job: ExportJob | None = None
+        error: str | None = None
         try:
-            self.job = self._service.repository.save(
+            job = self.repository.get(job_id)  # a host that crashed after creating it
+        except ExportNotFound:
+            try:
+                job = self._create(
+                    schedule.user_id,
+                    schedule.format,
+                    self._expand(schedule.categories),
+                    notify=schedule.notify_email,
+                    job_id=job_id,
+                    schedule_id=schedule.id,
+                )
+            except ConflictError:
+                return None  # another host created this very job a moment ago
+            except (RateLimitExceeded, InvalidRequest) as exc:
+                error = str(exc)
+        try:
+            next_run = scheduling.next_fire(schedule.cron_expression, schedule.timezone, now)
+        except InvalidRequest as exc:  # InvalidSchedule included: e.g. no fire before 9999
+            next_run, error = None, str(exc)
+        try:
+            self.schedules.save(
                 attrs.evolve(
-                    self.job,
-                    progress=max(percent, self.job.progress),
-                    updated_at=now,
-                    lease_expires_at=now + self._service.config.lease,
+                    schedule,
+                    last_run=now,
+                    next_run=next_run,
+                    last_job_id=job.id if job is not None else schedule.last_job_id,
+                    last_error=error,
                 )
             )
         except ConflictError:
-            raise _Superseded from None
-        self._last_write = time.monotonic()
+            return None  # another host advanced it; that host reports the job
+        if error is not None:
+            logger.warning("schedule %s could not create its export: %s", schedule.id, error)
+            return None
+        return job
 
-    @property
-    def _renew_every(self) -> float:
-        return self._service.config.lease_seconds / 3
+    # ------------------------------------------------------------------- misc
+
+    def __repr__(self) -> str:
+        return (
+            f"ExportService(categories={list(self.categories)}, "
+            f"repository={self.repository!r}, storage={self.storage!r})"
+        )

@@ -9,6 +9,7 @@ The tree::
     │   └── ScheduleNotFound                no such schedule (or another user's)
     ├── ExportExpired                       the download window has closed
     ├── ExportNotReady                      the job has not completed (yet)
+    ├── InvalidToken                        a download token is bad, expired or revoked
     ├── RateLimitExceeded                   too many requests; carries retry_after
     ├── ProcessingError                     an export could not be built
     │   ├── SourceError                     a data source raised; carries category
@@ -47,6 +48,7 @@ __all__ = [
     "InvalidKey",
     "InvalidRequest",
     "InvalidSchedule",
+    "InvalidToken",
     "KeyFormatError",
     "NoIdentityMatch",
     "PayloadError",
@@ -106,6 +108,10 @@ class ExportNotReady(ExportError):
         super().__init__(f"export {job_id} is {status}, not completed")
         self.job_id = job_id
         self.status = status
+
+
+class InvalidToken(ExportError):
+    """A download token is malformed, tampered, expired, future-dated or revoked."""
 
 
 class RateLimitExceeded(ExportError):

@@ -331,7 +331,7 @@ class StorageContract:
 
     def test_failed_write_leaves_nothing(self, storage: Storage) -> None:
         """An exception inside the write block leaves no artifact behind."""
-        with pytest.raises(RuntimeError), storage.open_write("job/3/export.json") as sink:
+        with pytest.raises(RuntimeError), storage.open_write("job/3/export.json") as sink:  # noqa: PT012
             sink.write(b"x" * 100_000)
             raise RuntimeError("boom")
         assert not storage.exists("job/3/export.json")
@@ -340,7 +340,7 @@ class StorageContract:
         """A failed write over an existing key leaves the old content intact."""
         with storage.open_write("job/4/export.json") as sink:
             sink.write(b"old")
-        with pytest.raises(RuntimeError), storage.open_write("job/4/export.json") as sink:
+        with pytest.raises(RuntimeError), storage.open_write("job/4/export.json") as sink:  # noqa: PT012
             sink.write(b"new but broken")
             raise RuntimeError("boom")
         with storage.open_read("job/4/export.json") as source:

@@ -1,0 +1,341 @@
+"""Building one export attempt: sources → writer → gzip → cap/hash → encrypt → storage.
+
+The service claims a job and hands it here; this module streams every
+category through the format writer into storage under a key that belongs to
+this attempt alone, keeps the worker's lease alive, reports progress, and
+turns every failure into a :class:`ProcessingError` that names what went
+wrong without personal data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from reasonkit_export._models import ExportConfig, ExportFormat, ExportJob
+from reasonkit_export._pipeline import BufferedSink, MeteredSink
+from reasonkit_export._version import __version__
+from reasonkit_export.exceptions import (
+    ConflictError,
+    ExportError,
+    ProcessingError,
+    SourceError,
+)
+from reasonkit_export.formats._base import ExportInfo, FormatWriter, Section, WriteResult
+from reasonkit_export.protocols import DataSource, JobRepository, Storage
+
+__all__ = ["Artifact", "Superseded", "WorkerLease", "artifact_key", "build_artifact"]
+
+_PROGRESS_EVERY = 1024  # records between progress checks inside a category
+_PROGRESS_MIN_INTERVAL = 2.0  # seconds between progress writes to the repository
+
+
+class Superseded(Exception):
+    """The job changed underneath this worker (cancelled, or claimed anew)."""
+
+
+def artifact_key(job_id: object, attempt: int) -> str:
+    """The storage key of one attempt's artifact.
+
+    Keys depend only on the job and the attempt, so any attempt's leftovers
+    can be found and removed without listing the storage.
+    """
+    return f"{job_id}/attempt-{attempt}"
+
+
+@attrs.frozen(kw_only=True)
+class Artifact:
+    """What a successful build produced."""
+
+    key: str
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    record_counts: Mapping[str, int]
+    warnings: tuple[str, ...]
+
+
+class WorkerLease:
+    """The worker's hold on its job: fenced writes, progress, lease renewal.
+
+    Every write goes through here under one lock, so the heartbeat thread and
+    the building thread never race each other's versions. A write that loses
+    the compare-and-set means another party owns the job now: the lease is
+    marked superseded and the build stops at its next check.
+    """
+
+    def __init__(
+        self,
+        job: ExportJob,
+        *,
+        repository: JobRepository,
+        config: ExportConfig,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.job = job
+        self._repository = repository
+        self._config = config
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.superseded = False
+        self._last_write = time.monotonic()
+
+    def save(self, **changes: Any) -> ExportJob:
+        """Save ``changes`` on top of the worker's current job (fenced)."""
+        with self._lock:
+            if self.superseded:
+                raise Superseded
+            try:
+                self.job = self._repository.save(attrs.evolve(self.job, **changes))
+            except ConflictError:
+                self.superseded = True
+                raise Superseded from None
+            self._last_write = time.monotonic()
+            return self.job
+
+    def progress(self, percent: int, *, force: bool = False) -> None:
+        """Record progress (throttled unless ``force``) and renew the lease."""
+        if self.superseded:
+            raise Superseded
+        if not force and time.monotonic() - self._last_write < _PROGRESS_MIN_INTERVAL:
+            return
+        if percent <= self.job.progress and not force:
+            return
+        now = self._clock()
+        self.save(
+            progress=max(percent, self.job.progress),
+            updated_at=now,
+            lease_expires_at=now + self._config.lease,
+        )
+
+    def renew(self) -> None:
+        """Extend the lease (called by the heartbeat thread)."""
+        now = self._clock()
+        with contextlib.suppress(Superseded, ExportError):
+            self.save(updated_at=now, lease_expires_at=now + self._config.lease)
+
+    def __enter__(self) -> WorkerLease:
+        interval = self._config.lease_seconds / 3
+
+        def beat() -> None:
+            while not self._stop.wait(interval) and not self.superseded:
+                self.renew()
+
+        self._thread = threading.Thread(target=beat, name="reasonkit-lease", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+class _Progress:
+    """Turns records and categories into a percentage on the lease."""
+
+    def __init__(self, lease: WorkerLease, total: int) -> None:
+        self._lease = lease
+        self._total = max(total, 1)
+        self._done = 0
+        self._expected: int | None = None
+        self.current: str | None = None
+
+    def start(self, category: str, source: DataSource, user_id: str) -> None:
+        self.current = category
+        self._expected = None
+        count = getattr(source, "count", None)
+        if callable(count):
+            with contextlib.suppress(Exception):
+                value = count(user_id)
+                self._expected = value if isinstance(value, int) and value > 0 else None
+
+    def tick(self, records: int) -> None:
+        fraction = min(records / self._expected, 1.0) if self._expected else 0.0
+        self._lease.progress(self._percent(self._done + fraction))
+
+    def finish(self) -> None:
+        self._done += 1
+        self.current = None
+        self._lease.progress(self._percent(self._done), force=True)
+
+    def _percent(self, categories_done: float) -> int:
+        # Reading sources is most of the work; the last 10% is finishing and storing.
+        return min(int(90 * categories_done / self._total), 90)
+
+
+def _guarded(
+    source: DataSource, category: str, user_id: str, progress: _Progress
+) -> Iterator[Mapping[str, Any]]:
+    """Yield the source's records, naming the category in any failure."""
+    progress.start(category, source, user_id)
+    try:
+        iterator = iter(source.records(user_id))
+    except Exception as exc:
+        raise SourceError(category, type(exc).__name__) from exc
+    count = 0
+    while True:
+        try:
+            record = next(iterator)
+        except StopIteration:
+            break
+        except Exception as exc:
+            raise SourceError(category, f"{type(exc).__name__} after {count} records") from exc
+        if not isinstance(record, Mapping):
+            raise SourceError(
+                category, f"yielded a {type(record).__name__} where a mapping was expected"
+            )
+        count += 1
+        if count % _PROGRESS_EVERY == 0:
+            progress.tick(count)
+        yield record
+    progress.finish()
+
+
+def _sections(
+    info: ExportInfo, sources: Mapping[str, DataSource], progress: _Progress
+) -> Iterator[Section]:
+    for category in info.categories:
+        source = sources.get(category)
+        if source is None:
+            raise SourceError(category, "no data source is registered for it any more")
+        yield Section(category=category, records=_guarded(source, category, info.user_id, progress))
+
+
+def make_writer(fmt: ExportFormat, config: ExportConfig) -> FormatWriter:
+    """The format writer for ``fmt``, configured from ``config``."""
+    if fmt is ExportFormat.JSON:
+        from reasonkit_export.formats._json import JsonWriter
+
+        return JsonWriter()
+    if fmt is ExportFormat.CSV:
+        from reasonkit_export.formats._csv import CsvWriter
+
+        return CsvWriter(bom=config.csv_bom, neutralize_formulas=config.csv_neutralize_formulas)
+    if fmt is ExportFormat.PDF:
+        from reasonkit_export.formats._pdf import PdfWriter
+
+        return PdfWriter()
+    from reasonkit_export.formats._zip import ZipWriter
+
+    return ZipWriter(
+        csv_bom=config.csv_bom,
+        neutralize_formulas=config.csv_neutralize_formulas,
+        include_pdf=config.zip_include_pdf,
+        compresslevel=config.compression_level,
+    )
+
+
+Encryptor = Callable[[Any], Any]
+"""Wraps a binary sink in an encrypting writer whose ``close()`` finishes the stream."""
+
+
+def build_artifact(
+    lease: WorkerLease,
+    *,
+    sources: Mapping[str, DataSource],
+    storage: Storage,
+    config: ExportConfig,
+    now: datetime,
+    encryptor: Encryptor | None = None,
+) -> Artifact:
+    """Stream the leased job's export into storage and describe the result.
+
+    Raises:
+        ProcessingError: a source failed, a value could not be encoded, the
+            size cap was reached, or storage failed.
+        Superseded: the job was cancelled or claimed by a newer attempt.
+    """
+    job = lease.job
+    writer = make_writer(job.format, config)
+    info = ExportInfo(
+        export_id=job.id,
+        user_id=job.user_id,
+        generated_at=now,
+        format=job.format.value,
+        categories=job.categories,
+        generator=f"reasonkit_export {__version__}",
+    )
+    plan = writer.plan(info)
+    gzip_on = config.compression_enabled and plan.gzip_allowed
+    filename = f"export-{now:%Y%m%d}-{str(job.id)[:8]}.{plan.extension}"
+    media_type = plan.media_type
+    if gzip_on:
+        filename += ".gz"
+        media_type = "application/gzip"
+    key = artifact_key(job.id, job.attempt)
+    progress = _Progress(lease, len(job.categories))
+    try:
+        with storage.open_write(key) as raw:
+            stored: Any = raw
+            encrypting = encryptor(raw) if encryptor is not None else None
+            if encrypting is not None:
+                stored = encrypting
+            artifact = MeteredSink(stored, limit=config.max_file_size_bytes)
+            result = _render(
+                writer,
+                info,
+                _sections(info, sources, progress),
+                artifact,
+                gzip_on=gzip_on,
+                config=config,
+            )
+            if encrypting is not None:
+                encrypting.close()
+    except (Superseded, ProcessingError):
+        raise
+    except TypeError as exc:
+        # The encoding raises TypeError naming the type, never the value.
+        raise ProcessingError(
+            f"cannot encode a record of category {progress.current or '?'!r}: {exc}"
+        ) from exc
+    except ExportError as exc:
+        raise ProcessingError(f"{type(exc).__name__}: {exc}") from exc
+    return Artifact(
+        key=key,
+        filename=filename,
+        media_type=media_type,
+        size=artifact.size,
+        sha256=artifact.sha256,
+        record_counts=dict(result.record_counts),
+        warnings=result.warnings,
+    )
+
+
+def _render(
+    writer: FormatWriter,
+    info: ExportInfo,
+    sections: Iterator[Section],
+    artifact: MeteredSink,
+    *,
+    gzip_on: bool,
+    config: ExportConfig,
+) -> WriteResult:
+    sink: Any = artifact
+    compressor: gzip.GzipFile | None = None
+    if gzip_on:
+        # mtime=0 and no file name keep the output reproducible and free of paths.
+        compressor = gzip.GzipFile(
+            filename="",
+            fileobj=artifact,
+            mode="wb",
+            compresslevel=config.compression_level,
+            mtime=0,
+        )
+        sink = compressor
+    buffered = BufferedSink(sink)
+    result = writer.write(info, sections, buffered)  # type: ignore[arg-type]
+    buffered.flush()
+    if compressor is not None:
+        compressor.close()
+    return result

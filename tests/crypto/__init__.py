@@ -1,0 +1,1 @@
+"""Tests for reasonkit_export.crypto (age v1)."""
