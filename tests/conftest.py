@@ -73,3 +73,47 @@ def make_service(
 def service(make_service: Callable[..., ExportService]) -> ExportService:
     """A ready in-memory service without compression."""
     return make_service()
+
+
+@pytest.fixture
+def sqlite_spec(tmp_path: Any) -> str:
+    """A migrated SQLite database, as a crash-worker repository specification."""
+    from reasonkit_export.repositories.sql import SqlJobRepository
+
+    url = f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
+    with SqlJobRepository(url) as repository:
+        repository.migrate()
+    return f"sql:{url}"
+
+
+@pytest.fixture
+def postgres_spec() -> Any:
+    """A migrated throwaway PostgreSQL schema, as a crash-worker repository specification.
+
+    Skips without a server, but fails under CI (which must run these tests).
+    """
+    import os
+
+    import sqlalchemy
+
+    from reasonkit_export.repositories.sql import SqlJobRepository
+    from tests.sql_support import postgres_test_url
+
+    url = postgres_test_url()
+    engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT 1"))
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        engine.dispose()
+        message = f"PostgreSQL is unreachable at the test URL ({type(exc).__name__})"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI must run the postgres tests", pytrace=False)
+        pytest.skip(message)
+    schema = f"rk_crash_{uuid4().hex}"
+    with SqlJobRepository(url, schema=schema) as repository:
+        repository.migrate()
+    yield f"sql:{url}#{schema}"
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
