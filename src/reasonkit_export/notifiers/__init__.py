@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from reasonkit_export.notifiers._logging import LoggingNotifier
+from reasonkit_export.notifiers._smtp import SmtpDeliveryError, SmtpNotifier
 
-__all__ = ["LoggingNotifier"]
+__all__ = ["LoggingNotifier", "SmtpDeliveryError", "SmtpNotifier"]

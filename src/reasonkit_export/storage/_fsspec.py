@@ -1,9 +1,16 @@
 """Storage on any fsspec file system: local disk, memory, S3, GCS, Azure, ...
 
-Writes are atomic: the bytes go to a hidden temporary name beside the final
-key (``.<name>.<random>.part``) and are moved to the key only when the write
+Writes are atomic. On S3 (s3fs) the bytes go straight to the final key: an
+object only appears when its upload completes (one PUT below the block size,
+a multipart upload completed on close above it), and a failed write discards
+the buffer and aborts the multipart upload, so nothing is left behind. Every
+other backend writes to a hidden temporary name beside the final key
+(``.<name>.<random>.part``) and moves it to the key only when the write
 completed; a failed write removes the temporary. On the local disk the move
 is a ``rename(2)`` on the same file system, after an ``fsync``.
+
+Existence and size checks drop fsspec's listing cache for the key first, so a
+stale listing can never make a half-written or deleted artifact look present.
 """
 
 from __future__ import annotations
@@ -19,12 +26,23 @@ from uuid import uuid4
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from reasonkit_export.exceptions import InvalidKey, StorageError
+from reasonkit_export.exceptions import InvalidKey, InvalidRequest, StorageError
 
 __all__ = ["FsspecStorage", "validate_key"]
 
 _SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}"
 _KEY = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT}){{0,7}}")
+
+_S3_PROTOCOLS = frozenset({"s3", "s3a"})
+_S3_MIN_PART = 5 * 1024 * 1024  # S3 refuses smaller multipart parts (s3fs checks it)
+_S3_MAX_PRESIGN = timedelta(days=7)  # the SigV4 limit for presigned URLs
+
+
+def _s3_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Default s3fs to SigV4 presigning: S3 refuses SigV2 URLs in most regions."""
+    config = dict(options.get("config_kwargs") or {})
+    config.setdefault("signature_version", "s3v4")
+    return {**options, "config_kwargs": config}
 
 
 def validate_key(key: str) -> str:
@@ -45,8 +63,10 @@ class FsspecStorage:
     Args:
         url: the root; any fsspec URL. A bare path means the local disk.
         storage_options: passed to the fsspec file system (credentials,
-            endpoint_url, ...). Never logged or shown in ``repr``.
-        block_size: the write buffer handed to fsspec.
+            endpoint_url, ...). Never logged or shown in ``repr``. For S3,
+            ``config_kwargs["signature_version"]`` defaults to ``"s3v4"``.
+        block_size: the write buffer handed to fsspec; on S3 also the
+            multipart part size (at least 5 MiB, S3's minimum).
     """
 
     def __init__(
@@ -56,8 +76,11 @@ class FsspecStorage:
         storage_options: Mapping[str, Any] | None = None,
         block_size: int = 4 * 1024 * 1024,
     ) -> None:
+        options = dict(storage_options or {})
+        if fsspec.utils.get_protocol(url) in _S3_PROTOCOLS:
+            options = _s3_options(options)
         try:
-            fs, root = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
+            fs, root = fsspec.core.url_to_fs(url, **options)
         except (ImportError, ValueError) as exc:
             raise StorageError(f"cannot open storage {url!r}: {exc}") from exc
         self._fs = fs
@@ -65,6 +88,8 @@ class FsspecStorage:
         self._url = url
         self._block_size = block_size
         self._local = isinstance(fs, LocalFileSystem)
+        protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+        self._s3 = bool(protocols & _S3_PROTOCOLS)
         if self._local:
             try:
                 os.makedirs(self._root, exist_ok=True)
@@ -82,10 +107,37 @@ class FsspecStorage:
     def _path(self, key: str) -> str:
         return f"{self._root}/{validate_key(key)}"
 
-    @contextlib.contextmanager
-    def open_write(self, key: str) -> Iterator[BinaryIO]:
+    def open_write(self, key: str) -> contextlib.AbstractContextManager[BinaryIO]:
         """Write ``key`` atomically: visible only when the block completes."""
-        final = self._path(key)
+        path = self._path(key)
+        if self._s3:
+            return self._write_direct(key, path)
+        return self._write_via_temporary(key, path)
+
+    @contextlib.contextmanager
+    def _write_direct(self, key: str, path: str) -> Iterator[BinaryIO]:
+        # s3fs uploads on close (see module docstring), so the final key is
+        # already atomic; a temporary + mv would be a server-side copy of
+        # every artifact, doubling the write for nothing.
+        try:
+            handle = self._fs.open(path, "wb", block_size=max(self._block_size, _S3_MIN_PART))
+        except OSError as exc:
+            raise StorageError(f"cannot open {key!r} for writing: {exc}") from exc
+        try:
+            yield cast(BinaryIO, handle)
+            handle.close()
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                handle.discard()  # aborts the multipart upload, drops the buffer
+            # discard() leaves the file marked open; without this, garbage
+            # collection would call close() and try to upload the dropped buffer.
+            handle.closed = True
+            if isinstance(exc, OSError) and not isinstance(exc, StorageError):
+                raise StorageError(f"cannot write {key!r}: {exc}") from exc
+            raise
+
+    @contextlib.contextmanager
+    def _write_via_temporary(self, key: str, final: str) -> Iterator[BinaryIO]:
         directory, _, name = final.rpartition("/")
         temporary = f"{directory}/.{name}.{uuid4().hex}.part"
         try:
@@ -114,6 +166,8 @@ class FsspecStorage:
         """Open ``key`` for streaming reads."""
         path = self._path(key)
         try:
+            # s3fs pins reads to the cached size and ETag: refresh them first.
+            self._fs.invalidate_cache(path)
             return cast(BinaryIO, self._fs.open(path, "rb"))
         except FileNotFoundError as exc:
             raise StorageError(f"no artifact stored at {key!r}") from exc
@@ -134,6 +188,7 @@ class FsspecStorage:
         """Whether a complete artifact is stored at ``key``."""
         path = self._path(key)
         try:
+            self._fs.invalidate_cache(path)
             return bool(self._fs.isfile(path))
         except OSError as exc:
             raise StorageError(f"cannot look up {key!r}: {exc}") from exc
@@ -142,6 +197,7 @@ class FsspecStorage:
         """Stored size in bytes."""
         path = self._path(key)
         try:
+            self._fs.invalidate_cache(path)
             return int(self._fs.size(path))
         except FileNotFoundError as exc:
             raise StorageError(f"no artifact stored at {key!r}") from exc
@@ -149,8 +205,19 @@ class FsspecStorage:
             raise StorageError(f"cannot stat {key!r}: {exc}") from exc
 
     def signed_url(self, key: str, expires_in: timedelta) -> str | None:
-        """A presigned GET URL where the backend can make one, else None."""
+        """A presigned GET URL where the backend can make one, else None.
+
+        Raises:
+            InvalidRequest: ``expires_in`` is not positive, or (S3) longer
+                than the 7 days a SigV4 presigned URL can last.
+        """
         path = self._path(key)
+        if expires_in <= timedelta(0):
+            raise InvalidRequest(f"expires_in must be positive, got {expires_in}")
+        if self._s3 and expires_in > _S3_MAX_PRESIGN:
+            raise InvalidRequest(
+                f"S3 presigned URLs last at most 7 days; {expires_in} was asked for"
+            )
         try:
             return str(self._fs.sign(path, expiration=int(expires_in.total_seconds())))
         except NotImplementedError:
