@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from reasonkit_export._models import ExportConfig, ExportFormat, ExportJob
+from reasonkit_export._models import ExportConfig, ExportFormat, ExportJob, ExportStatus
 from reasonkit_export._pipeline import BufferedSink, MeteredSink
 from reasonkit_export._version import __version__
 from reasonkit_export.exceptions import (
@@ -61,6 +61,8 @@ class Artifact:
     sha256: str
     record_counts: Mapping[str, int]
     warnings: tuple[str, ...]
+    redacted_counts: Mapping[str, int]
+    since_applied: tuple[str, ...]
 
 
 class WorkerLease:
@@ -91,17 +93,33 @@ class WorkerLease:
         self._last_write = time.monotonic()
 
     def save(self, **changes: Any) -> ExportJob:
-        """Save ``changes`` on top of the worker's current job (fenced)."""
+        """Save ``changes`` on top of the worker's current job, fenced by its attempt.
+
+        When someone else changed the job meanwhile (a deadline extension,
+        say) but it is still this attempt's processing job, the changes are
+        applied again on the fresh copy. A cancel or a newer attempt
+        supersedes this worker.
+        """
         with self._lock:
-            if self.superseded:
-                raise Superseded
-            try:
-                self.job = self._repository.save(attrs.evolve(self.job, **changes))
-            except ConflictError:
-                self.superseded = True
-                raise Superseded from None
-            self._last_write = time.monotonic()
-            return self.job
+            for _ in range(5):
+                if self.superseded:
+                    raise Superseded
+                try:
+                    self.job = self._repository.save(attrs.evolve(self.job, **changes))
+                except ConflictError:
+                    current = self._repository.get(self.job.id)
+                    if (
+                        current.attempt != self.job.attempt
+                        or current.status is not ExportStatus.PROCESSING
+                    ):
+                        self.superseded = True
+                        raise Superseded from None
+                    self.job = current
+                    continue
+                self._last_write = time.monotonic()
+                return self.job
+            self.superseded = True
+            raise Superseded
 
     def progress(self, percent: int, *, force: bool = False) -> None:
         """Record progress (throttled unless ``force``) and renew the lease."""
@@ -174,13 +192,28 @@ class _Progress:
         return min(int(90 * categories_done / self._total), 90)
 
 
+Redactor = Callable[[str, Mapping[str, Any], str], Mapping[str, Any]]
+"""A service-wide redaction hook: ``(category, record, user_id) -> record``."""
+
+
 def _guarded(
-    source: DataSource, category: str, user_id: str, progress: _Progress
+    source: DataSource,
+    category: str,
+    info: ExportInfo,
+    progress: _Progress,
+    redactor: Redactor | None,
 ) -> Iterator[Mapping[str, Any]]:
-    """Yield the source's records, naming the category in any failure."""
+    """Yield the source's records, redacted, naming the category in any failure."""
+    user_id = info.user_id
     progress.start(category, source, user_id)
+    source_redact = getattr(source, "redact", None)
+    redacted = 0
     try:
-        iterator = iter(source.records(user_id))
+        if category in info.since_applied:
+            records = source.records(user_id, since=info.since)  # type: ignore[call-arg]
+        else:
+            records = source.records(user_id)
+        iterator = iter(records)
     except Exception as exc:
         raise SourceError(category, type(exc).__name__) from exc
     count = 0
@@ -195,6 +228,22 @@ def _guarded(
             raise SourceError(
                 category, f"yielded a {type(record).__name__} where a mapping was expected"
             )
+        if source_redact is not None or redactor is not None:
+            original = record
+            try:
+                if source_redact is not None:
+                    record = source_redact(record, user_id)
+                if redactor is not None:
+                    record = redactor(category, record, user_id)
+            except Exception as exc:
+                raise SourceError(
+                    category, f"redaction hook raised {type(exc).__name__} at record {count + 1}"
+                ) from exc
+            if not isinstance(record, Mapping):
+                raise SourceError(category, "redaction hook returned a non-mapping")
+            if record is not original and record != original:
+                redacted += 1
+                info.stats.redacted[category] = redacted
         count += 1
         if count % _PROGRESS_EVERY == 0:
             progress.tick(count)
@@ -203,13 +252,23 @@ def _guarded(
 
 
 def _sections(
-    info: ExportInfo, sources: Mapping[str, DataSource], progress: _Progress
+    info: ExportInfo,
+    sources: Mapping[str, DataSource],
+    progress: _Progress,
+    redactor: Redactor | None,
 ) -> Iterator[Section]:
     for category in info.categories:
         source = sources.get(category)
         if source is None:
             raise SourceError(category, "no data source is registered for it any more")
-        yield Section(category=category, records=_guarded(source, category, info.user_id, progress))
+        yield Section(
+            category=category, records=_guarded(source, category, info, progress, redactor)
+        )
+
+
+def supports_since(source: DataSource) -> bool:
+    """Whether a data source declares it can filter by a ``since`` lower bound."""
+    return getattr(source, "supports_since", False) is True
 
 
 def make_writer(fmt: ExportFormat, config: ExportConfig) -> FormatWriter:
@@ -248,6 +307,7 @@ def build_artifact(
     config: ExportConfig,
     now: datetime,
     encryptor: Encryptor | None = None,
+    redactor: Redactor | None = None,
 ) -> Artifact:
     """Stream the leased job's export into storage and describe the result.
 
@@ -265,6 +325,12 @@ def build_artifact(
         format=job.format.value,
         categories=job.categories,
         generator=f"reasonkit_export {__version__}",
+        since=job.since,
+        since_applied=tuple(
+            category
+            for category in job.categories
+            if job.since is not None and category in sources and supports_since(sources[category])
+        ),
     )
     plan = writer.plan(info)
     gzip_on = config.compression_enabled and plan.gzip_allowed
@@ -285,7 +351,7 @@ def build_artifact(
             result = _render(
                 writer,
                 info,
-                _sections(info, sources, progress),
+                _sections(info, sources, progress, redactor),
                 artifact,
                 gzip_on=gzip_on,
                 config=config,
@@ -309,6 +375,8 @@ def build_artifact(
         sha256=artifact.sha256,
         record_counts=dict(result.record_counts),
         warnings=result.warnings,
+        redacted_counts=dict(info.stats.redacted),
+        since_applied=info.since_applied,
     )
 
 

@@ -6,6 +6,7 @@ through :func:`attrs.evolve`. Datetimes are timezone-aware UTC.
 
 from __future__ import annotations
 
+import calendar
 import enum
 import math
 from collections.abc import Iterable, Mapping
@@ -29,6 +30,7 @@ __all__ = [
     "RateLimit",
     "ScheduledExport",
     "StorageBackend",
+    "add_months",
     "coerce_category",
     "coerce_format",
     "ensure_utc",
@@ -85,6 +87,7 @@ class NotificationEvent(enum.StrEnum):
     FAILED = "failed"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+    DEADLINE_EXTENDED = "deadline_extended"
 
 
 class StorageBackend(enum.StrEnum):
@@ -125,6 +128,14 @@ def ensure_utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidRequest("naive datetime given; reasonkit_export needs timezone-aware times")
     return value.astimezone(UTC)
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """``moment`` plus calendar months, clamped to the month's last day (31 Jan + 1 = 28/29 Feb)."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    last_day = calendar.monthrange(year, month)[1]
+    return moment.replace(year=year, month=month, day=min(moment.day, last_day))
 
 
 def _utc_or_none(value: datetime | None) -> datetime | None:
@@ -188,6 +199,13 @@ class ExportJob:
     notification_error: str | None = None
     schedule_id: UUID | None = None
     warnings: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    # GDPR: the Art. 12(3) deadline, incremental windows, redaction, overrides.
+    due_at: datetime | None = attrs.field(default=None, converter=_utc_or_none)
+    deadline_extension_reason: str | None = None
+    since: datetime | None = attrs.field(default=None, converter=_utc_or_none)
+    since_applied: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    redacted_counts: Mapping[str, int] = attrs.field(factory=dict, converter=_counts)
+    rate_limit_override: str | None = None
 
     @property
     def is_active(self) -> bool:
@@ -213,6 +231,7 @@ class ScheduledExport:
     version: int = 0
     last_job_id: UUID | None = None
     last_error: str | None = None
+    incremental: bool = False
 
 
 def _positive_timedelta(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -320,6 +339,8 @@ class ExportConfig:
     schedule_min_interval: timedelta = attrs.field(
         default=timedelta(days=1), validator=_non_negative_timedelta
     )
+    response_months: int = attrs.field(default=1, validator=_positive_int)
+    rate_limit_fallback: bool = False
     encryption_recipients: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
     decryption_identities: tuple[str, ...] = attrs.field(
         default=(), converter=_tuple_of_str, repr=False

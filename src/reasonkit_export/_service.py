@@ -22,6 +22,7 @@ import attrs
 from reasonkit_export import scheduling
 from reasonkit_export._builder import (
     Artifact,
+    Redactor,
     Superseded,
     WorkerLease,
     artifact_key,
@@ -39,6 +40,7 @@ from reasonkit_export._models import (
     NotificationEvent,
     ScheduledExport,
     StorageBackend,
+    add_months,
     coerce_category,
     coerce_format,
     ensure_utc,
@@ -115,6 +117,11 @@ class ExportService:
         config: limits and options (default: :class:`ExportConfig()`).
         clock: returns the current aware UTC time (default: the system clock).
         schedules: where recurring-export schedules live (default: in memory).
+        redactor: a hook ``(category, record, user_id) -> record`` applied to
+            every record, to protect other people's data (GDPR Art. 15(4),
+            20(4)); return the record unchanged (the same object) when there
+            is nothing to redact. Sources may also define ``redact(record,
+            user_id)`` for their own category.
 
     The defaults keep everything in memory, which suits tests; for the
     embedded default on disk use :meth:`from_config`.
@@ -130,8 +137,10 @@ class ExportService:
         config: ExportConfig | None = None,
         clock: Callable[[], datetime] | None = None,
         schedules: ScheduleRepository | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self._sources = self._register(sources)
+        self._redactor = redactor
         self.repository: JobRepository = repository or InMemoryJobRepository()
         self.schedules: ScheduleRepository = schedules or InMemoryScheduleRepository()
         self.storage: Storage = storage or FsspecStorage(f"memory://reasonkit-{uuid4().hex}")
@@ -156,6 +165,7 @@ class ExportService:
         notifier: Notifier | None = None,
         clock: Callable[[], datetime] | None = None,
         storage_options: Mapping[str, Any] | None = None,
+        redactor: Redactor | None = None,
     ) -> ExportService:
         """Build a service with the storage the config names.
 
@@ -183,6 +193,7 @@ class ExportService:
             notifier=notifier,
             config=config,
             clock=clock,
+            redactor=redactor,
         )
 
     @staticmethod
@@ -218,6 +229,8 @@ class ExportService:
         categories: Sequence[Category | str] | Category | str,
         *,
         notify: bool = True,
+        since: datetime | None = None,
+        override_reason: str | None = None,
     ) -> ExportJob:
         """Request an export and return its pending job.
 
@@ -225,12 +238,36 @@ class ExportService:
         category). When the user already has an unfinished export of the same
         format and categories, that job is returned instead of a duplicate.
 
+        Args:
+            user_id: the data subject.
+            format: ``json``, ``csv``, ``pdf`` or ``zip``.
+            categories: what to export.
+            notify: whether the notifier hears about this job.
+            since: export only what changed since then, from sources that
+                declare ``supports_since``; the others export everything,
+                and the export says which did which.
+            override_reason: an administrator's recorded reason to bypass the
+                rate limit (kept on the job).
+
         Raises:
-            InvalidRequest: unknown format, unknown or no categories, bad user id.
-            RateLimitExceeded: the user is over the configured rate limit.
+            InvalidRequest: unknown format, unknown or no categories, bad user
+                id, ``since`` in the future, or a blank override reason.
+            RateLimitExceeded: the user is over the configured rate limit (and
+                ``rate_limit_fallback`` found no recent export to hand back).
         """
+        if since is not None:
+            since = ensure_utc(since)
+            if since > self._now():
+                raise InvalidRequest("since lies in the future")
+        if override_reason is not None and not str(override_reason).strip():
+            raise InvalidRequest("override_reason must say why the rate limit is bypassed")
         return self._create(
-            _user(user_id), coerce_format(format), self._expand(categories), notify=notify
+            _user(user_id),
+            coerce_format(format),
+            self._expand(categories),
+            notify=notify,
+            since=since,
+            override_reason=override_reason,
         )
 
     def _create(
@@ -242,13 +279,23 @@ class ExportService:
         notify: bool,
         job_id: UUID | None = None,
         schedule_id: UUID | None = None,
+        since: datetime | None = None,
+        override_reason: str | None = None,
     ) -> ExportJob:
         now = self._now()
         active = self.repository.list_for_user(user, statuses=ACTIVE_STATUSES)
         for job in active:
-            if job.format is fmt and set(job.categories) == set(wanted):
+            if job.format is fmt and set(job.categories) == set(wanted) and job.since == since:
                 return job
-        self._check_rate_limit(user, active, now)
+        if override_reason is None:
+            try:
+                self._check_rate_limit(user, active, now)
+            except RateLimitExceeded:
+                recent = self._recent_export(user, fmt, wanted, now) if since is None else None
+                if recent is None:
+                    raise
+                logger.info("export %s handed back instead of a new one (rate limit)", recent.id)
+                return recent
         job = ExportJob(
             id=job_id or uuid4(),
             user_id=user,
@@ -258,10 +305,29 @@ class ExportService:
             updated_at=now,
             notify=notify,
             schedule_id=schedule_id,
+            due_at=add_months(now, self.config.response_months),
+            since=since,
+            rate_limit_override=override_reason,
         )
         stored = self.repository.add(job)
         logger.info("export %s created (format=%s)", stored.id, fmt.value)
         return stored
+
+    def _recent_export(
+        self, user: str, fmt: ExportFormat, wanted: tuple[str, ...], now: datetime
+    ) -> ExportJob | None:
+        """The newest unexpired completed full export of the same kind (Art. 12(5))."""
+        if not self.config.rate_limit_fallback:
+            return None
+        for job in self.repository.list_for_user(user, statuses={ExportStatus.COMPLETED}):
+            if (
+                job.format is fmt
+                and set(job.categories) == set(wanted)
+                and job.since is None
+                and not self._is_past_expiry(job, now)
+            ):
+                return job
+        return None
 
     def _expand(self, categories: Sequence[Category | str] | Category | str) -> tuple[str, ...]:
         if isinstance(categories, str):
@@ -349,6 +415,66 @@ class ExportService:
             self._discard_attempts(cancelled)
             return self._deliver_notification(cancelled)
 
+    # ---------------------------------------------------------------- deadlines
+
+    def extend_deadline(self, job_id: UUID | str, reason: str, until: datetime) -> ExportJob:
+        """Extend an export's Art. 12(3) deadline once, by up to two further months.
+
+        For the controller (no owner check). The reason is recorded on the
+        job and the notifier is told, since the user must be informed.
+
+        Raises:
+            ExportNotFound: no such job.
+            InvalidRequest: blank reason, ``until`` not after the current
+                deadline or beyond two further months, an extension already
+                granted, or the job is no longer open.
+        """
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidRequest("an extension needs a reason (Art. 12(3))")
+        until = ensure_utc(until)
+        while True:
+            job = self.get_job(job_id)
+            if job.status not in ACTIVE_STATUSES and job.status is not ExportStatus.FAILED:
+                raise InvalidRequest(f"export {job.id} is {job.status.value}; nothing to extend")
+            if job.deadline_extension_reason is not None:
+                raise InvalidRequest(f"the deadline of export {job.id} was already extended")
+            original = add_months(job.created_at, self.config.response_months)
+            if job.due_at is None or until <= job.due_at:
+                raise InvalidRequest("until must lie after the current deadline")
+            if until > add_months(original, 2):
+                raise InvalidRequest("the deadline may be extended by two further months at most")
+            try:
+                extended = self.repository.save(
+                    attrs.evolve(
+                        job,
+                        due_at=until,
+                        deadline_extension_reason=reason.strip(),
+                        updated_at=self._now(),
+                        pending_notification=(
+                            NotificationEvent.DEADLINE_EXTENDED
+                            if job.pending_notification is None
+                            else job.pending_notification
+                        ),
+                    )
+                )
+            except ConflictError:
+                continue  # a worker renewed its lease meanwhile; try on the fresh copy
+            logger.info("export %s deadline extended", job.id)
+            return self._deliver_notification(extended)
+
+    def overdue_exports(self, now: datetime | None = None) -> list[ExportJob]:
+        """Jobs past their ``due_at`` that have not completed (pending, processing, failed)."""
+        moment = ensure_utc(now) if now is not None else self._now()
+        overdue = [
+            job
+            for job in self.repository.list_by_status(
+                {ExportStatus.PENDING, ExportStatus.PROCESSING, ExportStatus.FAILED}
+            )
+            if job.due_at is not None and job.due_at < moment
+        ]
+        overdue.sort(key=lambda job: (job.due_at or job.created_at, str(job.id)))
+        return overdue
+
     # ---------------------------------------------------------------- the worker
 
     def process_export(self, job_id: UUID | str) -> ExportJob:
@@ -389,6 +515,7 @@ class ExportService:
                     config=self.config,
                     now=now,
                     encryptor=self._encryptor(),
+                    redactor=self._redactor,
                 )
             except Superseded:
                 logger.info("export %s attempt %d superseded", uid, claimed.attempt)
@@ -424,6 +551,8 @@ class ExportService:
                 media_type=artifact.media_type,
                 storage_key=artifact.key,
                 record_counts=dict(artifact.record_counts),
+                redacted_counts=dict(artifact.redacted_counts),
+                since_applied=artifact.since_applied,
                 warnings=artifact.warnings,
                 download_url=self._download_url(job, artifact.key, done, expires_at),
                 encrypted=self._keys.encrypts,
@@ -720,8 +849,12 @@ class ExportService:
         *,
         notify_email: bool = True,
         timezone: str = "UTC",
+        incremental: bool = False,
     ) -> ScheduledExport:
         """Create a recurring export, evaluated in ``timezone`` (IANA name).
+
+        With ``incremental``, each run exports only what changed since the
+        schedule's last completed export (from sources that support it).
 
         Raises:
             InvalidSchedule: malformed, impossible or too frequent expression,
@@ -742,6 +875,7 @@ class ExportService:
             timezone=timezone,
             created_at=now,
             next_run=scheduling.next_fire(cron_expression, timezone, now),
+            incremental=incremental,
         )
         return self.schedules.add(schedule)
 
@@ -785,6 +919,7 @@ class ExportService:
         timezone: str = _UNSET,
         enabled: bool = _UNSET,
         notify_email: bool = _UNSET,
+        incremental: bool = _UNSET,
     ) -> ScheduledExport:
         """Change a schedule; only the given fields change.
 
@@ -804,6 +939,8 @@ class ExportService:
                 changes["categories"] = self._schedule_categories(categories)
             if notify_email is not _UNSET:
                 changes["notify_email"] = bool(notify_email)
+            if incremental is not _UNSET:
+                changes["incremental"] = bool(incremental)
             expression = schedule.cron_expression if cron_expression is _UNSET else cron_expression
             zone = schedule.timezone if timezone is _UNSET else timezone
             turning_on = enabled is not _UNSET and bool(enabled) and not schedule.enabled
@@ -866,6 +1003,7 @@ class ExportService:
                     notify=schedule.notify_email,
                     job_id=job_id,
                     schedule_id=schedule.id,
+                    since=self._incremental_since(schedule),
                 )
             except ConflictError:
                 return None  # another host created this very job a moment ago
@@ -891,6 +1029,19 @@ class ExportService:
             logger.warning("schedule %s could not create its export: %s", schedule.id, error)
             return None
         return job
+
+    def _incremental_since(self, schedule: ScheduledExport) -> datetime | None:
+        """The lower bound for an incremental schedule's next export, if any."""
+        if not schedule.incremental or schedule.last_job_id is None:
+            return None
+        try:
+            last = self.repository.get(schedule.last_job_id)
+        except ExportNotFound:
+            return None
+        if last.status in (ExportStatus.COMPLETED, ExportStatus.EXPIRED):
+            # Reading began at started_at: changes after that are in the next window.
+            return last.started_at
+        return last.since  # that window never completed; keep its lower bound
 
     # ------------------------------------------------------------------- misc
 

@@ -9,7 +9,15 @@ from uuid import UUID
 
 import attrs
 
-__all__ = ["ArtifactPlan", "ExportInfo", "FormatWriter", "Section", "Sink", "WriteResult"]
+__all__ = [
+    "ArtifactPlan",
+    "ExportInfo",
+    "ExportStats",
+    "FormatWriter",
+    "Section",
+    "Sink",
+    "WriteResult",
+]
 
 Record = Mapping[str, Any]
 
@@ -21,9 +29,28 @@ class Sink(Protocol):
         """Write all of ``data``."""
 
 
+@attrs.define
+class ExportStats:
+    """Facts the service learns while records stream, for writers that finish last.
+
+    ``redacted`` counts, per category, the records a redaction hook changed;
+    it is complete once every section has been iterated (the ZIP manifest and
+    the JSON document's tail are written after that).
+    """
+
+    redacted: dict[str, int] = attrs.field(factory=dict)
+
+
 @attrs.frozen(kw_only=True)
 class ExportInfo:
-    """What a writer knows about the export it renders (never a secret)."""
+    """What a writer knows about the export it renders (never a secret).
+
+    Attributes:
+        since: the lower bound of an incremental export, or None for a full one.
+        since_applied: the categories whose sources honoured ``since``; the
+            others were exported in full.
+        stats: filled in while records stream (see :class:`ExportStats`).
+    """
 
     export_id: UUID
     user_id: str
@@ -31,6 +58,9 @@ class ExportInfo:
     format: str
     categories: tuple[str, ...]
     generator: str
+    since: datetime | None = None
+    since_applied: tuple[str, ...] = ()
+    stats: ExportStats = attrs.field(factory=ExportStats)
 
 
 @attrs.frozen(kw_only=True)

@@ -10,7 +10,12 @@ Layout (``schema_version`` 1)::
          {...},
          {...}]},
        ...},
-     "record_counts": {"profile": 2, ...}}
+     "record_counts": {"profile": 2, ...},
+     "redacted_counts": {"reasoning_history": 1}}
+
+An incremental export (``since``) adds ``"window"`` to the head: ``since``,
+``until`` (the generation time), and which categories were filtered or
+exported in full because their source cannot filter.
 
 Records appear one per line inside their array, so a reader can also stream
 them. Values follow :mod:`reasonkit_export._encoding`.
@@ -50,6 +55,14 @@ class JsonWriter:
                 "categories": list(info.categories),
             },
         }
+        if info.since is not None:
+            # An incremental export states its window and who honoured it.
+            head["window"] = {
+                "since": info.since,
+                "until": info.generated_at,
+                "categories_filtered": list(info.since_applied),
+                "categories_in_full": [c for c in info.categories if c not in info.since_applied],
+            }
         # Emit the head without its closing brace, then stream the categories.
         sink.write(dumps_compact(head)[:-1] + b',\n"categories":{')
         counts: dict[str, int] = {}
@@ -66,6 +79,7 @@ class JsonWriter:
                     buffer.clear()
             buffer += b"]}"
             counts[section.category] = count
-        buffer += b'},\n"record_counts":' + dumps_compact(counts) + b"}\n"
+        buffer += b'},\n"record_counts":' + dumps_compact(counts)
+        buffer += b',\n"redacted_counts":' + dumps_compact(info.stats.redacted) + b"}\n"
         sink.write(bytes(buffer))
         return WriteResult(record_counts=counts)

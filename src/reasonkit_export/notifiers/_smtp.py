@@ -254,6 +254,18 @@ class SmtpNotifier:
                     "You can request a new export at any time.",
                 ),
             )
+        if event is NotificationEvent.DEADLINE_EXTENDED:
+            # GDPR Art. 12(3): the user must be told of an extension and why.
+            paragraphs = [
+                f"We need more time to prepare your data export for {product}.",
+            ]
+            if job.due_at is not None:
+                paragraphs.append(
+                    f"We will complete it by {_human(job.due_at)} ({_iso(job.due_at)})."
+                )
+            if job.deadline_extension_reason:
+                paragraphs.append(f"The reason: {job.deadline_extension_reason}")
+            return _Text("Your data export will take longer", tuple(paragraphs))
         assert_never(event)
 
     @staticmethod
