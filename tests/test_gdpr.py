@@ -20,6 +20,8 @@ from reasonkit_export import (
     RateLimit,
     RateLimitExceeded,
 )
+from reasonkit_export._about import CategoryDescription, ControllerInfo
+from reasonkit_export._i18n import messages, register_catalogue
 from reasonkit_export._models import add_months
 from reasonkit_export.testing import FrozenClock, RecordingNotifier, StaticDataSource
 
@@ -306,3 +308,90 @@ def test_admin_override_bypasses_the_limit_with_a_reason(service: ExportService)
     assert job.rate_limit_override == "support ticket 4711"
     with pytest.raises(InvalidRequest):
         service.create_export("alice", "csv", ["profile"], override_reason="  ")
+
+
+# ------------------------------------------------------- Art. 15(1) and i18n
+
+
+class DescribedHistory:
+    """A source that describes its category for Art. 15(1)."""
+
+    category = "reasoning_history"
+    description = CategoryDescription(
+        title="Your conversations",
+        purposes=["providing the service", "abuse prevention"],
+        legal_basis="Art. 6(1)(b) GDPR",
+        recipients=["hosting provider (processor)"],
+        retention="12 months after the last activity",
+    )
+
+    def records(self, user_id: str) -> Iterator[dict[str, int]]:
+        yield {"n": 1}
+
+
+def test_art15_information_travels_in_json(make_service: Factory) -> None:
+    """Source descriptions and controller facts appear in the JSON; absent ones stay absent."""
+    controller = ControllerInfo(
+        name="Example GmbH",
+        contact="privacy@example.org",
+        supervisory_authority="BfDI, Bonn",
+    )
+    service = make_service(
+        sources=[DescribedHistory(), StaticDataSource("profile", [{"a": 1}])],
+        config=ExportConfig(storage_backend="memory", controller=controller),
+    )
+    job = service.process_export(
+        service.create_export("alice", "json", ["reasoning_history", "profile"]).id
+    )
+    document = _document(service, job.id, "alice")
+    about = document["categories"]["reasoning_history"]["about"]
+    assert about == {
+        "title": "Your conversations",
+        "purposes": ["providing the service", "abuse prevention"],
+        "legal_basis": "Art. 6(1)(b) GDPR",
+        "recipients": ["hosting provider (processor)"],
+        "retention": "12 months after the last activity",
+    }
+    assert "about" not in document["categories"]["profile"]
+    assert document["controller"] == {
+        "name": "Example GmbH",
+        "contact": "privacy@example.org",
+        "supervisory_authority": "BfDI, Bonn",
+    }
+
+
+def test_bad_description_fails_the_job_clearly(make_service: Factory) -> None:
+    """A description of the wrong type is refused with a clear error."""
+
+    class Odd:
+        category = "odd"
+        description = 42
+
+        def records(self, user_id: str) -> Iterator[dict[str, int]]:
+            yield {"n": 1}
+
+    service = make_service(sources=[Odd()])
+    failed = service.process_export(service.create_export("alice", "json", ["odd"]).id)
+    assert failed.status is ExportStatus.FAILED
+    assert "invalid description" in (failed.error or "")
+
+
+def test_locale_is_recorded_and_normalised(service: ExportService) -> None:
+    """create_export takes a locale, normalises it, and refuses garbage."""
+    assert service.create_export("alice", "json", ["profile"], locale="de_at").locale == "de-AT"
+    with pytest.raises(InvalidRequest, match="locale"):
+        service.create_export("bob", "json", ["profile"], locale="../../x")
+
+
+def test_catalogues_fall_back_key_by_key() -> None:
+    """German texts come from the German catalogue, missing keys from English, hosts add theirs."""
+    german = messages("de-AT")
+    assert german("report.title") == "Ihr Datenexport"
+    assert german.category_title("billing") == "Abonnement und Abrechnung"
+    assert german.category_title("custom_stuff") == "custom_stuff"
+    assert german.category_title("billing", {"title": "Rechnungen"}) == "Rechnungen"
+    register_catalogue("fr", {"report.title": "Votre export de données"})
+    french = messages("fr")
+    assert french("report.title") == "Votre export de données"
+    assert french("report.records") == "Records"
+    assert messages("xx")("report.page", page=2, pages=3) == "Page 2 of 3"

@@ -19,12 +19,14 @@ from typing import Any
 
 import attrs
 
+from reasonkit_export._about import describe
 from reasonkit_export._models import ExportConfig, ExportFormat, ExportJob, ExportStatus
 from reasonkit_export._pipeline import BufferedSink, MeteredSink
 from reasonkit_export._version import __version__
 from reasonkit_export.exceptions import (
     ConflictError,
     ExportError,
+    InvalidRequest,
     ProcessingError,
     SourceError,
 )
@@ -266,6 +268,21 @@ def _sections(
         )
 
 
+def _describe_all(
+    categories: tuple[str, ...], sources: Mapping[str, DataSource]
+) -> dict[str, dict[str, Any]]:
+    about: dict[str, dict[str, Any]] = {}
+    for category in categories:
+        if category in sources:
+            try:
+                about[category] = describe(sources[category])
+            except (InvalidRequest, TypeError) as exc:
+                raise ProcessingError(
+                    f"data source for category {category!r} has an invalid description: {exc}"
+                ) from exc
+    return about
+
+
 def supports_since(source: DataSource) -> bool:
     """Whether a data source declares it can filter by a ``since`` lower bound."""
     return getattr(source, "supports_since", False) is True
@@ -325,6 +342,9 @@ def build_artifact(
         format=job.format.value,
         categories=job.categories,
         generator=f"reasonkit_export {__version__}",
+        locale=job.locale,
+        about=_describe_all(job.categories, sources),
+        controller=config.controller.to_dict() if config.controller is not None else None,
         since=job.since,
         since_applied=tuple(
             category

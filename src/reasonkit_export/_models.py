@@ -16,6 +16,7 @@ from uuid import UUID, uuid4
 
 import attrs
 
+from reasonkit_export._about import ControllerInfo
 from reasonkit_export.exceptions import InvalidRequest
 
 __all__ = [
@@ -206,6 +207,7 @@ class ExportJob:
     since_applied: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
     redacted_counts: Mapping[str, int] = attrs.field(factory=dict, converter=_counts)
     rate_limit_override: str | None = None
+    locale: str = "en"
 
     @property
     def is_active(self) -> bool:
@@ -340,6 +342,7 @@ class ExportConfig:
         default=timedelta(days=1), validator=_non_negative_timedelta
     )
     response_months: int = attrs.field(default=1, validator=_positive_int)
+    controller: ControllerInfo | None = None
     rate_limit_fallback: bool = False
     encryption_recipients: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
     decryption_identities: tuple[str, ...] = attrs.field(
@@ -353,6 +356,8 @@ class ExportConfig:
             raise InvalidRequest("storage_backend 'local' needs local_path")
         if self.rate_limit is not None and not isinstance(self.rate_limit, RateLimit):
             raise InvalidRequest("rate_limit must be a RateLimit or None")
+        if self.controller is not None and not isinstance(self.controller, ControllerInfo):
+            raise InvalidRequest("controller must be a ControllerInfo or None")
         self._check_keys()
         template = self.download_url_template
         if template is not None and "{token}" in template and not self.signing_keys:

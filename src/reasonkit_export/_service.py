@@ -30,6 +30,7 @@ from reasonkit_export._builder import (
 )
 from reasonkit_export._download import Download
 from reasonkit_export._encryption import KeyRing
+from reasonkit_export._i18n import normalize_locale
 from reasonkit_export._models import (
     ACTIVE_STATUSES,
     Category,
@@ -231,6 +232,7 @@ class ExportService:
         notify: bool = True,
         since: datetime | None = None,
         override_reason: str | None = None,
+        locale: str | None = None,
     ) -> ExportJob:
         """Request an export and return its pending job.
 
@@ -248,6 +250,8 @@ class ExportService:
                 and the export says which did which.
             override_reason: an administrator's recorded reason to bypass the
                 rate limit (kept on the job).
+            locale: the language of the README and PDF texts (``en``, ``de``,
+                or any registered catalogue; falls back to English).
 
         Raises:
             InvalidRequest: unknown format, unknown or no categories, bad user
@@ -268,6 +272,7 @@ class ExportService:
             notify=notify,
             since=since,
             override_reason=override_reason,
+            locale=normalize_locale(locale),
         )
 
     def _create(
@@ -281,6 +286,7 @@ class ExportService:
         schedule_id: UUID | None = None,
         since: datetime | None = None,
         override_reason: str | None = None,
+        locale: str = "en",
     ) -> ExportJob:
         now = self._now()
         active = self.repository.list_for_user(user, statuses=ACTIVE_STATUSES)
@@ -308,6 +314,7 @@ class ExportService:
             due_at=add_months(now, self.config.response_months),
             since=since,
             rate_limit_override=override_reason,
+            locale=locale,
         )
         stored = self.repository.add(job)
         logger.info("export %s created (format=%s)", stored.id, fmt.value)

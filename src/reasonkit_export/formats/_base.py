@@ -50,6 +50,9 @@ class ExportInfo:
         since_applied: the categories whose sources honoured ``since``; the
             others were exported in full.
         stats: filled in while records stream (see :class:`ExportStats`).
+        locale: the language of fixed texts (README, PDF headings).
+        about: per category, its Art. 15(1) description (only fields set).
+        controller: the controller's Art. 15 facts, if configured.
     """
 
     export_id: UUID
@@ -61,6 +64,9 @@ class ExportInfo:
     since: datetime | None = None
     since_applied: tuple[str, ...] = ()
     stats: ExportStats = attrs.field(factory=ExportStats)
+    locale: str = "en"
+    about: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    controller: Mapping[str, Any] | None = None
 
 
 @attrs.frozen(kw_only=True)

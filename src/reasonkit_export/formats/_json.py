@@ -6,7 +6,7 @@ Layout (``schema_version`` 1)::
      "export": {"id": "...", "user_id": "...", "generated_at": "...",
                 "categories": ["profile", ...]},
      "categories": {
-       "profile": {"records": [
+       "profile": {"about": {...}, "records": [
          {...},
          {...}]},
        ...},
@@ -17,6 +17,8 @@ An incremental export (``since``) adds ``"window"`` to the head: ``since``,
 ``until`` (the generation time), and which categories were filtered or
 exported in full because their source cannot filter.
 
+``about`` (the category's Art. 15(1) description) appears only when its data
+source describes itself; ``controller`` in the head only when configured.
 Records appear one per line inside their array, so a reader can also stream
 them. Values follow :mod:`reasonkit_export._encoding`.
 """
@@ -55,6 +57,8 @@ class JsonWriter:
                 "categories": list(info.categories),
             },
         }
+        if info.controller:
+            head["controller"] = info.controller
         if info.since is not None:
             # An incremental export states its window and who honoured it.
             head["window"] = {
@@ -69,7 +73,12 @@ class JsonWriter:
         buffer = bytearray()
         for index, section in enumerate(sections):
             prefix = b"" if index == 0 else b","
-            buffer += prefix + dumps_compact(section.category) + b':{"records":['
+            buffer += prefix + dumps_compact(section.category) + b":{"
+            about = info.about.get(section.category)
+            if about:
+                # Art. 15(1) information travels with the data it describes.
+                buffer += b'"about":' + dumps_compact(about) + b","
+            buffer += b'"records":['
             count = 0
             for record in section.records:
                 buffer += (b"\n" if count == 0 else b",\n") + dumps_compact(record)

@@ -1,0 +1,191 @@
+"""Message catalogues for the fixed texts of README.txt and the PDF.
+
+English (``en``) and German (``de``) ship with the library; a host adds or
+overrides catalogues with :func:`register_catalogue`. Lookups fall back from
+the requested locale to its language (``de-AT`` → ``de``) and then to English,
+key by key, so a partial catalogue is fine.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+
+from reasonkit_export.exceptions import InvalidRequest
+
+__all__ = ["DEFAULT_LOCALE", "Messages", "messages", "normalize_locale", "register_catalogue"]
+
+DEFAULT_LOCALE = "en"
+
+_EN: dict[str, str] = {
+    "report.title": "Your data export",
+    "report.user": "User",
+    "report.generated": "Generated",
+    "report.export_id": "Export",
+    "report.categories": "Categories",
+    "report.records": "Records",
+    "report.page": "Page {page} of {pages}",
+    "report.no_records": "No records in this category.",
+    "report.record": "Record {number}",
+    "report.about": "About this data",
+    "report.controller": "Controller",
+    "report.window": "Changes since {since}",
+    "about.title": "Title",
+    "about.description": "Description",
+    "about.purposes": "Purposes of processing",
+    "about.legal_basis": "Legal basis",
+    "about.recipients": "Recipients",
+    "about.retention": "Retention",
+    "about.source": "Source of the data",
+    "about.automated_decision_making": "Automated decision-making",
+    "controller.name": "Controller",
+    "controller.contact": "Contact",
+    "controller.dpo_contact": "Data protection officer",
+    "controller.supervisory_authority": "Supervisory authority",
+    "controller.rights": "Your rights",
+    "controller.default_rights": (
+        "You have the right to request rectification or erasure of your personal data, "
+        "restriction of or objection to its processing, and to lodge a complaint with a "
+        "supervisory authority."
+    ),
+    "category.profile": "Profile and settings",
+    "category.reasoning_history": "Reasoning history",
+    "category.api_usage": "API usage",
+    "category.billing": "Subscription and billing",
+    "readme.title": "Your data export",
+    "readme.intro": (
+        "This archive holds a copy of the personal data we keep about you, "
+        "generated on {generated} (export {export_id})."
+    ),
+    "readme.files": "What is in this archive:",
+    "readme.data_json": "data.json - all your data in one JSON document, for programs.",
+    "readme.csv": (
+        "csv/ - one table per category; open them with a spreadsheet program "
+        "(they are UTF-8 encoded)."
+    ),
+    "readme.pdf": "report.pdf - a readable report of the same data.",
+    "readme.manifest": (
+        "manifest.json - the list of files with their sizes and SHA-256 checksums, "
+        "so you can check that nothing was changed."
+    ),
+    "readme.categories": "Categories and number of records:",
+    "readme.about": "About each category:",
+    "readme.window": "This export only contains changes since {since}.",
+    "readme.redacted": ("To protect other people, {count} record(s) were shortened or anonymised."),
+    "readme.questions": "Questions? Contact the controller:",
+}
+
+_DE: dict[str, str] = {
+    "report.title": "Ihr Datenexport",
+    "report.user": "Nutzer",
+    "report.generated": "Erstellt",
+    "report.export_id": "Export",
+    "report.categories": "Kategorien",
+    "report.records": "Datensätze",
+    "report.page": "Seite {page} von {pages}",
+    "report.no_records": "Keine Datensätze in dieser Kategorie.",
+    "report.record": "Datensatz {number}",
+    "report.about": "Über diese Daten",
+    "report.controller": "Verantwortlicher",
+    "report.window": "Änderungen seit {since}",
+    "about.title": "Titel",
+    "about.description": "Beschreibung",
+    "about.purposes": "Verarbeitungszwecke",
+    "about.legal_basis": "Rechtsgrundlage",
+    "about.recipients": "Empfänger",
+    "about.retention": "Speicherdauer",
+    "about.source": "Herkunft der Daten",
+    "about.automated_decision_making": "Automatisierte Entscheidungsfindung",
+    "controller.name": "Verantwortlicher",
+    "controller.contact": "Kontakt",
+    "controller.dpo_contact": "Datenschutzbeauftragte(r)",
+    "controller.supervisory_authority": "Aufsichtsbehörde",
+    "controller.rights": "Ihre Rechte",
+    "controller.default_rights": (
+        "Sie haben das Recht auf Berichtigung oder Löschung Ihrer personenbezogenen Daten, "
+        "auf Einschränkung der Verarbeitung oder Widerspruch gegen sie sowie auf Beschwerde "
+        "bei einer Aufsichtsbehörde."
+    ),
+    "category.profile": "Profil und Einstellungen",
+    "category.reasoning_history": "Verlauf",
+    "category.api_usage": "API-Nutzung",
+    "category.billing": "Abonnement und Abrechnung",
+    "readme.title": "Ihr Datenexport",
+    "readme.intro": (
+        "Dieses Archiv enthält eine Kopie der personenbezogenen Daten, die wir über Sie "
+        "speichern, erstellt am {generated} (Export {export_id})."
+    ),
+    "readme.files": "Inhalt des Archivs:",
+    "readme.data_json": "data.json - alle Ihre Daten in einem JSON-Dokument, für Programme.",
+    "readme.csv": (
+        "csv/ - eine Tabelle je Kategorie; öffnen Sie sie mit einer Tabellenkalkulation "
+        "(UTF-8-kodiert)."
+    ),
+    "readme.pdf": "report.pdf - ein lesbarer Bericht mit denselben Daten.",
+    "readme.manifest": (
+        "manifest.json - die Liste der Dateien mit Größe und SHA-256-Prüfsumme, damit Sie "
+        "prüfen können, dass nichts verändert wurde."
+    ),
+    "readme.categories": "Kategorien und Anzahl der Datensätze:",
+    "readme.about": "Zu den einzelnen Kategorien:",
+    "readme.window": "Dieser Export enthält nur Änderungen seit {since}.",
+    "readme.redacted": (
+        "Zum Schutz anderer Personen wurden {count} Datensätze gekürzt oder anonymisiert."
+    ),
+    "readme.questions": "Fragen? Wenden Sie sich an den Verantwortlichen:",
+}
+
+_CATALOGUES: dict[str, dict[str, str]] = {"en": _EN, "de": _DE}
+_LOCK = threading.Lock()
+_LOCALE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
+
+
+def normalize_locale(locale: str | None) -> str:
+    """Return a BCP 47-ish tag in canonical case (``de-AT``), or raise InvalidRequest."""
+    if locale is None:
+        return DEFAULT_LOCALE
+    if not isinstance(locale, str) or not _LOCALE.fullmatch(locale):
+        raise InvalidRequest(f"invalid locale {locale!r}; use a tag such as 'en' or 'de-AT'")
+    language, *rest = locale.replace("_", "-").split("-")
+    return "-".join([language.lower(), *(part.upper() for part in rest)])
+
+
+def register_catalogue(locale: str, catalogue: Mapping[str, str]) -> None:
+    """Add or extend the catalogue for ``locale`` (keys as in the English one)."""
+    tag = normalize_locale(locale)
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in catalogue.items()):
+        raise InvalidRequest("a message catalogue maps strings to strings")
+    with _LOCK:
+        _CATALOGUES.setdefault(tag, {}).update(catalogue)
+
+
+class Messages:
+    """The texts for one locale, with fallback to its language and then English."""
+
+    def __init__(self, locale: str) -> None:
+        self.locale = normalize_locale(locale)
+        language = self.locale.split("-")[0]
+        with _LOCK:
+            chain = [_CATALOGUES.get(self.locale), _CATALOGUES.get(language), _EN]
+            self._chain = [dict(c) for c in chain if c is not None]
+
+    def __call__(self, key: str, **values: object) -> str:
+        """The text for ``key`` with ``{placeholders}`` filled in."""
+        for catalogue in self._chain:
+            if key in catalogue:
+                text = catalogue[key]
+                return text.format(**values) if values else text
+        return key
+
+    def category_title(self, category: str, about: Mapping[str, object] | None = None) -> str:
+        """A category's human title: the source's own, the catalogue's, or its name."""
+        if about and isinstance(about.get("title"), str):
+            return str(about["title"])
+        title = self(f"category.{category}")
+        return category if title == f"category.{category}" else title
+
+
+def messages(locale: str | None = None) -> Messages:
+    """The catalogue for ``locale`` (default English)."""
+    return Messages(locale or DEFAULT_LOCALE)
