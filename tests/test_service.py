@@ -526,3 +526,12 @@ def test_progress_is_recorded_per_category(make_service: Factory) -> None:
     holder["job"] = service.create_export("alice", "json", ["profile", "watch"])
     service.process_export(holder["job"].id)
     assert seen == [45]
+
+
+def test_lone_surrogates_become_replacement_characters(make_service: Factory) -> None:
+    """A string that is not valid Unicode exports with U+FFFD instead of failing."""
+    service = make_service(sources=[StaticDataSource("odd", [{"text": "a\ud800b"}])])
+    job = service.process_export(service.create_export("alice", "json", ["odd"]).id)
+    assert job.status is ExportStatus.COMPLETED
+    record = _download_json(service, job.id, "alice")["categories"]["odd"]["records"][0]
+    assert record == {"text": "a\ufffdb"}

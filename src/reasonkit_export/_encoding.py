@@ -24,7 +24,8 @@ set, frozenset                        array, sorted when the items are comparabl
 dataclass / attrs instance            object of its fields
 ====================================  ==============================================
 
-Anything else raises :class:`TypeError` naming the type (never the value).
+Strings with lone surrogates (not encodable as UTF-8) get U+FFFD in their
+place. Anything else raises :class:`TypeError` naming the type (never the value).
 """
 
 from __future__ import annotations
@@ -124,7 +125,12 @@ def _build_dumps() -> Callable[[Any], bytes]:
     encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
     def dumps(value: Any) -> bytes:
-        return encoder.encode(to_json_value(value)).encode("utf-8")
+        text = encoder.encode(to_json_value(value))
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            # Lone surrogates cannot be UTF-8; they become U+FFFD, as a decoder would show.
+            return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
 
     return dumps
 
