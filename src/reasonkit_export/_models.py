@@ -153,6 +153,10 @@ def _counts(value: Mapping[str, int]) -> Mapping[str, int]:
     return dict(value)
 
 
+def _texts_by_name(value: Mapping[str, str]) -> Mapping[str, str]:
+    return dict(value)
+
+
 def _percent(_inst: object, _attribute: attrs.Attribute[Any], value: int) -> None:
     if not 0 <= value <= 100:
         raise InvalidRequest(f"progress must be within 0-100, got {value}")
@@ -208,6 +212,7 @@ class ExportJob:
     redacted_counts: Mapping[str, int] = attrs.field(factory=dict, converter=_counts)
     rate_limit_override: str | None = None
     locale: str = "en"
+    delivery_results: Mapping[str, str] = attrs.field(factory=dict, converter=_texts_by_name)
 
     @property
     def is_active(self) -> bool:

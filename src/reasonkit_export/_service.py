@@ -47,6 +47,7 @@ from reasonkit_export._models import (
     ensure_utc,
 )
 from reasonkit_export._tokens import TokenSigner
+from reasonkit_export.delivery._base import Delivery
 from reasonkit_export.exceptions import (
     ConflictError,
     ExportError,
@@ -123,6 +124,9 @@ class ExportService:
             20(4)); return the record unchanged (the same object) when there
             is nothing to redact. Sources may also define ``redact(record,
             user_id)`` for their own category.
+        deliveries: steps run after every completed export (webhook, copy to
+            another storage, an extra e-mail; see :mod:`reasonkit_export.delivery`);
+            results and failures are recorded in ``ExportJob.delivery_results``.
 
     The defaults keep everything in memory, which suits tests; for the
     embedded default on disk use :meth:`from_config`.
@@ -139,9 +143,11 @@ class ExportService:
         clock: Callable[[], datetime] | None = None,
         schedules: ScheduleRepository | None = None,
         redactor: Redactor | None = None,
+        deliveries: Sequence[Delivery] = (),
     ) -> None:
         self._sources = self._register(sources)
         self._redactor = redactor
+        self._deliveries = self._check_deliveries(deliveries)
         self.repository: JobRepository = repository or InMemoryJobRepository()
         self.schedules: ScheduleRepository = schedules or InMemoryScheduleRepository()
         self.storage: Storage = storage or FsspecStorage(f"memory://reasonkit-{uuid4().hex}")
@@ -167,6 +173,7 @@ class ExportService:
         clock: Callable[[], datetime] | None = None,
         storage_options: Mapping[str, Any] | None = None,
         redactor: Redactor | None = None,
+        deliveries: Sequence[Delivery] = (),
     ) -> ExportService:
         """Build a service with the storage the config names.
 
@@ -195,6 +202,7 @@ class ExportService:
             config=config,
             clock=clock,
             redactor=redactor,
+            deliveries=deliveries,
         )
 
     @staticmethod
@@ -212,6 +220,17 @@ class ExportService:
                 raise InvalidRequest(f"two data sources serve category {name!r}")
             registered[name] = source
         return registered
+
+    @staticmethod
+    def _check_deliveries(deliveries: Sequence[Delivery]) -> tuple[Delivery, ...]:
+        names: set[str] = set()
+        for delivery in deliveries:
+            if not isinstance(delivery, Delivery):
+                raise InvalidRequest(f"{type(delivery).__name__} is not a Delivery")
+            if delivery.name in names:
+                raise InvalidRequest(f"two deliveries are named {delivery.name!r}")
+            names.add(delivery.name)
+        return tuple(deliveries)
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -572,7 +591,7 @@ class ExportService:
             self.storage.delete(artifact.key)
             return self.repository.get(job.id)
         logger.info("export %s completed (%d bytes)", job.id, artifact.size)
-        return self._deliver_notification(stored)
+        return self._run_deliveries(self._deliver_notification(stored))
 
     def _finish_failed(self, lease: WorkerLease, message: str) -> ExportJob:
         now = self._now()
@@ -674,13 +693,50 @@ class ExportService:
             return self.repository.get(job.id)
 
     def _redeliver_if_stuck(self, job: ExportJob) -> ExportJob:
-        """Re-send a notification whose sender evidently died (older than a lease)."""
-        if job.pending_notification is None:
+        """Finish what a dead worker left undone, once it has been quiet for a lease.
+
+        Re-sends a queued notification and runs deliveries that never recorded
+        a result (at least once, so a crash may repeat one).
+        """
+        undelivered = job.status is ExportStatus.COMPLETED and any(
+            d.name not in job.delivery_results for d in self._deliveries
+        )
+        if job.pending_notification is None and not undelivered:
             return job
         stamp = job.updated_at or job.created_at
         if stamp + self.config.lease > self._now():
-            return job  # its sender may still be at it
-        return self._deliver_notification(job)
+            return job  # its worker may still be at it
+        return self._run_deliveries(self._deliver_notification(job))
+
+    def _run_deliveries(self, job: ExportJob) -> ExportJob:
+        """Run every delivery without a recorded result; record each outcome.
+
+        A failing delivery never fails or loses the export: its failure is
+        recorded (type and message) under its name, and the others still run.
+        """
+        if job.status is not ExportStatus.COMPLETED:
+            return job
+        results: dict[str, str] = {}
+        for delivery in self._deliveries:
+            if delivery.name in job.delivery_results:
+                continue
+            try:
+                detail = delivery.deliver(job, lambda: self._open(job))
+                results[delivery.name] = f"ok: {detail}"[:500]
+            except Exception as exc:  # noqa: BLE001 - recorded, never fatal to the export
+                logger.warning(
+                    "export %s: delivery %s failed (%s)", job.id, delivery.name, type(exc).__name__
+                )
+                results[delivery.name] = f"failed: {type(exc).__name__}: {exc}"[:500]
+        if not results:
+            return job
+        while True:
+            try:
+                return self.repository.save(
+                    attrs.evolve(job, delivery_results={**job.delivery_results, **results})
+                )
+            except ConflictError:
+                job = self.repository.get(job.id)
 
     # -------------------------------------------------------- downloads, expiry
 

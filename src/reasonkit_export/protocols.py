@@ -14,10 +14,12 @@ from typing import Any, BinaryIO, Protocol, runtime_checkable
 from uuid import UUID
 
 from reasonkit_export._models import ExportJob, ExportStatus, NotificationEvent, ScheduledExport
+from reasonkit_export.delivery._base import Delivery
 
 __all__ = [
     "Clock",
     "DataSource",
+    "Delivery",
     "JobRepository",
     "Notifier",
     "ScheduleRepository",

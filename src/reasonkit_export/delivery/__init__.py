@@ -1,0 +1,39 @@
+"""Deliveries: hand a completed export to another controller (GDPR Art. 20(2)).
+
+After an export completed and its notification went out, the service calls
+each configured :class:`Delivery` and records the result (or the failure) on
+the job; a failed delivery never fails or loses the export.
+
+* :class:`WebhookDelivery` POSTs a signed ``export.completed`` event with the
+  download link (never the data) to another controller's endpoint;
+  receivers check it with :func:`verify_webhook_signature`.
+* :class:`StorageCopyDelivery` streams the artifact itself to a storage URL
+  (S3, a mounted share, ...), atomically and checked against its SHA-256.
+* :class:`NotifierDelivery` sends one more completion message through a
+  :class:`~reasonkit_export.protocols.Notifier`.
+"""
+
+from __future__ import annotations
+
+from reasonkit_export.delivery._base import Delivery, DeliveryError
+from reasonkit_export.delivery._copy import StorageCopyDelivery
+from reasonkit_export.delivery._notify import NotifierDelivery
+from reasonkit_export.delivery._webhook import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    WebhookDelivery,
+    sign_webhook,
+    verify_webhook_signature,
+)
+
+__all__ = [
+    "DELIVERY_HEADER",
+    "SIGNATURE_HEADER",
+    "Delivery",
+    "DeliveryError",
+    "NotifierDelivery",
+    "StorageCopyDelivery",
+    "WebhookDelivery",
+    "sign_webhook",
+    "verify_webhook_signature",
+]
