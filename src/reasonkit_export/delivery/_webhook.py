@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
-from uuid import uuid4
+from uuid import NAMESPACE_URL, uuid5
 
 from reasonkit_export._download import Download
 from reasonkit_export._models import ExportJob
@@ -323,7 +323,9 @@ class WebhookDelivery:
                 or every attempt failed.
         """
         del open_artifact  # the data itself never goes into the webhook
-        delivery_id = str(uuid4())
+        # Stable per job and delivery, so a redelivery after a crash carries the
+        # same id and the receiver can deduplicate it.
+        delivery_id = str(uuid5(NAMESPACE_URL, f"reasonkit-export:{job.id}:{self.name}"))
         payload = webhook_payload(job, delivery_id=delivery_id, created=datetime.now(UTC))
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         last: _Attempt | None = None

@@ -1,0 +1,525 @@
+"""The ZIP writer: every format in one archive, with a verifiable manifest.
+
+Members, in archive order::
+
+    data.json             the whole JSON document (see formats._json)
+    csv/<category>.csv    one CSV table per category (see formats._csv)
+    report.pdf            the human-readable report (unless include_pdf=False)
+    README.txt            plain-English notes on the files, for the person
+    manifest.json         size, SHA-256 and media type of every other member
+
+Each data source is read exactly once: every section is spooled to disk first
+(as JSON lines for ``data.json`` and the PDF, and as finished CSV rows, counting
+records and collecting CSV columns on the way), then each member is rendered
+from the spools, which are removed at the end, also on errors. The archive is
+written strictly as a stream, so the sink may be unseekable: members carry
+data descriptors, use ZIP64 where they could exceed 4 GiB, and are deflated as
+they are written, never buffered whole. Sizes and hashes for the manifest are
+taken while writing. Members get the export's ``generated_at`` (UTC, to the
+two seconds ZIP can store) as their time stamp, so the same input gives the
+same bytes, whatever kind of sink receives them. If anything fails mid-way,
+output to the sink stops at once (no central directory is appended later).
+
+Member names are made by the library: category names pass through
+:func:`member_stem` (no ``/``, no ``..``, no leading dot, no Windows device
+name) and are made unique ignoring case.
+
+The multi-category CSV artifact is built by the same code
+(:func:`write_csv_archive`): ``<category>.csv`` per category, ``README.txt``
+and ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import IO, Any, BinaryIO, cast
+
+import attrs
+
+from reasonkit_export.formats._base import (
+    ArtifactPlan,
+    ExportInfo,
+    FormatWriter,
+    Section,
+    WriteResult,
+)
+from reasonkit_export.formats._csv import CSV_MEDIA_TYPE, CsvTable
+from reasonkit_export.formats._json import JsonWriter
+from reasonkit_export.formats._manifest import (
+    MANIFEST_NAME,
+    MemberInfo,
+    build_manifest,
+    encode_manifest,
+)
+from reasonkit_export.formats._spool import RecordSpool
+
+__all__ = ["ZipArchive", "ZipWriter", "member_stem", "write_csv_archive"]
+
+_BLOCK = 256 * 1024
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_DOT_RUNS = re.compile(r"\.{2,}")
+# Device names Windows refuses as file names, whatever the extension.
+_WINDOWS_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL"}
+    | {f"COM{n}" for n in range(1, 10)}
+    | {f"LPT{n}" for n in range(1, 10)}
+)
+_MEMBER_MODE = 0o644 << 16  # rw-r--r--, as a Unix mode in the external attributes
+_TEXT = "text/plain; charset=utf-8"
+_UNIX = 3  # "made by" host system; fixed so output does not depend on the platform
+
+
+def member_stem(category: str) -> str:
+    """Turn a category name into a safe file name stem (no path, no leading dot).
+
+    Categories are validated as ``[A-Za-z0-9_.-]{1,64}`` upstream; this is the
+    second line of defence: any other character becomes ``_``, as do runs of
+    dots and a leading or trailing dot, and Windows device names get a ``_``
+    prefix.
+    """
+    stem = _UNSAFE.sub("_", category)[:64]
+    stem = _DOT_RUNS.sub(lambda match: "_" * len(match.group()), stem)
+    if stem.startswith("."):
+        stem = "_" + stem[1:]
+    if stem.endswith("."):
+        stem = stem[:-1] + "_"
+    if not stem:
+        stem = "_"
+    if stem.split(".", 1)[0].upper() in _WINDOWS_RESERVED:
+        stem = "_" + stem
+    return stem
+
+
+def _dos_date_time(value: datetime) -> tuple[int, int, int, int, int, int]:
+    """The ZIP time stamp for ``value``: UTC, clamped to what ZIP can store."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    if value.year < 1980:
+        return (1980, 1, 1, 0, 0, 0)
+    if value.year > 2107:
+        return (2107, 12, 31, 23, 59, 58)
+    return (value.year, value.month, value.day, value.hour, value.minute, value.second)
+
+
+class _DetachableSink:
+    """The sink as zipfile sees it: write-only, and silenced once detached.
+
+    It has no ``tell``/``seek``, so zipfile always streams (data descriptors)
+    and the bytes do not depend on the sink's type. After a failure the
+    archive is detached before zipfile's handles are closed, so nothing more
+    reaches the caller's sink.
+    """
+
+    def __init__(self, sink: BinaryIO) -> None:
+        self._sink: BinaryIO | None = sink
+
+    def write(self, data: bytes) -> int:
+        """Pass ``data`` on, unless detached."""
+        if self._sink is not None:
+            self._sink.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        """Flush the sink if it can be flushed (a bare ``write`` sink need not)."""
+        flush = getattr(self._sink, "flush", None)
+        if flush is not None:
+            flush()
+
+    def detach(self) -> None:
+        """Drop everything written from now on."""
+        self._sink = None
+
+
+class _MemberWriter:
+    """Collects one member's bytes into blocks, counting and hashing them."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._buffer = bytearray()
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Take all of ``data``."""
+        self._buffer += data
+        if len(self._buffer) >= _BLOCK:
+            self._pass_on()
+        return len(data)
+
+    def _pass_on(self) -> None:
+        self._hash.update(self._buffer)
+        self.size += len(self._buffer)
+        self._stream.write(self._buffer)
+        self._buffer.clear()
+
+    def flush(self) -> None:
+        """Pass everything buffered into the member."""
+        if self._buffer:
+            self._pass_on()
+
+    def writable(self) -> bool:
+        """Always true (file-like protocol)."""
+        return True
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of what has been passed on."""
+        return self._hash.hexdigest()
+
+
+class ZipArchive:
+    """A ZIP being streamed to a sink, remembering each member for the manifest.
+
+    Use as a context manager; call :meth:`finish` to write the manifest and
+    the central directory. Leaving the block without :meth:`finish` (an
+    error) stops all output to the sink at once.
+
+    Args:
+        sink: where the archive goes; only ``write`` (and ``flush``) are used.
+        date_time: the time stamp every member gets.
+        compresslevel: deflate level, 0-9.
+    """
+
+    def __init__(self, sink: BinaryIO, *, date_time: datetime, compresslevel: int = 6) -> None:
+        self._sink = _DetachableSink(sink)
+        self._date_time = _dos_date_time(date_time)
+        self._level = compresslevel
+        self._zf = zipfile.ZipFile(
+            cast(IO[bytes], self._sink),
+            mode="w",
+            compression=zipfile.ZIP_DEFLATED,
+            compresslevel=compresslevel,
+            allowZip64=True,
+        )
+        self._open: IO[bytes] | None = None
+        self._taken: set[str] = {MANIFEST_NAME.casefold()}
+        self._written: set[str] = set()
+        self._done = False
+        self.members: list[MemberInfo] = []
+
+    def unique_name(self, directory: str, stem: str, suffix: str) -> str:
+        """A member name ``directory + stem + suffix`` not yet used (ignoring case).
+
+        Case is ignored because archives are often unpacked onto file systems
+        that ignore it; a clash gets ``-2``, ``-3``, ... appended to the stem.
+        """
+        name = f"{directory}{stem}{suffix}"
+        number = 1
+        while name.casefold() in self._taken:
+            number += 1
+            name = f"{directory}{stem}-{number}{suffix}"
+        self._taken.add(name.casefold())
+        return name
+
+    @contextmanager
+    def member(
+        self, name: str, media_type: str, *, category: str | None = None, large: bool = True
+    ) -> Iterator[_MemberWriter]:
+        """Open member ``name`` for writing; it is complete when the block ends.
+
+        Args:
+            name: the member name, from :meth:`unique_name`.
+            media_type: recorded in the manifest.
+            category: the category whose records the member holds, if one.
+            large: use ZIP64 sizes, needed when the member may exceed 4 GiB.
+        """
+        if name.casefold() in self._written:
+            raise ValueError(f"member {name!r} is already in the archive")
+        self._written.add(name.casefold())
+        entry = zipfile.ZipInfo(name, date_time=self._date_time)
+        entry.compress_type = zipfile.ZIP_DEFLATED
+        entry.create_system = _UNIX
+        entry.external_attr = _MEMBER_MODE
+        # ZipFile.open() ignores the archive's level for a ZipInfo; set it on the entry.
+        if sys.version_info >= (3, 13):
+            entry.compress_level = self._level
+        else:
+            entry._compresslevel = self._level  # type: ignore[attr-defined]
+        stream = self._zf.open(entry, mode="w", force_zip64=large)
+        self._open = stream
+        writer = _MemberWriter(stream)
+        yield writer
+        writer.flush()
+        self._open = None
+        stream.close()
+        self.members.append(
+            MemberInfo(
+                name=name,
+                size=writer.size,
+                sha256=writer.sha256,
+                media_type=media_type,
+                category=category,
+            )
+        )
+
+    def add(self, name: str, data: bytes, media_type: str) -> None:
+        """Add a small member whose bytes are at hand."""
+        with self.member(name, media_type, large=False) as writer:
+            writer.write(data)
+
+    def finish(
+        self,
+        info: ExportInfo,
+        *,
+        record_counts: dict[str, int],
+        warnings: Iterable[str] = (),
+    ) -> None:
+        """Write ``manifest.json`` as the last member and close the archive."""
+        manifest = build_manifest(
+            info, members=self.members, record_counts=record_counts, warnings=warnings
+        )
+        self.add(MANIFEST_NAME, encode_manifest(manifest), "application/json")
+        self._zf.close()
+        self._done = True
+
+    def abort(self) -> None:
+        """Stop writing to the sink and release zipfile's handles quietly."""
+        self._sink.detach()
+        self._done = True
+        # Output is detached, so closing only settles zipfile's state; a
+        # failure here must not mask the error that brought us here.
+        if self._open is not None:
+            with suppress(Exception):
+                self._open.close()
+            self._open = None
+        with suppress(Exception):
+            self._zf.close()
+
+    def __enter__(self) -> ZipArchive:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._done:
+            self.abort()
+
+
+@attrs.define
+class _Spooled:
+    """One section read from its source: records for JSON/PDF, rows for CSV."""
+
+    category: str
+    table: CsvTable
+    records: RecordSpool | None = None
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        """Spool one record wherever it is needed."""
+        if self.records is not None:
+            self.records.add(record)
+        self.table.add(record)
+
+    def close(self) -> None:
+        """Remove the spools."""
+        self.table.close()
+        if self.records is not None:
+            self.records.close()
+
+
+def _spool_sections(
+    sections: Iterable[Section],
+    spooled: list[_Spooled],
+    *,
+    neutralize_formulas: bool,
+    keep_records: bool,
+) -> None:
+    """Read every section's records once into ``spooled`` (which the caller closes)."""
+    for section in sections:
+        item = _Spooled(
+            category=section.category,
+            table=CsvTable(neutralize_formulas=neutralize_formulas),
+            records=RecordSpool() if keep_records else None,
+        )
+        spooled.append(item)
+        add = item.add
+        for record in section.records:
+            add(record)
+
+
+def _readme(info: ExportInfo, listing: list[tuple[str, str]], *, neutralized: bool) -> bytes:
+    """The README for a person opening the archive: what each file is and how to use it."""
+    width = max(len(name) for name, _ in listing) + 2
+    files = "\n".join(f"  {name.ljust(width)}{text}" for name, text in listing)
+    example = listing[0][0]
+    stamp = _dos_date_time(info.generated_at)
+    when = f"{stamp[0]:04d}-{stamp[1]:02d}-{stamp[2]:02d} {stamp[3]:02d}:{stamp[4]:02d} UTC"
+    apostrophe = (
+        "\n  Text that begins with = + - @ or a tab or line break starts with an\n"
+        "  apostrophe (') so that spreadsheet programs do not run it as a formula.\n"
+        "  The apostrophe is not part of your data.\n"
+        if neutralized
+        else ""
+    )
+    text = f"""\
+Your personal data export
+=========================
+
+This archive holds a copy of the personal data stored about you, exported on
+{when} (export {info.export_id}).
+
+What the files are
+------------------
+{files}
+
+Opening the CSV files in a spreadsheet
+--------------------------------------
+  Each CSV file is one table: one row per record, one column per field.
+  The files are UTF-8 text separated by commas. Most spreadsheet programs
+  open them directly; if letters look wrong, import the file instead
+  (Excel: Data > From Text/CSV, file origin "65001: Unicode (UTF-8)",
+  delimiter "Comma"; LibreOffice: character set "Unicode (UTF-8)",
+  separated by "Comma").
+  Nested fields have column names joined by dots (for example meta.model);
+  lists are written as JSON text. An empty cell means "no value".{apostrophe}
+Checking that nothing was changed
+---------------------------------
+  manifest.json lists every other file with its size in bytes and its
+  SHA-256 checksum. To check a file, compute its checksum and compare:
+    Linux:   sha256sum {example}
+    macOS:   shasum -a 256 {example}
+    Windows: certutil -hashfile {example} SHA256
+"""
+    return text.replace("\n", "\r\n").encode("utf-8")
+
+
+def _csv_listing(names: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(name, f'The records of category "{category}" as a table.') for name, category in names]
+
+
+def write_csv_archive(
+    info: ExportInfo,
+    sections: Iterable[Section],
+    sink: BinaryIO,
+    *,
+    bom: bool = True,
+    neutralize_formulas: bool = True,
+    compresslevel: int = 6,
+) -> WriteResult:
+    """Write the multi-category CSV artifact: ``<category>.csv`` each, README, manifest."""
+    spooled: list[_Spooled] = []
+    try:
+        _spool_sections(
+            sections, spooled, neutralize_formulas=neutralize_formulas, keep_records=False
+        )
+        counts = {item.category: item.table.count for item in spooled}
+        with ZipArchive(sink, date_time=info.generated_at, compresslevel=compresslevel) as archive:
+            readme_name = archive.unique_name("", "README", ".txt")
+            listing = _write_tables(archive, spooled, "", bom=bom)
+            listing += [
+                (readme_name, "This file."),
+                (MANIFEST_NAME, "The list of files with their sizes and SHA-256 checksums."),
+            ]
+            readme = _readme(info, listing, neutralized=neutralize_formulas)
+            archive.add(readme_name, readme, _TEXT)
+            archive.finish(info, record_counts=counts)
+    finally:
+        for item in spooled:
+            item.close()
+    return WriteResult(record_counts=counts)
+
+
+def _write_tables(
+    archive: ZipArchive, spooled: list[_Spooled], directory: str, *, bom: bool
+) -> list[tuple[str, str]]:
+    """Write one CSV member per category; return README lines for them."""
+    listing = []
+    for item in spooled:
+        name = archive.unique_name(directory, member_stem(item.category), ".csv")
+        with archive.member(name, CSV_MEDIA_TYPE, category=item.category) as member:
+            item.table.write_csv(cast(BinaryIO, member), bom=bom)
+        listing.append((name, f'The records of category "{item.category}" as a table.'))
+    return listing
+
+
+class ZipWriter:
+    """Writes an export as one ZIP: JSON, CSV tables, PDF report, README, manifest.
+
+    Args:
+        csv_bom: start each CSV table with a UTF-8 byte order mark.
+        neutralize_formulas: defuse spreadsheet formulas in CSV text cells.
+        include_pdf: add ``report.pdf``.
+        compresslevel: deflate level, 0-9.
+        pdf_writer_factory: builds the PDF writer; defaults to
+            :class:`~reasonkit_export.formats._pdf.PdfWriter`.
+    """
+
+    def __init__(
+        self,
+        *,
+        csv_bom: bool = True,
+        neutralize_formulas: bool = True,
+        include_pdf: bool = True,
+        compresslevel: int = 6,
+        pdf_writer_factory: Callable[[], FormatWriter] | None = None,
+    ) -> None:
+        self.csv_bom = csv_bom
+        self.neutralize_formulas = neutralize_formulas
+        self.include_pdf = include_pdf
+        self.compresslevel = compresslevel
+        self.pdf_writer_factory = pdf_writer_factory
+
+    def plan(self, info: ExportInfo) -> ArtifactPlan:
+        """A ``.zip``; it compresses inside, so no service-level gzip."""
+        return ArtifactPlan(extension="zip", media_type="application/zip", gzip_allowed=False)
+
+    def _pdf_writer(self) -> FormatWriter:
+        if self.pdf_writer_factory is not None:
+            return self.pdf_writer_factory()
+        # Imported lazily: fpdf2 is only loaded when a PDF is actually made.
+        from reasonkit_export.formats._pdf import PdfWriter
+
+        return PdfWriter()
+
+    def write(self, info: ExportInfo, sections: Iterable[Section], sink: BinaryIO) -> WriteResult:
+        """Spool every section once, then stream the archive's members into ``sink``."""
+        spooled: list[_Spooled] = []
+        warnings: list[str] = []
+        try:
+            _spool_sections(
+                sections, spooled, neutralize_formulas=self.neutralize_formulas, keep_records=True
+            )
+            counts = {item.category: item.table.count for item in spooled}
+
+            def replay() -> list[Section]:
+                return [
+                    Section(category=item.category, records=cast(RecordSpool, item.records))
+                    for item in spooled
+                ]
+
+            with ZipArchive(
+                sink, date_time=info.generated_at, compresslevel=self.compresslevel
+            ) as archive:
+                json_name = archive.unique_name("", "data", ".json")
+                pdf_name = archive.unique_name("", "report", ".pdf")
+                readme_name = archive.unique_name("", "README", ".txt")
+                with archive.member(json_name, "application/json") as member:
+                    JsonWriter().write(info, replay(), cast(BinaryIO, member))
+                listing = [(json_name, "All of your data in one JSON document, by category.")]
+                listing += _write_tables(archive, spooled, "csv/", bom=self.csv_bom)
+                if self.include_pdf:
+                    pdf = self._pdf_writer()
+                    with archive.member(pdf_name, "application/pdf") as member:
+                        result = pdf.write(info, replay(), cast(BinaryIO, member))
+                    warnings.extend(result.warnings)
+                    listing.append((pdf_name, "A readable report of the same data."))
+                listing += [
+                    (readme_name, "This file."),
+                    (MANIFEST_NAME, "The list of files with their sizes and SHA-256 checksums."),
+                ]
+                readme = _readme(info, listing, neutralized=self.neutralize_formulas)
+                archive.add(readme_name, readme, _TEXT)
+                archive.finish(info, record_counts=counts, warnings=warnings)
+        finally:
+            for item in spooled:
+                item.close()
+        return WriteResult(record_counts=counts, warnings=tuple(warnings))
