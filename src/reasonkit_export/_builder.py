@@ -10,7 +10,6 @@ wrong without personal data.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -20,8 +19,14 @@ from typing import Any
 import attrs
 
 from reasonkit_export._about import describe
-from reasonkit_export._models import ExportConfig, ExportFormat, ExportJob, ExportStatus
-from reasonkit_export._pipeline import BufferedSink, MeteredSink
+from reasonkit_export._models import (
+    ArtifactPart,
+    ExportConfig,
+    ExportFormat,
+    ExportJob,
+    ExportStatus,
+)
+from reasonkit_export._pipeline import BackgroundSink, BufferedSink, MeteredSink, gzip_writer
 from reasonkit_export._version import __version__
 from reasonkit_export.exceptions import (
     ConflictError,
@@ -33,7 +38,14 @@ from reasonkit_export.exceptions import (
 from reasonkit_export.formats._base import ExportInfo, FormatWriter, Section, WriteResult
 from reasonkit_export.protocols import DataSource, JobRepository, Storage
 
-__all__ = ["Artifact", "Superseded", "WorkerLease", "artifact_key", "build_artifact"]
+__all__ = [
+    "Artifact",
+    "Superseded",
+    "WorkerLease",
+    "artifact_key",
+    "build_artifact",
+    "part_key",
+]
 
 _PROGRESS_EVERY = 1024  # records between progress checks inside a category
 _PROGRESS_MIN_INTERVAL = 2.0  # seconds between progress writes to the repository
@@ -65,6 +77,7 @@ class Artifact:
     warnings: tuple[str, ...]
     redacted_counts: Mapping[str, int]
     since_applied: tuple[str, ...]
+    parts: tuple[ArtifactPart, ...] = ()
 
 
 class WorkerLease:
@@ -352,41 +365,37 @@ def build_artifact(
             if job.since is not None and category in sources and supports_since(sources[category])
         ),
     )
-    plan = writer.plan(info)
-    gzip_on = config.compression_enabled and plan.gzip_allowed
-    filename = f"export-{now:%Y%m%d}-{str(job.id)[:8]}.{plan.extension}"
-    media_type = plan.media_type
-    if gzip_on:
-        filename += ".gz"
-        media_type = "application/gzip"
-    key = artifact_key(job.id, job.attempt)
     progress = _Progress(lease, len(job.categories))
-    try:
+    sections = _sections(info, sources, progress, redactor)
+    stem = f"export-{now:%Y%m%d}-{str(job.id)[:8]}"
+    with _translated_errors(progress):
+        if job.format is ExportFormat.ZIP and config.split_archives:
+            return _build_volumes(
+                info,
+                sections,
+                job=job,
+                storage=storage,
+                config=config,
+                encryptor=encryptor,
+                stem=stem,
+            )
+        plan = writer.plan(info)
+        gzip_on = config.compression_enabled and plan.gzip_allowed
+        filename = f"{stem}.{plan.extension}"
+        media_type = plan.media_type
+        if gzip_on:
+            filename += ".gz"
+            media_type = "application/gzip"
+        key = artifact_key(job.id, job.attempt)
         with storage.open_write(key) as raw:
             stored: Any = raw
             encrypting = encryptor(raw) if encryptor is not None else None
             if encrypting is not None:
                 stored = encrypting
             artifact = MeteredSink(stored, limit=config.max_file_size_bytes)
-            result = _render(
-                writer,
-                info,
-                _sections(info, sources, progress, redactor),
-                artifact,
-                gzip_on=gzip_on,
-                config=config,
-            )
+            result = _render(writer, info, sections, artifact, gzip_on=gzip_on, config=config)
             if encrypting is not None:
                 encrypting.close()
-    except (Superseded, ProcessingError):
-        raise
-    except TypeError as exc:
-        # The encoding raises TypeError naming the type, never the value.
-        raise ProcessingError(
-            f"cannot encode a record of category {progress.current or '?'!r}: {exc}"
-        ) from exc
-    except ExportError as exc:
-        raise ProcessingError(f"{type(exc).__name__}: {exc}") from exc
     return Artifact(
         key=key,
         filename=filename,
@@ -400,6 +409,102 @@ def build_artifact(
     )
 
 
+@contextlib.contextmanager
+def _translated_errors(progress: _Progress) -> Iterator[None]:
+    """Turn any failure of a build into a ProcessingError naming what went wrong."""
+    try:
+        yield
+    except (Superseded, ProcessingError):
+        raise
+    except TypeError as exc:
+        # The encoding raises TypeError naming the type, never the value.
+        raise ProcessingError(
+            f"cannot encode a record of category {progress.current or '?'!r}: {exc}"
+        ) from exc
+    except ExportError as exc:
+        raise ProcessingError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def part_key(job_id: object, attempt: int, number: int) -> str:
+    """The storage key of one volume of a split export."""
+    return f"{artifact_key(job_id, attempt)}.part-{number}"
+
+
+class _Volumes:
+    """Opens each volume of a split ZIP as its own atomic, capped, encrypted artifact."""
+
+    def __init__(
+        self,
+        *,
+        job: ExportJob,
+        storage: Storage,
+        limit: int,
+        encryptor: Encryptor | None,
+    ) -> None:
+        self.limit = limit
+        self._job = job
+        self._storage = storage
+        self._encryptor = encryptor
+        self.written: list[tuple[int, str, int, str]] = []
+
+    @contextlib.contextmanager
+    def open(self, number: int) -> Iterator[MeteredSink]:
+        key = part_key(self._job.id, self._job.attempt, number)
+        with self._storage.open_write(key) as raw:
+            encrypting = self._encryptor(raw) if self._encryptor is not None else None
+            volume = MeteredSink(encrypting if encrypting is not None else raw, limit=self.limit)
+            yield volume
+            if encrypting is not None:
+                encrypting.close()
+        self.written.append((number, key, volume.size, volume.sha256))
+
+
+def _build_volumes(
+    info: ExportInfo,
+    sections: Iterator[Section],
+    *,
+    job: ExportJob,
+    storage: Storage,
+    config: ExportConfig,
+    encryptor: Encryptor | None,
+    stem: str,
+) -> Artifact:
+    from reasonkit_export.formats._split import SplitZipWriter
+
+    volumes = _Volumes(
+        job=job, storage=storage, limit=config.max_file_size_bytes, encryptor=encryptor
+    )
+    writer = SplitZipWriter(
+        compresslevel=config.compression_level,
+        neutralize_formulas=config.csv_neutralize_formulas,
+        csv_bom=config.csv_bom,
+    )
+    result = writer.write_volumes(info, sections, volumes)
+    total = len(volumes.written)
+    parts = tuple(
+        ArtifactPart(
+            number=number,
+            key=key,
+            filename=f"{stem}-part-{number}-of-{total}.zip",
+            size=size,
+            sha256=sha256,
+        )
+        for number, key, size, sha256 in volumes.written
+    )
+    return Artifact(
+        key=parts[0].key,
+        filename=f"{stem}.zip",
+        media_type="application/zip",
+        size=sum(part.size for part in parts),
+        sha256=parts[0].sha256 if total == 1 else "",
+        record_counts=dict(result.record_counts),
+        warnings=result.warnings,
+        redacted_counts=dict(info.stats.redacted),
+        since_applied=info.since_applied,
+        parts=parts,
+    )
+
+
 def _render(
     writer: FormatWriter,
     info: ExportInfo,
@@ -409,21 +514,17 @@ def _render(
     gzip_on: bool,
     config: ExportConfig,
 ) -> WriteResult:
-    sink: Any = artifact
-    compressor: gzip.GzipFile | None = None
-    if gzip_on:
-        # mtime=0 and no file name keep the output reproducible and free of paths.
-        compressor = gzip.GzipFile(
-            filename="",
-            fileobj=artifact,
-            mode="wb",
-            compresslevel=config.compression_level,
-            mtime=0,
-        )
-        sink = compressor
-    buffered = BufferedSink(sink)
-    result = writer.write(info, sections, buffered)  # type: ignore[arg-type]
-    buffered.flush()
+    compressor = gzip_writer(artifact, config.compression_level) if gzip_on else None
+    # Encoding holds the GIL; compression, encryption and storage writes mostly
+    # do not: a second thread runs them while the writer encodes the next block.
+    background = BackgroundSink(compressor if compressor is not None else artifact)
+    buffered = BufferedSink(background, size=1024 * 1024)
+    try:
+        result = writer.write(info, sections, buffered)  # type: ignore[arg-type]
+        buffered.flush()
+        background.close()
+    finally:
+        background.abort()
     if compressor is not None:
         compressor.close()
     return result

@@ -42,7 +42,7 @@ from uuid import UUID
 
 import attrs
 
-__all__ = ["dumps_compact", "json_default", "to_json_value"]
+__all__ = ["dumps_compact", "json_default", "stdlib_dumps", "to_json_value"]
 
 JsonValue = Any
 
@@ -95,8 +95,16 @@ def json_default(value: Any) -> JsonValue:
 
 
 def _key(key: Any) -> str:
+    # The same spelling the json module gives non-string keys.
     if isinstance(key, str):
         return key
+    if key is True or key is False or key is None:
+        return "true" if key is True else "false" if key is False else "null"
+    if isinstance(key, int) and not isinstance(key, enum.Enum):
+        return int.__repr__(key)
+    if isinstance(key, float):
+        value = _float(key)
+        return value if isinstance(value, str) else float.__repr__(value)
     value = to_json_value(key)
     return value if isinstance(value, str) else str(value)
 
@@ -119,21 +127,66 @@ def to_json_value(value: Any) -> JsonValue:
     return json_default(value)
 
 
-def _build_dumps() -> Callable[[Any], bytes]:
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates cannot be UTF-8; they become U+FFFD, as a decoder would show.
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
+
+
+def _stdlib_dumps() -> Callable[[Any], bytes]:
     import json
 
-    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    # The C encoder handles the common types itself and calls json_default for
+    # the rest, so most records never take the slow walk through to_json_value.
+    fast = json.JSONEncoder(
+        ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=json_default
+    )
+    plain = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
     def dumps(value: Any) -> bytes:
-        text = encoder.encode(to_json_value(value))
         try:
-            return text.encode("utf-8")
-        except UnicodeEncodeError:
-            # Lone surrogates cannot be UTF-8; they become U+FFFD, as a decoder would show.
-            return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
+            text = fast.encode(value)
+        except (ValueError, TypeError):
+            # NaN/Infinity (refused by allow_nan=False) or keys the C encoder
+            # cannot spell: the full walk applies the documented rules.
+            text = plain.encode(to_json_value(value))
+        return _utf8(text)
 
     return dumps
 
 
-dumps_compact: Callable[[Any], bytes] = _build_dumps()
-"""Encode one value as compact UTF-8 JSON bytes under the rules above."""
+def _orjson_dumps(fallback: Callable[[Any], bytes]) -> Callable[[Any], bytes] | None:
+    try:
+        import orjson
+    except ImportError:
+        return None
+    options = orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
+    orjson_dumps = orjson.dumps
+    orjson_error = orjson.JSONEncodeError
+
+    def dumps(value: Any) -> bytes:
+        try:
+            encoded: bytes = orjson_dumps(value, default=json_default, option=options)
+        except (orjson_error, TypeError):
+            return fallback(value)  # e.g. integers beyond 64 bits, lone surrogates
+        # orjson writes NaN and infinities as null; only the fallback knows
+        # whether a null was one, so records with a null take that path.
+        if b"null" in encoded:
+            return fallback(value)
+        return encoded
+
+    return dumps
+
+
+stdlib_dumps: Callable[[Any], bytes] = _stdlib_dumps()
+"""Encode one value as compact UTF-8 JSON with the standard library only."""
+
+dumps_compact: Callable[[Any], bytes] = _orjson_dumps(stdlib_dumps) or stdlib_dumps
+"""Encode one value as compact UTF-8 JSON bytes under the rules above.
+
+With orjson installed (the ``fast`` extra) most records are encoded by it;
+the result parses to the same value as :data:`stdlib_dumps` gives (number
+spelling may differ, e.g. ``1e16`` and ``1e+16``).
+"""

@@ -21,6 +21,7 @@ from reasonkit_export.exceptions import InvalidRequest
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "ArtifactPart",
     "TERMINAL_STATUSES",
     "Category",
     "ExportConfig",
@@ -157,6 +158,24 @@ def _texts_by_name(value: Mapping[str, str]) -> Mapping[str, str]:
     return dict(value)
 
 
+@attrs.frozen(kw_only=True)
+class ArtifactPart:
+    """One volume of a split export (each a complete, independently readable ZIP).
+
+    ``size`` and ``sha256`` describe the volume as the user downloads it.
+    """
+
+    number: int
+    key: str
+    filename: str
+    size: int
+    sha256: str
+
+
+def _parts(value: Iterable[ArtifactPart]) -> tuple[ArtifactPart, ...]:
+    return tuple(value)
+
+
 def _percent(_inst: object, _attribute: attrs.Attribute[Any], value: int) -> None:
     if not 0 <= value <= 100:
         raise InvalidRequest(f"progress must be within 0-100, got {value}")
@@ -213,6 +232,7 @@ class ExportJob:
     rate_limit_override: str | None = None
     locale: str = "en"
     delivery_results: Mapping[str, str] = attrs.field(factory=dict, converter=_texts_by_name)
+    parts: tuple[ArtifactPart, ...] = attrs.field(default=(), converter=_parts)
 
     @property
     def is_active(self) -> bool:
@@ -336,12 +356,13 @@ class ExportConfig:
     encryption_key: str | None = attrs.field(default=None, repr=False)
     rate_limit: RateLimit | None = attrs.field(factory=RateLimit)
     download_url_template: str | None = attrs.field(default=None, validator=_template)
-    compression_level: int = attrs.field(default=6, validator=_compression_level)
+    compression_level: int = attrs.field(default=1, validator=_compression_level)
     lease_seconds: float = attrs.field(default=300.0, validator=_hours)
     max_attempts: int = attrs.field(default=3, validator=_positive_int)
     csv_bom: bool = True
     csv_neutralize_formulas: bool = True
     zip_include_pdf: bool = True
+    split_archives: bool = False
     signing_keys: tuple[bytes, ...] = attrs.field(default=(), converter=_signing_keys, repr=False)
     schedule_min_interval: timedelta = attrs.field(
         default=timedelta(days=1), validator=_non_negative_timedelta

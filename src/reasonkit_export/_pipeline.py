@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
-from typing import BinaryIO
+import queue
+import threading
+from typing import Any, BinaryIO
 
 from reasonkit_export.exceptions import FileTooLarge
 
-__all__ = ["BufferedSink", "MeteredSink"]
+__all__ = ["BackgroundSink", "BufferedSink", "MeteredSink", "gzip_writer", "isal_level"]
 
 
 class MeteredSink:
@@ -46,7 +49,7 @@ class MeteredSink:
 class BufferedSink:
     """Collects small writes into large blocks (writers emit many small pieces)."""
 
-    def __init__(self, sink: BinaryIO | MeteredSink, *, size: int = 256 * 1024) -> None:
+    def __init__(self, sink: Any, *, size: int = 256 * 1024) -> None:
         self._sink = sink
         self._size = size
         self._buffer = bytearray()
@@ -73,3 +76,80 @@ class BufferedSink:
     def close(self) -> None:
         """Flush; the underlying sink stays open."""
         self.flush()
+
+
+def isal_level(level: int) -> int:
+    """The ISA-L level (0-3) that stands in for a zlib level (1-9).
+
+    zlib 1-2 → 1, 3-6 → 2, 7-9 → 3. Level 0 (no compression) has no ISA-L
+    counterpart and stays with zlib.
+    """
+    return 1 if level <= 2 else 2 if level <= 6 else 3
+
+
+def gzip_writer(sink: Any, level: int) -> Any:
+    """A gzip stream into ``sink``: ISA-L when the ``fast`` extra is installed, else zlib.
+
+    Both produce standard gzip (RFC 1952) without a file name and with mtime
+    0, so the output is reproducible for a given implementation and level.
+    """
+    if level > 0:
+        try:
+            from isal import igzip
+        except ImportError:
+            pass
+        else:
+            factory: Any = igzip.IGzipFile  # isal's class is untyped
+            return factory(
+                filename="", fileobj=sink, mode="wb", compresslevel=isal_level(level), mtime=0
+            )
+    return gzip.GzipFile(filename="", fileobj=sink, mode="wb", compresslevel=level, mtime=0)
+
+
+class BackgroundSink:
+    """Hands writes to a second thread, so compression overlaps with encoding.
+
+    zlib, ISA-L and file writes release the GIL, so while the writer thread
+    encodes the next block of records the background thread compresses,
+    encrypts and stores the previous one. A bounded queue keeps memory at
+    ``depth`` blocks. An error in the background surfaces at the next
+    :meth:`write` or at :meth:`close`.
+    """
+
+    def __init__(self, target: Any, *, depth: int = 4) -> None:
+        self._target = target
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="reasonkit-compress", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._target.write(item)
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the writer thread
+                    self._error = exc
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Queue ``data`` for the background thread."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing to do: :meth:`close` waits for the queue to drain."""
+
+    def close(self) -> None:
+        """Wait until everything queued was written; re-raise a background error."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abort(self) -> None:
+        """Stop the background thread without raising (the build failed anyway)."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()

@@ -27,6 +27,7 @@ from reasonkit_export._builder import (
     WorkerLease,
     artifact_key,
     build_artifact,
+    part_key,
 )
 from reasonkit_export._download import Download
 from reasonkit_export._encryption import KeyRing
@@ -572,7 +573,8 @@ class ExportService:
                 updated_at=done,
                 lease_expires_at=None,
                 file_size=artifact.size,
-                sha256=artifact.sha256,
+                sha256=artifact.sha256 or None,
+                parts=artifact.parts,
                 filename=artifact.filename,
                 media_type=artifact.media_type,
                 storage_key=artifact.key,
@@ -643,10 +645,16 @@ class ExportService:
         )
 
     def _discard_attempts(self, job: ExportJob, *, keep: int | None = None) -> None:
-        """Delete the artifacts of every attempt of ``job`` except ``keep``."""
+        """Delete the artifacts (and volumes) of every attempt of ``job`` except ``keep``."""
         for attempt in range(1, job.attempt + 1):
-            if attempt != keep:
-                self.storage.delete(artifact_key(job.id, attempt))
+            if attempt == keep:
+                continue
+            self.storage.delete(artifact_key(job.id, attempt))
+            # Volumes are written in order, so the first missing one ends the run.
+            number = 1
+            while self.storage.exists(part_key(job.id, attempt, number)):
+                self.storage.delete(part_key(job.id, attempt, number))
+                number += 1
 
     def _download_url(
         self, job: ExportJob, key: str, now: datetime, expires_at: datetime
@@ -740,15 +748,22 @@ class ExportService:
 
     # -------------------------------------------------------- downloads, expiry
 
-    def open_download(self, job_id: UUID | str, *, user_id: str | UUID) -> Download:
+    def open_download(
+        self, job_id: UUID | str, *, user_id: str | UUID, part: int | None = None
+    ) -> Download:
         """Open the user's completed export for streaming (decrypted if encrypted).
 
+        A split export (``ExportJob.parts``) is downloaded one volume at a
+        time: pass ``part`` (1 to the number of parts).
+
         Raises:
+            InvalidRequest: ``part`` is missing for a split export, out of
+                range, or given for an export that is not split.
             ExportNotFound: no such job, or it belongs to another user.
             ExportExpired: the download window closed (the job becomes expired).
             ExportNotReady: the job has not completed.
         """
-        return self._open(self._owned(job_id, user_id))
+        return self._open(self._owned(job_id, user_id), part)
 
     def create_download_token(self, job_id: UUID | str, *, user_id: str | UUID) -> str:
         """Return a signed token that downloads the user's completed export.
@@ -769,7 +784,7 @@ class ExportService:
             job_id=job.id, user_id=job.user_id, issued_at=self._now(), expires_at=job.expires_at
         )
 
-    def open_download_by_token(self, token: str) -> Download:
+    def open_download_by_token(self, token: str, *, part: int | None = None) -> Download:
         """Open the export a signed token points at.
 
         Raises:
@@ -786,7 +801,7 @@ class ExportService:
             raise InvalidToken("download token points at no export") from None
         if not self._signer.matches_user(claims, job.user_id):
             raise InvalidToken("download token was issued for another user")
-        return self._open(job)
+        return self._open(job, part)
 
     def _usable(self, job: ExportJob) -> ExportJob:
         if job.status is ExportStatus.EXPIRED or self._is_past_expiry(job, self._now()):
@@ -797,22 +812,33 @@ class ExportService:
             raise ExportNotReady(job.id, job.status.value)
         return job
 
-    def _open(self, job: ExportJob) -> Download:
+    def _open(self, job: ExportJob, part: int | None = None) -> Download:
         job = self._usable(job)
         assert job.storage_key is not None
         assert job.filename is not None
         assert job.media_type is not None
-        assert job.sha256 is not None
-        stream: Any = self.storage.open_read(job.storage_key)
+        key, filename, size, sha256 = job.storage_key, job.filename, job.file_size, job.sha256
+        if job.parts:
+            if part is None or not 1 <= part <= len(job.parts):
+                raise InvalidRequest(
+                    f"export {job.id} is split into {len(job.parts)} parts; "
+                    f"pass part=1..{len(job.parts)}"
+                )
+            chosen = job.parts[part - 1]
+            key, filename, size, sha256 = chosen.key, chosen.filename, chosen.size, chosen.sha256
+        elif part is not None:
+            raise InvalidRequest(f"export {job.id} is not split into parts")
+        assert sha256 is not None
+        stream: Any = self.storage.open_read(key)
         closers: tuple[Any, ...] = ()
         if job.encrypted:
             stream, closers = self._decrypting(job, stream), (stream,)
         return Download(
             job_id=job.id,
-            filename=job.filename,
+            filename=filename,
             media_type=job.media_type,
-            size=job.file_size or 0,
-            sha256=job.sha256,
+            size=size or 0,
+            sha256=sha256,
             stream=stream,
             closers=closers,
         )

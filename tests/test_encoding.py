@@ -1,0 +1,104 @@
+"""The one value encoding: fast paths agree with the documented rules."""
+
+from __future__ import annotations
+
+import enum
+import json
+import uuid
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reasonkit_export._encoding import dumps_compact, stdlib_dumps, to_json_value
+
+
+class Colour(enum.Enum):
+    """A plain enum."""
+
+    RED = "red"
+    BLUE = 2
+
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(),
+    st.decimals(allow_nan=False, allow_infinity=False, places=3),
+    st.uuids(),
+    st.binary(max_size=20),
+    st.sampled_from(list(Colour)),
+    st.datetimes(timezones=st.sampled_from([None, UTC, timezone(timedelta(hours=5, minutes=30))])),
+    st.dates(),
+)
+keys = st.one_of(st.text(max_size=8), st.integers(-5, 5), st.booleans(), st.none(), st.uuids())
+values = st.recursive(
+    scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(keys, children, max_size=4),
+        st.frozensets(st.integers(0, 9), max_size=4),
+        st.tuples(children, children),
+    ),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), values, max_size=6))
+def test_every_path_parses_to_the_documented_value(record: dict[str, Any]) -> None:
+    """dumps_compact (orjson when installed), the stdlib path and the rules all agree."""
+    expected = json.loads(json.dumps(to_json_value(record), allow_nan=False, ensure_ascii=False))
+    assert json.loads(stdlib_dumps(record)) == expected
+    assert json.loads(dumps_compact(record)) == expected
+
+
+def test_documented_examples() -> None:
+    """A few values encode exactly as the module docstring says."""
+    record = {
+        "when": datetime(2024, 1, 2, 3, 4, 5),
+        "day": date(2024, 2, 29),
+        "money": Decimal("12.50"),
+        "id": uuid.UUID(int=1),
+        "blob": b"\x00\xff",
+        "nan": float("nan"),
+        "inf": float("-inf"),
+        "set": {3, 1, 2},
+        "colour": Colour.RED,
+        "keys": {2: "a", True: "b", None: "c"},
+        "big": 2**80,
+    }
+    assert json.loads(dumps_compact(record)) == {
+        "when": "2024-01-02T03:04:05+00:00",
+        "day": "2024-02-29",
+        "money": "12.50",
+        "id": "00000000-0000-0000-0000-000000000001",
+        "blob": "AP8=",
+        "nan": "NaN",
+        "inf": "-Infinity",
+        "set": [1, 2, 3],
+        "colour": "red",
+        "keys": {"2": "a", "true": "b", "null": "c"},
+        "big": 2**80,
+    }
+
+
+def test_unsupported_types_name_the_type_only() -> None:
+    """An unsupported value raises TypeError naming its type, never its content."""
+
+    class Secret:
+        def __repr__(self) -> str:
+            return "alice@example.org"
+
+    for dumps in (dumps_compact, stdlib_dumps):
+        try:
+            dumps({"x": Secret()})
+        except TypeError as exc:
+            assert "Secret" in str(exc)
+            assert "alice" not in str(exc)
+        else:
+            raise AssertionError("no TypeError")
