@@ -9,8 +9,12 @@ with :meth:`ExportService.open_download`.
 
 from __future__ import annotations
 
+from reasonkit_export._about import CategoryDescription, ControllerInfo
+from reasonkit_export._async import AsyncDownload, AsyncExportService
 from reasonkit_export._download import Download
+from reasonkit_export._i18n import register_catalogue
 from reasonkit_export._models import (
+    ArtifactPart,
     Category,
     ExportConfig,
     ExportFormat,
@@ -24,6 +28,8 @@ from reasonkit_export._models import (
 from reasonkit_export._service import ExportService
 from reasonkit_export._version import __version__
 from reasonkit_export.exceptions import (
+    ConflictError,
+    CryptoError,
     DatabaseError,
     ExportError,
     ExportExpired,
@@ -31,13 +37,23 @@ from reasonkit_export.exceptions import (
     ExportNotReady,
     InvalidRequest,
     InvalidSchedule,
+    InvalidToken,
     ProcessingError,
     RateLimitExceeded,
+    ScheduleNotFound,
+    SourceError,
     StorageError,
 )
 
 __all__ = [
+    "ArtifactPart",
+    "AsyncDownload",
+    "AsyncExportService",
     "Category",
+    "CategoryDescription",
+    "ConflictError",
+    "ControllerInfo",
+    "CryptoError",
     "DatabaseError",
     "Download",
     "ExportConfig",
@@ -51,12 +67,16 @@ __all__ = [
     "ExportStatus",
     "InvalidRequest",
     "InvalidSchedule",
+    "InvalidToken",
     "NotificationEvent",
     "ProcessingError",
     "RateLimit",
     "RateLimitExceeded",
+    "ScheduleNotFound",
     "ScheduledExport",
+    "SourceError",
     "StorageBackend",
     "StorageError",
     "__version__",
+    "register_catalogue",
 ]

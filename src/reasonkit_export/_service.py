@@ -12,7 +12,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -885,7 +885,9 @@ class ExportService:
         """
         now = self._now()
         expired: list[ExportJob] = []
-        for job in self.repository.list_by_status({ExportStatus.COMPLETED}, before=now):
+        # A download is refused from expires_at on, so sweep that instant too.
+        due = now + timedelta(microseconds=1)
+        for job in self.repository.list_by_status({ExportStatus.COMPLETED}, before=due):
             result = self._expire(job)
             if result.status is ExportStatus.EXPIRED and result.version > job.version:
                 expired.append(result)

@@ -1,45 +1,65 @@
-"""Public test helpers: fakes for every port and contract suites for adapters.
+"""Public test helpers: fakes for every port, a wired test service and contract suites.
 
 Host code tests its routes and data sources with these, without disk or
 network::
 
-    from reasonkit_export import ExportService
-    from reasonkit_export.testing import FrozenClock, RecordingNotifier, StaticDataSource
+    from reasonkit_export.testing import make_test_service
 
-    service = ExportService(
-        sources=[StaticDataSource("profile", [{"name": "Zoë"}])],
-        notifier=(notifier := RecordingNotifier()),
-        clock=FrozenClock(),
-    )
+    kit = make_test_service(records={"profile": [{"name": "Zoë"}]})
+    job = kit.run_export("alice", "json", "profile")
+    assert kit.notifier.events(job.id) == ["completed"]
+
+The fakes: :class:`FrozenClock`, :class:`StaticDataSource`,
+:class:`FailingDataSource`, :class:`RecordingNotifier`, :class:`MemoryStorage`
+and the in-memory job and schedule repositories. Under pytest, the plugin
+:mod:`reasonkit_export.testing.pytest_plugin` offers them as fixtures.
 
 The contract suites (``JobRepositoryContract``, ``StorageContract``,
-``ScheduleRepositoryContract``) need pytest and are imported on first use.
+``ScheduleRepositoryContract``) need pytest and are imported on first use;
+importing this package never imports pytest.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reasonkit_export.repositories import InMemoryJobRepository, InMemoryScheduleRepository
 from reasonkit_export.testing._fakes import (
+    SAMPLE_RECORDS,
+    ExportTestKit,
     FailingDataSource,
     FrozenClock,
+    MemoryStorage,
     RecordingNotifier,
     SentNotification,
     StaticDataSource,
+    make_test_config,
+    make_test_service,
 )
 
+if TYPE_CHECKING:
+    from reasonkit_export.testing._contracts import (
+        JobRepositoryContract,
+        ScheduleRepositoryContract,
+        StorageContract,
+    )
+
 __all__ = [
+    "SAMPLE_RECORDS",
+    "ExportTestKit",
     "FailingDataSource",
     "FrozenClock",
     "InMemoryJobRepository",
     "InMemoryScheduleRepository",
     "JobRepositoryContract",
+    "MemoryStorage",
     "RecordingNotifier",
     "ScheduleRepositoryContract",
     "SentNotification",
     "StaticDataSource",
     "StorageContract",
+    "make_test_config",
+    "make_test_service",
 ]
 
 _CONTRACTS = {"JobRepositoryContract", "StorageContract", "ScheduleRepositoryContract"}

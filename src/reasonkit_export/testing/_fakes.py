@@ -1,22 +1,44 @@
-"""Test doubles for host code: a clock, data sources and a notifier you can inspect."""
+"""Test doubles for host code: a clock, data sources, storage and a notifier you can inspect.
+
+:func:`make_test_service` wires them all into an :class:`ExportService` and
+returns an :class:`ExportTestKit` holding the service and every fake.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID, uuid4
 
 import attrs
 
-from reasonkit_export._models import ExportJob, NotificationEvent, ensure_utc
+from reasonkit_export._models import (
+    Category,
+    ExportConfig,
+    ExportFormat,
+    ExportJob,
+    NotificationEvent,
+    StorageBackend,
+    ensure_utc,
+)
+from reasonkit_export._service import ExportService
+from reasonkit_export.protocols import DataSource, JobRepository, ScheduleRepository
+from reasonkit_export.repositories import InMemoryJobRepository, InMemoryScheduleRepository
+from reasonkit_export.storage import FsspecStorage
 
 __all__ = [
+    "SAMPLE_RECORDS",
+    "ExportTestKit",
     "FailingDataSource",
     "FrozenClock",
+    "MemoryStorage",
     "RecordingNotifier",
     "SentNotification",
     "StaticDataSource",
+    "make_test_config",
+    "make_test_service",
 ]
 
 
@@ -139,3 +161,175 @@ class RecordingNotifier:
         """The events sent, for one job or for all."""
         with self._lock:
             return [n.event for n in self.sent if job_id is None or n.job.id == job_id]
+
+
+class MemoryStorage(FsspecStorage):
+    """An :class:`~reasonkit_export.storage.FsspecStorage` on a private ``memory://`` root.
+
+    Nothing touches the disk. fsspec's memory file system is shared by the
+    whole process, so every instance gets its own random root; :meth:`clear`
+    frees what it holds (the pytest fixtures do so after each test).
+
+    >>> storage = MemoryStorage()
+    >>> with storage.open_write("job/attempt-1") as sink:
+    ...     _ = sink.write(b"{}")
+    >>> storage.keys()
+    ['job/attempt-1']
+    >>> storage.clear()
+    """
+
+    def __init__(self) -> None:
+        super().__init__(f"memory://reasonkit-test-{uuid4().hex}")
+
+    def keys(self, *, include_partial: bool = False) -> list[str]:
+        """The keys of every stored artifact, sorted.
+
+        Args:
+            include_partial: also list the hidden temporaries of writes that
+                have not completed (``.<name>.<random>.part``), to assert that
+                nothing was left behind.
+        """
+        prefix = f"{self._root}/"
+        keys = [str(path).removeprefix(prefix) for path in self.fs.find(self._root)]
+        if not include_partial:
+            keys = [key for key in keys if not key.rpartition("/")[2].startswith(".")]
+        return sorted(keys)
+
+    def read(self, key: str) -> bytes:
+        """The stored bytes of ``key`` (StorageError when absent)."""
+        with self.open_read(key) as stream:
+            return stream.read()
+
+    def clear(self) -> None:
+        """Delete everything this storage holds."""
+        if self.fs.exists(self._root):
+            self.fs.rm(self._root, recursive=True)
+
+
+SAMPLE_RECORDS: Mapping[str, Sequence[Mapping[str, Any]]] = {
+    Category.PROFILE.value: (
+        {"name": "Zoë Example", "email": "zoe@example.org", "languages": ["de", "el"]},
+    ),
+    Category.REASONING_HISTORY.value: tuple(
+        {"id": n, "prompt": f"question {n}", "tokens": n * 10} for n in range(1, 4)
+    ),
+}
+"""The records :func:`make_test_service` serves when given neither sources nor records."""
+
+
+def make_test_config(**changes: Any) -> ExportConfig:
+    """An :class:`ExportConfig` for tests: in memory, no compression, no rate limit.
+
+    Keyword arguments change any field, e.g. ``make_test_config(rate_limit=RateLimit())``.
+    """
+    fields: dict[str, Any] = {
+        "storage_backend": StorageBackend.MEMORY,
+        "compression_enabled": False,
+        "rate_limit": None,
+    }
+    return ExportConfig(**{**fields, **changes})
+
+
+@attrs.frozen
+class ExportTestKit:
+    """A service wired to fakes, with every fake at hand for assertions.
+
+    Attributes:
+        service: the service under test.
+        notifier: records every notification the service sends.
+        clock: the service's clock; move it to test expiry and schedules.
+        storage: the artifacts, listable with ``storage.keys()``.
+        repository: the jobs.
+        schedules: the recurring-export schedules.
+        sources: the registered data sources, by category.
+    """
+
+    service: ExportService
+    notifier: RecordingNotifier
+    clock: FrozenClock
+    storage: MemoryStorage
+    repository: JobRepository
+    schedules: ScheduleRepository
+    sources: Mapping[str, DataSource]
+
+    def run_export(
+        self,
+        user_id: str | UUID,
+        format: ExportFormat | str = ExportFormat.JSON,  # noqa: A002 - the service's name
+        categories: Sequence[Category | str] | Category | str = Category.ALL,
+        **options: Any,
+    ) -> ExportJob:
+        """Create an export and process it at once; returns the finished job.
+
+        ``options`` go to :meth:`ExportService.create_export` (``since``,
+        ``locale``, ...). A failed export is returned, not raised: check
+        ``job.status``.
+        """
+        job = self.service.create_export(user_id, format, categories, **options)
+        return self.service.process_export(job.id)
+
+    def read_download(self, job_id: UUID | str, *, user_id: str | UUID) -> bytes:
+        """Download the user's completed export and return all its bytes."""
+        with self.service.open_download(job_id, user_id=user_id) as download:
+            return download.read()
+
+
+def make_test_service(
+    *,
+    sources: Iterable[DataSource] | None = None,
+    records: Mapping[str, Iterable[Mapping[str, Any]]] | None = None,
+    config: ExportConfig | None = None,
+    clock: FrozenClock | None = None,
+    notifier: RecordingNotifier | None = None,
+    storage: MemoryStorage | None = None,
+    repository: JobRepository | None = None,
+    schedules: ScheduleRepository | None = None,
+    **overrides: Any,
+) -> ExportTestKit:
+    """Build an :class:`ExportService` on fakes only (no disk, no network).
+
+    Args:
+        sources: the data sources to register (your own, to test them).
+        records: a shortcut: one :class:`StaticDataSource` per category, e.g.
+            ``{"profile": [{"name": "Zoë"}]}``; registered after ``sources``.
+            With neither, :data:`SAMPLE_RECORDS` is served.
+        config: default :func:`make_test_config`: **rate limits off and
+            compression off** (artifacts are plain ``.json``/``.csv``/...).
+            A config given here is used as is.
+        clock: default ``FrozenClock()`` (2025-01-01 12:00 UTC).
+        notifier: default a fresh :class:`RecordingNotifier`.
+        storage: default a fresh :class:`MemoryStorage`.
+        repository: default a fresh in-memory job repository (pass your own
+            to test the service against it).
+        schedules: default a fresh in-memory schedule repository.
+        **overrides: further :class:`ExportService` arguments (``redactor``).
+    """
+    registered = list(sources) if sources is not None else []
+    if records is not None:
+        registered.extend(StaticDataSource(name, list(rows)) for name, rows in records.items())
+    elif sources is None:
+        registered = [StaticDataSource(name, rows) for name, rows in SAMPLE_RECORDS.items()]
+    kit_clock = clock if clock is not None else FrozenClock()
+    kit_notifier = notifier if notifier is not None else RecordingNotifier()
+    kit_storage = storage if storage is not None else MemoryStorage()
+    kit_repository = repository if repository is not None else InMemoryJobRepository()
+    kit_schedules = schedules if schedules is not None else InMemoryScheduleRepository()
+    service = ExportService(
+        sources=registered,
+        repository=kit_repository,
+        schedules=kit_schedules,
+        storage=kit_storage,
+        notifier=kit_notifier,
+        config=config if config is not None else make_test_config(),
+        clock=kit_clock,
+        **overrides,
+    )
+    return ExportTestKit(
+        service=service,
+        notifier=kit_notifier,
+        clock=kit_clock,
+        storage=kit_storage,
+        repository=kit_repository,
+        schedules=kit_schedules,
+        sources={source.category: source for source in registered},
+    )
