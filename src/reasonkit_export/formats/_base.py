@@ -76,10 +76,16 @@ class Section:
     ``records`` can be iterated ONCE; a writer that needs two passes spools
     them (see :mod:`reasonkit_export.formats._spool`). Iterating it may raise
     :class:`~reasonkit_export.exceptions.SourceError`, which writers let through.
+
+    ``encoded``, when set, yields the same records already encoded as compact
+    JSON (one ``bytes`` per record, as a :class:`RecordSpool` stores them);
+    writers that emit JSON may copy these instead of encoding again, and must
+    then not iterate ``records``.
     """
 
     category: str
     records: Iterable[Record]
+    encoded: Iterable[bytes] | None = None
 
 
 @attrs.frozen(kw_only=True)

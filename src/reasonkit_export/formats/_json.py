@@ -80,8 +80,11 @@ class JsonWriter:
                 buffer += b'"about":' + dumps_compact(about) + b","
             buffer += b'"records":['
             count = 0
-            for record in section.records:
-                buffer += (b"\n" if count == 0 else b",\n") + dumps_compact(record)
+            encoded = section.encoded
+            if encoded is None:
+                encoded = map(dumps_compact, section.records)
+            for line in encoded:
+                buffer += (b"\n" if count == 0 else b",\n") + line
                 count += 1
                 if len(buffer) >= _FLUSH_AT:
                     sink.write(bytes(buffer))

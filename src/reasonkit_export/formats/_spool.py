@@ -50,6 +50,14 @@ class RecordSpool:
             yield value
         self._file.seek(0, 2)
 
+    def iter_encoded(self) -> Iterator[bytes]:
+        """Yield the records as stored: compact JSON bytes, without the newline."""
+        self._file.flush()
+        self._file.seek(0)
+        for line in self._file:
+            yield line[:-1]
+        self._file.seek(0, 2)
+
     def close(self) -> None:
         """Remove the temporary file."""
         self._file.close()
