@@ -74,6 +74,67 @@ _EN: dict[str, str] = {
     "readme.window": "This export only contains changes since {since}.",
     "readme.redacted": ("To protect other people, {count} record(s) were shortened or anonymised."),
     "readme.questions": "Questions? Contact the controller:",
+    "report.generator": "Generator",
+    "report.contents": "Contents",
+    "report.no_categories": "This export contains no categories.",
+    "report.record_count.one": "{count} record",
+    "report.record_count.other": "{count} records",
+    "report.empty_record": "(empty record)",
+    "report.unnamed": "(unnamed)",
+    "report.notes": (
+        "This report shows every record of your data export in readable form. Text is "
+        "reproduced as stored; nested values are shown with dotted keys (for example "
+        "address.city). Characters the report's font cannot display are shown as "
+        "{replacement}. The same data is also available in machine-readable form (JSON, CSV)."
+    ),
+    "readme.file.data_json": "All of your data in one JSON document, by category.",
+    "readme.file.csv": 'The records of category "{category}" as a table.',
+    "readme.file.pdf": "A readable report of the same data.",
+    "readme.file.readme": "This file.",
+    "readme.file.manifest": "The list of files with their sizes and SHA-256 checksums.",
+    "readme.file.part_json": 'The records of category "{category}" in this part, as JSON.',
+    "readme.category_line": "{title} ({category}): {records}",
+    "readme.controller": "Controller and your rights:",
+    "readme.window_full": (
+        "These categories are included in full, because their source cannot select "
+        "changes: {categories}."
+    ),
+    "readme.csv_heading": "Opening the CSV files in a spreadsheet",
+    "readme.csv_help": (
+        "Each CSV file is one table: one row per record, one column per field. The files "
+        "are UTF-8 text separated by commas. Most spreadsheet programs open them directly; "
+        "if letters look wrong, import the file instead (Excel: Data > From Text/CSV, file "
+        'origin "65001: Unicode (UTF-8)", delimiter "Comma"; LibreOffice: character set '
+        '"Unicode (UTF-8)", separated by "Comma"). Nested fields have column names joined '
+        "by dots (for example meta.model); lists are written as JSON text. An empty cell "
+        'means "no value".'
+    ),
+    "readme.csv_apostrophe": (
+        "Text that begins with = + - @ or a tab or line break starts with an apostrophe (') "
+        "so that spreadsheet programs do not run it as a formula. The apostrophe is not "
+        "part of your data."
+    ),
+    "readme.checksums_heading": "Checking that nothing was changed",
+    "readme.checksums": (
+        "manifest.json lists every other file with its size in bytes and its SHA-256 "
+        "checksum. To check a file, compute its checksum and compare:"
+    ),
+    "readme.part": "This archive is part {part} of your data export.",
+    "readme.part_combine": (
+        "Your export was too large for one file, so it was split into several archives "
+        '("...-part-1-of-3.zip" and so on). Each part can be opened on its own and holds '
+        "complete records; no record is split between parts. To get all of your data, "
+        "unpack every part into the same folder: the records of a category are in "
+        "data/<category>.json in each part, and reading the parts in order gives the "
+        "records in their original order. Each part's manifest.json lists its own files "
+        "and how many records of each category it holds."
+    ),
+    "readme.part_json_only": (
+        "The parts hold your data as JSON (one document per category, one record per "
+        "line), which any text editor or program can read. Tables (CSV) and the readable "
+        "report (PDF) are only made for exports that fit into a single file."
+    ),
+    "readme.part_categories": "Categories and number of records in this part:",
 }
 
 _DE: dict[str, str] = {
@@ -134,6 +195,72 @@ _DE: dict[str, str] = {
         "Zum Schutz anderer Personen wurden {count} Datensätze gekürzt oder anonymisiert."
     ),
     "readme.questions": "Fragen? Wenden Sie sich an den Verantwortlichen:",
+    "report.generator": "Erzeugt mit",
+    "report.contents": "Inhalt",
+    "report.no_categories": "Dieser Export enthält keine Kategorien.",
+    "report.record_count.one": "{count} Datensatz",
+    "report.record_count.other": "{count} Datensätze",
+    "report.empty_record": "(leerer Datensatz)",
+    "report.unnamed": "(ohne Namen)",
+    "report.notes": (
+        "Dieser Bericht zeigt jeden Datensatz Ihres Datenexports in lesbarer Form. Texte "
+        "erscheinen so, wie sie gespeichert sind; verschachtelte Werte werden mit "
+        "Punkt-Schlüsseln gezeigt (zum Beispiel address.city). Zeichen, die die Schrift "
+        "des Berichts nicht darstellen kann, erscheinen als {replacement}. Dieselben Daten "
+        "gibt es auch maschinenlesbar (JSON, CSV)."
+    ),
+    "readme.file.data_json": "Alle Ihre Daten in einem JSON-Dokument, nach Kategorien.",
+    "readme.file.csv": 'Die Datensätze der Kategorie "{category}" als Tabelle.',
+    "readme.file.pdf": "Ein lesbarer Bericht mit denselben Daten.",
+    "readme.file.readme": "Diese Datei.",
+    "readme.file.manifest": "Die Liste der Dateien mit Größe und SHA-256-Prüfsumme.",
+    "readme.file.part_json": 'Die Datensätze der Kategorie "{category}" in diesem Teil, als JSON.',
+    "readme.category_line": "{title} ({category}): {records}",
+    "readme.controller": "Verantwortlicher und Ihre Rechte:",
+    "readme.window_full": (
+        "Diese Kategorien sind vollständig enthalten, weil ihre Quelle Änderungen nicht "
+        "auswählen kann: {categories}."
+    ),
+    "readme.csv_heading": "CSV-Dateien in einer Tabellenkalkulation öffnen",
+    "readme.csv_help": (
+        "Jede CSV-Datei ist eine Tabelle: eine Zeile je Datensatz, eine Spalte je Feld. Die "
+        "Dateien sind UTF-8-Text, durch Kommas getrennt. Die meisten "
+        "Tabellenkalkulationen öffnen sie direkt; sehen Buchstaben falsch aus, importieren "
+        'Sie die Datei stattdessen (Excel: Daten > Aus Text/CSV, Dateiursprung "65001: '
+        'Unicode (UTF-8)", Trennzeichen "Komma"; LibreOffice: Zeichensatz "Unicode '
+        '(UTF-8)", getrennt durch "Komma"). Verschachtelte Felder haben durch Punkte '
+        "verbundene Spaltennamen (zum Beispiel meta.model); Listen stehen als JSON-Text "
+        'darin. Eine leere Zelle bedeutet "kein Wert".'
+    ),
+    "readme.csv_apostrophe": (
+        "Text, der mit = + - @ oder einem Tabulator oder Zeilenumbruch beginnt, beginnt mit "
+        "einem Apostroph ('), damit Tabellenkalkulationen ihn nicht als Formel ausführen. "
+        "Der Apostroph gehört nicht zu Ihren Daten."
+    ),
+    "readme.checksums_heading": "Prüfen, dass nichts verändert wurde",
+    "readme.checksums": (
+        "manifest.json nennt jede andere Datei mit ihrer Größe in Bytes und ihrer "
+        "SHA-256-Prüfsumme. Um eine Datei zu prüfen, berechnen Sie ihre Prüfsumme und "
+        "vergleichen Sie:"
+    ),
+    "readme.part": "Dieses Archiv ist Teil {part} Ihres Datenexports.",
+    "readme.part_combine": (
+        "Ihr Export war für eine Datei zu groß und wurde deshalb auf mehrere Archive "
+        'aufgeteilt ("...-part-1-of-3.zip" usw.). Jeder Teil lässt sich für sich öffnen '
+        "und enthält vollständige Datensätze; kein Datensatz ist auf zwei Teile verteilt. "
+        "Um alle Ihre Daten zu erhalten, entpacken Sie alle Teile in denselben Ordner: "
+        "Die Datensätze einer Kategorie stehen in jedem Teil in data/<Kategorie>.json, "
+        "und die Teile der Reihe nach gelesen ergeben die ursprüngliche Reihenfolge. "
+        "Die manifest.json jedes Teils nennt seine Dateien und wie viele Datensätze jeder "
+        "Kategorie er enthält."
+    ),
+    "readme.part_json_only": (
+        "Die Teile enthalten Ihre Daten als JSON (ein Dokument je Kategorie, ein "
+        "Datensatz je Zeile), das jeder Texteditor und jedes Programm lesen kann. "
+        "Tabellen (CSV) und den lesbaren Bericht (PDF) gibt es nur für Exporte, die in "
+        "eine einzige Datei passen."
+    ),
+    "readme.part_categories": "Kategorien und Anzahl der Datensätze in diesem Teil:",
 }
 
 _CATALOGUES: dict[str, dict[str, str]] = {"en": _EN, "de": _DE}

@@ -79,8 +79,11 @@ def test_build_manifest_schema(make_info: MakeInfo) -> None:
         "user_id": "user-42",
         "generated_at": "2025-06-01T09:30:15+00:00",
         "format": "zip",
+        "locale": "en",
         "categories": ["profile", "history"],
+        "about": {},
         "record_counts": {"profile": 1, "history": 0},
+        "redacted_counts": {},
         "members": [
             {
                 "name": "data.json",

@@ -142,7 +142,8 @@ def test_cover_lists_categories_and_counts() -> None:
     assert "user-42" in cover
     assert str(EXPORT_ID) in cover
     assert "2025-06-01 09:30:00 UTC" in cover
-    assert re.search(r"profile\s*1 record\b", cover)
+    # Well-known categories get the catalogue's human title.
+    assert re.search(r"Profile and settings\s*1 record\b", cover)
     assert re.search(r"history\s*1,234 records", cover)
     assert re.search(r"empty\s*0 records", cover)
 
@@ -155,7 +156,7 @@ def test_outline_has_one_entry_per_category() -> None:
     )
     entries = [item for item in reader.outline if not isinstance(item, list)]
     assert [entry.title for entry in entries] == [
-        "profile",
+        "Profile and settings",
         "history",
         "Ελληνικά",
         long_name.strip(),

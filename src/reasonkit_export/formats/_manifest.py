@@ -12,8 +12,14 @@ manifest alone (:func:`verify_archive` does exactly that). Layout
       "user_id": "user-42",
       "generated_at": "2025-06-01T09:30:00+00:00",
       "format": "zip",
+      "locale": "de",
       "categories": ["profile", "reasoning_history"],
+      "window": {"since": "...", "until": "...", "categories_filtered": [...],
+                 "categories_in_full": [...]},
+      "controller": {"name": "Example GmbH", "contact": "privacy@example.com"},
+      "about": {"reasoning_history": {"description": "...", "purposes": ["..."]}},
       "record_counts": {"profile": 1, "reasoning_history": 5},
+      "redacted_counts": {"reasoning_history": 1},
       "members": [
         {"name": "data.json", "size": 1234, "sha256": "9f86...",
          "media_type": "application/json"},
@@ -27,6 +33,18 @@ manifest alone (:func:`verify_archive` does exactly that). Layout
 ``members`` is in archive order and never lists ``manifest.json`` itself. A
 member holding one category's table carries that category in ``category``
 (member names are sanitised, so they need not equal the category name).
+
+GDPR Art. 15(1) information travels with the data: ``about`` maps each
+category whose data source describes itself to that description (only the
+fields that are set; categories without one are left out), ``controller``
+appears only when configured, ``window`` only for an incremental export
+(``since``; ``until`` is the generation time), and ``redacted_counts`` says per
+category how many records a redaction hook changed. ``locale`` is the
+language of the README and the report. A volume of a split archive adds
+``part`` (1, 2, ...); its ``record_counts`` and ``redacted_counts`` count that
+volume's records only. All of these were added without changing the meaning
+of any earlier field, so ``schema_version`` stays 1: readers ignore keys they
+do not know.
 """
 
 from __future__ import annotations
@@ -83,8 +101,21 @@ def build_manifest(
     members: Iterable[MemberInfo],
     record_counts: Mapping[str, int],
     warnings: Iterable[str] = (),
+    redacted_counts: Mapping[str, int] | None = None,
+    part: int | None = None,
 ) -> dict[str, Any]:
-    """Build the manifest dict (schema version 1) for an archive's members."""
+    """Build the manifest dict (schema version 1) for an archive's members.
+
+    Args:
+        info: the export; its ``about``, ``controller``, ``since`` and
+            ``stats`` fill the Art. 15 fields.
+        members: every member but the manifest, in archive order.
+        record_counts: records per category in this archive.
+        warnings: notes for the reader.
+        redacted_counts: redacted records per category; defaults to
+            ``info.stats.redacted`` (complete once every section was read).
+        part: the volume number of a split archive.
+    """
     listed: list[dict[str, Any]] = []
     for member in members:
         entry: dict[str, Any] = {
@@ -96,18 +127,37 @@ def build_manifest(
         if member.category is not None:
             entry["category"] = member.category
         listed.append(entry)
-    return {
+    manifest: dict[str, Any] = {
         "schema_version": MANIFEST_SCHEMA_VERSION,
         "generator": info.generator,
         "export_id": str(info.export_id),
         "user_id": info.user_id,
         "generated_at": to_json_value(info.generated_at),
         "format": info.format,
+        "locale": info.locale,
         "categories": list(info.categories),
-        "record_counts": dict(record_counts),
-        "members": listed,
-        "warnings": list(warnings),
     }
+    if part is not None:
+        manifest["part"] = part
+    if info.since is not None:
+        # The same window the JSON document states, so both artifacts agree.
+        manifest["window"] = {
+            "since": to_json_value(info.since),
+            "until": to_json_value(info.generated_at),
+            "categories_filtered": list(info.since_applied),
+            "categories_in_full": [c for c in info.categories if c not in info.since_applied],
+        }
+    if info.controller:
+        manifest["controller"] = to_json_value(dict(info.controller))
+    manifest["about"] = {
+        category: to_json_value(dict(about)) for category, about in info.about.items() if about
+    }
+    manifest["record_counts"] = dict(record_counts)
+    redacted = info.stats.redacted if redacted_counts is None else redacted_counts
+    manifest["redacted_counts"] = dict(redacted)
+    manifest["members"] = listed
+    manifest["warnings"] = list(warnings)
+    return manifest
 
 
 def encode_manifest(manifest: Mapping[str, Any]) -> bytes:

@@ -1,10 +1,16 @@
 """The PDF writer: a human-readable report of the export, rendered with fpdf2.
 
 The report has a cover page (who, when, which categories and how many
-records each), then one chapter per category starting on a new page, each
-with a PDF bookmark. A category named ``profile``, and any category with
-exactly one record, is shown as a key/value table; other categories list
-their records as blocks of ``key: value`` lines. Every record appears, every
+records each; the controller's Art. 15 facts when configured; the window of
+an incremental export; how many records were redacted), then one chapter per
+category starting on a new page, each with a PDF bookmark. A chapter is
+titled with the category's human title (the source's own or the catalogue's)
+and, when its data source describes itself, opens with an "About this data"
+block of the Art. 15(1) fields that are set. Fixed texts come from the
+message catalogue of ``ExportInfo.locale`` (:mod:`reasonkit_export._i18n`).
+A category named ``profile``, and any category with exactly one record, is
+shown as a key/value table; other categories list their records as blocks of
+``key: value`` lines. Every record appears, every
 value in full: long text wraps, nothing is cut off.
 
 Record content is plain text. It is never parsed as markup, never followed
@@ -35,6 +41,7 @@ from typing import Any, BinaryIO
 
 import attrs
 
+from reasonkit_export._i18n import messages
 from reasonkit_export.formats._base import ArtifactPlan, ExportInfo, Section, WriteResult
 from reasonkit_export.formats._pdf_layout import (
     REPLACEMENT,
@@ -43,6 +50,13 @@ from reasonkit_export.formats._pdf_layout import (
     display_pairs,
 )
 from reasonkit_export.formats._spool import RecordSpool
+from reasonkit_export.formats._zip import (
+    about_lines,
+    controller_lines,
+    format_number,
+    records_text,
+    window_sentences,
+)
 
 __all__ = ["PdfWriteResult", "PdfWriter"]
 
@@ -167,6 +181,7 @@ class _Report:
         from fpdf import FPDF
 
         self.info = info
+        self.msg = messages(info.locale)
         # Typed as Any: fpdf2's own annotations are partial (fonts are a union
         # of core and TrueType fonts); this module only uses TrueType fonts.
         pdf: Any = FPDF(orientation="portrait", unit="mm", format="A4")
@@ -175,9 +190,9 @@ class _Report:
         # No total-pages alias: older fpdf2 releases substitute it anywhere in a
         # page, record text included. Footers are drawn once the total is known.
         pdf.alias_nb_pages(None)
-        pdf.set_title("Your data export")
+        pdf.set_title(self.msg("report.title"))
         pdf.set_creator(info.generator)
-        pdf.set_lang("en")
+        pdf.set_lang(self.msg.locale)
         # The export's own time rather than the rendering time, so the report's
         # metadata matches its cover page.
         pdf.set_creation_date(_utc(info.generated_at))
@@ -270,7 +285,7 @@ class _Report:
         self.pdf.line(_LEFT, self.y, _RIGHT, self.y)
 
     def _draw_header(self) -> None:
-        left = f"Your data export · {self.info.export_id}"
+        left = f"{self.msg('report.title')} · {self.info.export_id}"
         top = _HEADER_BASELINE - self.small.size_mm
         self._text(_LEFT, top, left, self.small, gray=True)
         if self._chapter:
@@ -289,7 +304,7 @@ class _Report:
             # Going back to an earlier page is how fpdf2 itself fills in a table
             # of contents; _out() then appends to that page's content stream.
             pdf.page = number
-            label = f"Page {number} of {self.pages}"
+            label = self.msg("report.page", page=number, pages=self.pages)
             self._text(
                 _LEFT + (_WIDTH - small.width(label)) / 2, _FOOTER_Y, label, small, gray=True
             )
@@ -332,31 +347,47 @@ class _Report:
         info = self.info
         self._new_page(cover=True)
         self.y = 30.0
-        self._lines("Your data export", self.title)
+        msg = self.msg
+        self._lines(msg("report.title"), self.title)
         self.y += 4
         total = sum(spool.count for _, spool in sections)
         facts = [
-            ("User", info.user_id),
-            ("Export ID", str(info.export_id)),
-            ("Generated", _timestamp(info.generated_at)),
-            ("Generator", info.generator),
-            ("Records", f"{total:,}"),
+            (msg("report.user"), info.user_id),
+            (msg("report.export_id"), str(info.export_id)),
+            (msg("report.generated"), _timestamp(info.generated_at)),
+            (msg("report.generator"), info.generator),
+            (msg("report.records"), format_number(total, msg.locale)),
         ]
         for key, value in facts:
             self._table_row(key, value)
+        notes = window_sentences(msg, info)
+        redacted = sum(info.stats.redacted.values())
+        if redacted:
+            notes.append(msg("readme.redacted", count=format_number(redacted, msg.locale)))
+        if notes:
+            self.y += 4
+            for note in notes:
+                self._lines(note, self.body)
+        if info.controller:
+            self.y += 6
+            self._lines(msg("report.controller"), self.heading)
+            self.y += 2
+            for key, value in controller_lines(msg, info.controller):
+                self._table_row(key, value)
         self.y += 8
-        self._lines("Contents", self.heading)
+        self._ensure(self.heading.size_mm * _LINE_GAP * 3)
+        self._lines(msg("report.contents"), self.heading)
         self.y += 2
         if not sections:
-            self._lines("This export contains no categories.", self.body)
+            self._lines(msg("report.no_categories"), self.body)
         line_height = self.body.size_mm * _LINE_GAP
         count_x = _RIGHT - 40
         for (category, spool), link in zip(sections, links, strict=True):
-            names = self.body.wrap(category, count_x - _LEFT - 4, count_x - _LEFT - 4)
+            title = msg.category_title(category, info.about.get(category))
+            names = self.body.wrap(title, count_x - _LEFT - 4, count_x - _LEFT - 4)
             self._ensure(line_height * len(names) + 1)
             top = self.y
-            noun = "record" if spool.count == 1 else "records"
-            count = f"{spool.count:,} {noun}"
+            count = records_text(msg, spool.count)
             for name in names:
                 self._text(_LEFT, self.y + 0.5, name, self.body)
                 self.y += line_height
@@ -368,28 +399,32 @@ class _Report:
             self.pdf.link(_LEFT, top, _WIDTH, self.y - top, link)
             self._rule()
         self.y += 8
-        notes = (
-            "This report shows every record of your data export in readable form. "
-            "Text is reproduced as stored; nested values are shown with dotted keys "
-            "(for example address.city). Characters the report's font cannot display "
-            f"are shown as {REPLACEMENT}. The same data is also available in "
-            "machine-readable form (JSON, CSV)."
-        )
-        self._lines(notes, self.small, gray=True)
+        self._lines(msg("report.notes", replacement=REPLACEMENT), self.small, gray=True)
 
     def _chapter_for(self, category: str, spool: RecordSpool, link: int) -> None:
-        self._chapter = self.cleaner.clean_line(" ".join(category.split()))
+        msg = self.msg
+        about = self.info.about.get(category) or {}
+        title = msg.category_title(category, about)
+        self._chapter = self.cleaner.clean_line(" ".join(title.split()))
         self._new_page()
         pdf = self.pdf
         pdf.set_link(link, page=pdf.page_no(), y=self.y)
         pdf.set_y(self.y)
-        pdf.start_section(self._chapter or "(unnamed)")
-        self._lines(category, self.heading)
-        noun = "record" if spool.count == 1 else "records"
-        self._lines(f"{spool.count:,} {noun}", self.body, gray=True)
+        pdf.start_section(self._chapter or msg("report.unnamed"))
+        self._lines(title, self.heading)
+        count = records_text(msg, spool.count)
+        # The category's own name too, when the title differs: it names the
+        # files of the machine-readable formats.
+        self._lines(count if title == category else f"{category} · {count}", self.body, gray=True)
         self.y += 3
+        fields = about_lines(msg, about)
+        if fields:
+            self._lines(msg("report.about"), self.key)
+            for key, value in fields:
+                self._table_row(key, value)
+            self.y += 6
         if spool.count == 0:
-            self._lines("No records in this category.", self.body)
+            self._lines(msg("report.no_records"), self.body)
             return
         as_table = spool.count == 1 or category.casefold() in _TABLE_CATEGORIES
         for number, record in enumerate(spool, start=1):
@@ -413,7 +448,7 @@ class _Report:
         rest = _WIDTH - _INDENT
         pairs = display_pairs(record)
         if not pairs:
-            self._lines("(empty record)", body, gray=True)
+            self._lines(self.msg("report.empty_record"), body, gray=True)
         for key, value in pairs:
             label = key_metrics.cleaner.clean_line(key) + ": "
             label_width = key_metrics.width(label)
@@ -444,7 +479,7 @@ class _Report:
             self._record_heading(number)
         pairs = display_pairs(record)
         if not pairs:
-            self._lines("(empty record)", self.body, gray=True)
+            self._lines(self.msg("report.empty_record"), self.body, gray=True)
         for key, value in pairs:
             self._table_row(key, value)
         self.y += _RECORD_GAP

@@ -5,7 +5,7 @@ Members, in archive order::
     data.json             the whole JSON document (see formats._json)
     csv/<category>.csv    one CSV table per category (see formats._csv)
     report.pdf            the human-readable report (unless include_pdf=False)
-    README.txt            plain-English notes on the files, for the person
+    README.txt            notes for the person, in the export's locale (see render_readme)
     manifest.json         size, SHA-256 and media type of every other member
 
 Each data source is read exactly once: every section is spooled to disk first
@@ -34,7 +34,9 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
+import textwrap
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -43,6 +45,7 @@ from typing import IO, Any, BinaryIO, cast
 
 import attrs
 
+from reasonkit_export._i18n import Messages, messages
 from reasonkit_export.formats._base import (
     ArtifactPlan,
     ExportInfo,
@@ -164,6 +167,27 @@ class _MemberWriter:
         if self._buffer:
             self._pass_on()
 
+    def sync(self) -> bool:
+        """Push everything written so far through the compressor into the sink.
+
+        A deflate sync flush, so that what a member has taken is known to have
+        reached the sink (the split writer's size accounting needs that). It
+        reaches into zipfile's member stream, which has no public call for
+        it; when that stream is not shaped as expected nothing is flushed and
+        False is returned, and the caller must keep counting the bytes as
+        pending.
+        """
+        self.flush()
+        stream: Any = self._stream
+        compressor = getattr(stream, "_compressor", None)
+        target = getattr(stream, "_fileobj", None)
+        if compressor is None or target is None or not hasattr(stream, "_compress_size"):
+            return False
+        data = compressor.flush(zlib.Z_SYNC_FLUSH)
+        stream._compress_size += len(data)
+        target.write(data)
+        return True
+
     def writable(self) -> bool:
         """Always true (file-like protocol)."""
         return True
@@ -268,12 +292,23 @@ class ZipArchive:
         self,
         info: ExportInfo,
         *,
-        record_counts: dict[str, int],
+        record_counts: Mapping[str, int],
         warnings: Iterable[str] = (),
+        redacted_counts: Mapping[str, int] | None = None,
+        part: int | None = None,
     ) -> None:
-        """Write ``manifest.json`` as the last member and close the archive."""
+        """Write ``manifest.json`` as the last member and close the archive.
+
+        ``redacted_counts`` and ``part`` are as in
+        :func:`~reasonkit_export.formats._manifest.build_manifest`.
+        """
         manifest = build_manifest(
-            info, members=self.members, record_counts=record_counts, warnings=warnings
+            info,
+            members=self.members,
+            record_counts=record_counts,
+            warnings=warnings,
+            redacted_counts=redacted_counts,
+            part=part,
         )
         self.add(MANIFEST_NAME, encode_manifest(manifest), "application/json")
         self._zf.close()
@@ -346,54 +381,189 @@ def _spool_sections(
             add(record)
 
 
-def _readme(info: ExportInfo, listing: list[tuple[str, str]], *, neutralized: bool) -> bytes:
-    """The README for a person opening the archive: what each file is and how to use it."""
-    width = max(len(name) for name, _ in listing) + 2
-    files = "\n".join(f"  {name.ljust(width)}{text}" for name, text in listing)
-    example = listing[0][0]
-    stamp = _dos_date_time(info.generated_at)
-    when = f"{stamp[0]:04d}-{stamp[1]:02d}-{stamp[2]:02d} {stamp[3]:02d}:{stamp[4]:02d} UTC"
-    apostrophe = (
-        "\n  Text that begins with = + - @ or a tab or line break starts with an\n"
-        "  apostrophe (') so that spreadsheet programs do not run it as a formula.\n"
-        "  The apostrophe is not part of your data.\n"
-        if neutralized
-        else ""
+_ABOUT_FIELDS = (
+    "description",
+    "purposes",
+    "legal_basis",
+    "recipients",
+    "retention",
+    "source",
+    "automated_decision_making",
+)
+_CONTROLLER_FIELDS = ("name", "contact", "dpo_contact", "supervisory_authority")
+_README_WIDTH = 78
+
+
+def format_number(value: int, locale: str) -> str:
+    """``value`` with thousands separators as the locale's readers expect."""
+    text = f"{value:,}"
+    # German (and most of continental Europe) groups with dots, not commas.
+    return text.replace(",", ".") if locale.split("-", maxsplit=1)[0] == "de" else text
+
+
+def records_text(msg: Messages, count: int) -> str:
+    """ "1 record" / "5 records" in the catalogue's language."""
+    key = "report.record_count.one" if count == 1 else "report.record_count.other"
+    return msg(key, count=format_number(count, msg.locale))
+
+
+def timestamp_text(value: datetime) -> str:
+    """A time as the README and report show it: UTC, to the minute."""
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def about_lines(msg: Messages, about: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The set Art. 15(1) fields of a description as ``(label, text)``, in a fixed order.
+
+    The title is the caller's heading, not a line; lists are joined with
+    semicolons; fields that are not set give no line at all.
+    """
+    lines = []
+    for field in _ABOUT_FIELDS:
+        value = about.get(field)
+        if isinstance(value, list | tuple):
+            value = "; ".join(str(item) for item in value)
+        if value:
+            lines.append((msg(f"about.{field}"), str(value)))
+    return lines
+
+
+def controller_lines(msg: Messages, controller: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The controller's facts as ``(label, text)``, rights defaulting to the catalogue's."""
+    lines = [
+        (msg(f"controller.{field}"), str(controller[field]))
+        for field in _CONTROLLER_FIELDS
+        if controller.get(field)
+    ]
+    rights = controller.get("rights") or msg("controller.default_rights")
+    lines.append((msg("controller.rights"), str(rights)))
+    return lines
+
+
+def window_sentences(msg: Messages, info: ExportInfo) -> list[str]:
+    """The incremental window, and which categories came in full anyway (empty if full)."""
+    if info.since is None:
+        return []
+    sentences = [msg("readme.window", since=timestamp_text(info.since))]
+    in_full = [c for c in info.categories if c not in info.since_applied]
+    if in_full:
+        titles = ", ".join(msg.category_title(c, info.about.get(c)) for c in in_full)
+        sentences.append(msg("readme.window_full", categories=titles))
+    return sentences
+
+
+def _fill(text: str, indent: str = "") -> str:
+    return textwrap.fill(
+        text,
+        _README_WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
     )
-    text = f"""\
-Your personal data export
-=========================
-
-This archive holds a copy of the personal data stored about you, exported on
-{when} (export {info.export_id}).
-
-What the files are
-------------------
-{files}
-
-Opening the CSV files in a spreadsheet
---------------------------------------
-  Each CSV file is one table: one row per record, one column per field.
-  The files are UTF-8 text separated by commas. Most spreadsheet programs
-  open them directly; if letters look wrong, import the file instead
-  (Excel: Data > From Text/CSV, file origin "65001: Unicode (UTF-8)",
-  delimiter "Comma"; LibreOffice: character set "Unicode (UTF-8)",
-  separated by "Comma").
-  Nested fields have column names joined by dots (for example meta.model);
-  lists are written as JSON text. An empty cell means "no value".{apostrophe}
-Checking that nothing was changed
----------------------------------
-  manifest.json lists every other file with its size in bytes and its
-  SHA-256 checksum. To check a file, compute its checksum and compare:
-    Linux:   sha256sum {example}
-    macOS:   shasum -a 256 {example}
-    Windows: certutil -hashfile {example} SHA256
-"""
-    return text.replace("\n", "\r\n").encode("utf-8")
 
 
-def _csv_listing(names: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(name, f'The records of category "{category}" as a table.') for name, category in names]
+def _label_block(pairs: list[tuple[str, str]], indent: str) -> list[str]:
+    """``Label: text`` lines, continuation lines indented under the text."""
+    return [
+        textwrap.fill(
+            text,
+            _README_WIDTH,
+            initial_indent=f"{indent}{label}: ",
+            subsequent_indent=f"{indent}    ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        for label, text in pairs
+    ]
+
+
+def render_readme(
+    info: ExportInfo,
+    listing: list[tuple[str, str]],
+    *,
+    counts: Mapping[str, int],
+    redacted: int,
+    neutralized: bool | None,
+    part: int | None = None,
+) -> bytes:
+    """The README for a person opening the archive, in ``info.locale``.
+
+    Args:
+        info: the export (locale, Art. 15 descriptions, controller, window).
+        listing: ``(member name, what it is)`` for every member, in order.
+        counts: records per category in this archive.
+        redacted: how many of this archive's records a redaction hook changed.
+        neutralized: whether CSV formulas were defused; None when the archive
+            holds no CSV tables (the spreadsheet notes are left out).
+        part: the volume number of a split archive.
+    """
+    msg = messages(info.locale)
+    title = msg("readme.title")
+    out = [title, "=" * len(title), ""]
+    if part is not None:
+        out += [_fill(msg("readme.part", part=part)), ""]
+        out += [_fill(msg("readme.part_combine")), ""]
+        out += [_fill(msg("readme.part_json_only")), ""]
+    when = timestamp_text(info.generated_at)
+    out += [_fill(msg("readme.intro", generated=when, export_id=info.export_id)), ""]
+    notes = window_sentences(msg, info)
+    if redacted:
+        notes.append(msg("readme.redacted", count=format_number(redacted, msg.locale)))
+    out += [*(_fill(note) for note in notes), *([""] if notes else [])]
+    width = max(len(name) for name, _ in listing) + 2
+    out.append(msg("readme.files"))
+    for name, text in listing:
+        wrapped = textwrap.wrap(text, max(_README_WIDTH - width - 2, 30)) or [""]
+        out.append(f"  {name.ljust(width)}{wrapped[0]}")
+        out.extend(" " * (width + 2) + line for line in wrapped[1:])
+    out += ["", msg("readme.part_categories" if part is not None else "readme.categories")]
+    for category, count in counts.items():
+        line = msg(
+            "readme.category_line",
+            title=msg.category_title(category, info.about.get(category)),
+            category=category,
+            records=records_text(msg, count),
+        )
+        out.append(_fill(line, "  "))
+    described = [(c, a) for c, a in info.about.items() if a and c in counts]
+    if described:
+        out += ["", msg("readme.about")]
+        for category, about in described:
+            out.append(f"  {msg.category_title(category, about)} ({category})")
+            out += _label_block(about_lines(msg, about), "    ")
+    if info.controller:
+        out += ["", msg("readme.controller")]
+        out += _label_block(controller_lines(msg, info.controller), "  ")
+    if neutralized is not None:
+        heading = msg("readme.csv_heading")
+        out += ["", heading, "-" * len(heading), _fill(msg("readme.csv_help"), "  ")]
+        if neutralized:
+            out += ["", _fill(msg("readme.csv_apostrophe"), "  ")]
+    heading = msg("readme.checksums_heading")
+    example = listing[0][0]
+    out += ["", heading, "-" * len(heading), _fill(msg("readme.checksums"), "  ")]
+    out += [
+        f"    Linux:   sha256sum {example}",
+        f"    macOS:   shasum -a 256 {example}",
+        f"    Windows: certutil -hashfile {example} SHA256",
+        "",
+    ]
+    # CRLF so that Windows Notepad shows the lines too.
+    return "\r\n".join(out).encode("utf-8")
+
+
+def _readme(
+    info: ExportInfo,
+    listing: list[tuple[str, str]],
+    counts: Mapping[str, int],
+    *,
+    neutralized: bool,
+) -> bytes:
+    """The README of a single archive: redactions counted over the whole export."""
+    redacted = sum(info.stats.redacted.values())
+    return render_readme(info, listing, counts=counts, redacted=redacted, neutralized=neutralized)
 
 
 def write_csv_archive(
@@ -414,12 +584,13 @@ def write_csv_archive(
         counts = {item.category: item.table.count for item in spooled}
         with ZipArchive(sink, date_time=info.generated_at, compresslevel=compresslevel) as archive:
             readme_name = archive.unique_name("", "README", ".txt")
-            listing = _write_tables(archive, spooled, "", bom=bom)
+            msg = messages(info.locale)
+            listing = _write_tables(archive, spooled, "", bom=bom, msg=msg)
             listing += [
-                (readme_name, "This file."),
-                (MANIFEST_NAME, "The list of files with their sizes and SHA-256 checksums."),
+                (readme_name, msg("readme.file.readme")),
+                (MANIFEST_NAME, msg("readme.file.manifest")),
             ]
-            readme = _readme(info, listing, neutralized=neutralize_formulas)
+            readme = _readme(info, listing, counts, neutralized=neutralize_formulas)
             archive.add(readme_name, readme, _TEXT)
             archive.finish(info, record_counts=counts)
     finally:
@@ -429,7 +600,7 @@ def write_csv_archive(
 
 
 def _write_tables(
-    archive: ZipArchive, spooled: list[_Spooled], directory: str, *, bom: bool
+    archive: ZipArchive, spooled: list[_Spooled], directory: str, *, bom: bool, msg: Messages
 ) -> list[tuple[str, str]]:
     """Write one CSV member per category; return README lines for them."""
     listing = []
@@ -437,7 +608,7 @@ def _write_tables(
         name = archive.unique_name(directory, member_stem(item.category), ".csv")
         with archive.member(name, CSV_MEDIA_TYPE, category=item.category) as member:
             item.table.write_csv(cast(BinaryIO, member), bom=bom)
-        listing.append((name, f'The records of category "{item.category}" as a table.'))
+        listing.append((name, msg("readme.file.csv", category=item.category)))
     return listing
 
 
@@ -504,19 +675,20 @@ class ZipWriter:
                 readme_name = archive.unique_name("", "README", ".txt")
                 with archive.member(json_name, "application/json") as member:
                     JsonWriter().write(info, replay(), cast(BinaryIO, member))
-                listing = [(json_name, "All of your data in one JSON document, by category.")]
-                listing += _write_tables(archive, spooled, "csv/", bom=self.csv_bom)
+                msg = messages(info.locale)
+                listing = [(json_name, msg("readme.file.data_json"))]
+                listing += _write_tables(archive, spooled, "csv/", bom=self.csv_bom, msg=msg)
                 if self.include_pdf:
                     pdf = self._pdf_writer()
                     with archive.member(pdf_name, "application/pdf") as member:
                         result = pdf.write(info, replay(), cast(BinaryIO, member))
                     warnings.extend(result.warnings)
-                    listing.append((pdf_name, "A readable report of the same data."))
+                    listing.append((pdf_name, msg("readme.file.pdf")))
                 listing += [
-                    (readme_name, "This file."),
-                    (MANIFEST_NAME, "The list of files with their sizes and SHA-256 checksums."),
+                    (readme_name, msg("readme.file.readme")),
+                    (MANIFEST_NAME, msg("readme.file.manifest")),
                 ]
-                readme = _readme(info, listing, neutralized=self.neutralize_formulas)
+                readme = _readme(info, listing, counts, neutralized=self.neutralize_formulas)
                 archive.add(readme_name, readme, _TEXT)
                 archive.finish(info, record_counts=counts, warnings=warnings)
         finally:
