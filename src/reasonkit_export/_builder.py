@@ -321,6 +321,7 @@ def make_writer(fmt: ExportFormat, config: ExportConfig) -> FormatWriter:
         csv_bom=config.csv_bom,
         neutralize_formulas=config.csv_neutralize_formulas,
         include_pdf=config.zip_include_pdf,
+        include_csv=config.zip_include_csv,
         compresslevel=config.compression_level,
     )
 

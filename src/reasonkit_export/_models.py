@@ -21,8 +21,8 @@ from reasonkit_export.exceptions import InvalidRequest
 
 __all__ = [
     "ACTIVE_STATUSES",
-    "ArtifactPart",
     "TERMINAL_STATUSES",
+    "ArtifactPart",
     "Category",
     "ExportConfig",
     "ExportFormat",
@@ -362,6 +362,7 @@ class ExportConfig:
     csv_bom: bool = True
     csv_neutralize_formulas: bool = True
     zip_include_pdf: bool = True
+    zip_include_csv: bool = True
     split_archives: bool = False
     signing_keys: tuple[bytes, ...] = attrs.field(default=(), converter=_signing_keys, repr=False)
     schedule_min_interval: timedelta = attrs.field(

@@ -357,3 +357,32 @@ def test_old_generated_at_is_clamped_to_zip_epoch(once_only: Callable[..., Any])
     ZipWriter(include_pdf=False).write(info, [Section(category="a", records=[{"x": 1}])], sink)
     with zipfile.ZipFile(io.BytesIO(sink.getvalue())) as zf:
         assert zf.infolist()[0].date_time == (1980, 1, 1, 0, 0, 0)
+
+
+def test_zip_without_csv_tables() -> None:
+    """include_csv=False leaves the csv/ tables out and the manifest agrees."""
+    import io as _io
+    import uuid as _uuid
+    import zipfile as _zipfile
+    from datetime import UTC as _UTC
+    from datetime import datetime as _datetime
+
+    from reasonkit_export.formats import ExportInfo, Section, ZipWriter, verify_archive
+
+    info = ExportInfo(
+        export_id=_uuid.uuid4(),
+        user_id="u",
+        generated_at=_datetime(2025, 1, 1, tzinfo=_UTC),
+        format="zip",
+        categories=("a",),
+        generator="test",
+    )
+    sink = _io.BytesIO()
+    result = ZipWriter(include_pdf=False, include_csv=False).write(
+        info, [Section(category="a", records=iter([{"n": 1}, {"n": 2}]))], sink
+    )
+    assert result.record_counts == {"a": 2}
+    names = _zipfile.ZipFile(_io.BytesIO(sink.getvalue())).namelist()
+    assert names == ["data.json", "README.txt", "manifest.json"]
+    sink.seek(0)
+    assert verify_archive(sink) == []

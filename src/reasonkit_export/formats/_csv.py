@@ -97,6 +97,30 @@ _PLAIN = frozenset({str, int, bool, type(None)})
 _json_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
+def _plain_list_encoder() -> Callable[[Any], str]:
+    """Compact JSON for lists of plain scalars (str, int, bool, None): orjson if installed.
+
+    For those types orjson and the json module write the same text, and the
+    lists of tags and ids that records carry are a hot spot of CSV exports.
+    """
+    try:
+        import orjson
+    except ImportError:
+        return _json_compact
+    dumps = orjson.dumps
+
+    def encode(value: Any) -> str:
+        try:
+            return dumps(value).decode()
+        except (TypeError, orjson.JSONEncodeError):  # e.g. integers beyond 64 bits
+            return _json_compact(value)
+
+    return encode
+
+
+_plain_list = _plain_list_encoder()
+
+
 def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """Flatten nested mappings of one JSON-model record into dotted column names.
 
@@ -182,8 +206,8 @@ def _make_flattener(neutralize_formulas: bool) -> Callable[[Mapping[str, Any]], 
     """
     triggers = _FORMULA_TRIGGERS
     needs_quotes = _needs_quotes
-    special = _needs_care if neutralize_formulas else _needs_quotes
     encode = _json_compact
+    plain_list = _plain_list
 
     def field(text: str) -> str:
         """Quote ``text`` for a CSV line if it needs it (RFC 4180)."""
@@ -243,8 +267,14 @@ def _make_flattener(neutralize_formulas: bool) -> Callable[[Mapping[str, Any]], 
                 return
             kind = type(value)
             if kind is str:
-                # One scan answers both questions for the common, harmless text.
-                if not special(value):
+                # Inline substring scans (no call) for the common, harmless text.
+                if not (
+                    (neutralize_formulas and value.startswith(triggers))
+                    or "," in value
+                    or '"' in value
+                    or "\n" in value
+                    or "\r" in value
+                ):
                     out[prefix + key] = value
                 else:
                     out[prefix + key] = field(
@@ -260,7 +290,7 @@ def _make_flattener(neutralize_formulas: bool) -> Callable[[Mapping[str, Any]], 
                 out[prefix + key] = float.__repr__(value)
             elif kind is list and all(type(item) in _PLAIN for item in value):
                 # A list of plain scalars is its own JSON form.
-                out[prefix + key] = field(encode(value))
+                out[prefix + key] = field(plain_list(value))
             elif kind is datetime:
                 # Inlined from the JSON encoding (naive means UTC): most records
                 # carry time stamps, and this loop is the CSV writer's hot path.

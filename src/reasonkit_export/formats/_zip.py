@@ -33,15 +33,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
 import textwrap
-import zipfile
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import IO, Any, BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 import attrs
 
@@ -62,6 +59,7 @@ from reasonkit_export.formats._manifest import (
     encode_manifest,
 )
 from reasonkit_export.formats._spool import RecordSpool
+from reasonkit_export.formats._zipstream import ZipStream
 
 __all__ = ["ZipArchive", "ZipWriter", "member_stem", "write_csv_archive"]
 
@@ -74,9 +72,7 @@ _WINDOWS_RESERVED = frozenset(
     | {f"COM{n}" for n in range(1, 10)}
     | {f"LPT{n}" for n in range(1, 10)}
 )
-_MEMBER_MODE = 0o644 << 16  # rw-r--r--, as a Unix mode in the external attributes
 _TEXT = "text/plain; charset=utf-8"
-_UNIX = 3  # "made by" host system; fixed so output does not depend on the platform
 
 
 def member_stem(category: str) -> str:
@@ -100,15 +96,9 @@ def member_stem(category: str) -> str:
     return stem
 
 
-def _dos_date_time(value: datetime) -> tuple[int, int, int, int, int, int]:
-    """The ZIP time stamp for ``value``: UTC, clamped to what ZIP can store."""
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    if value.year < 1980:
-        return (1980, 1, 1, 0, 0, 0)
-    if value.year > 2107:
-        return (2107, 12, 31, 23, 59, 58)
-    return (value.year, value.month, value.day, value.hour, value.minute, value.second)
+def _naive_utc(value: datetime) -> datetime:
+    """``value`` in UTC without tzinfo (the ZIP time stamp has no zone; 1980-2107)."""
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
 
 
 class _DetachableSink:
@@ -143,7 +133,7 @@ class _DetachableSink:
 class _MemberWriter:
     """Collects one member's bytes into blocks, counting and hashing them."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: Any) -> None:
         self._stream = stream
         self._buffer = bytearray()
         self._hash = hashlib.sha256()
@@ -171,21 +161,10 @@ class _MemberWriter:
         """Push everything written so far through the compressor into the sink.
 
         A deflate sync flush, so that what a member has taken is known to have
-        reached the sink (the split writer's size accounting needs that). It
-        reaches into zipfile's member stream, which has no public call for
-        it; when that stream is not shaped as expected nothing is flushed and
-        False is returned, and the caller must keep counting the bytes as
-        pending.
+        reached the sink (the split writer's size accounting needs that).
         """
         self.flush()
-        stream: Any = self._stream
-        compressor = getattr(stream, "_compressor", None)
-        target = getattr(stream, "_fileobj", None)
-        if compressor is None or target is None or not hasattr(stream, "_compress_size"):
-            return False
-        data = compressor.flush(zlib.Z_SYNC_FLUSH)
-        stream._compress_size += len(data)
-        target.write(data)
+        self._stream.sync()
         return True
 
     def writable(self) -> bool:
@@ -213,16 +192,13 @@ class ZipArchive:
 
     def __init__(self, sink: BinaryIO, *, date_time: datetime, compresslevel: int = 6) -> None:
         self._sink = _DetachableSink(sink)
-        self._date_time = _dos_date_time(date_time)
-        self._level = compresslevel
-        self._zf = zipfile.ZipFile(
-            cast(IO[bytes], self._sink),
-            mode="w",
-            compression=zipfile.ZIP_DEFLATED,
-            compresslevel=compresslevel,
-            allowZip64=True,
+        # Streamed front to back by our own writer: ISA-L deflate when
+        # installed, ZIP64 sizes, never a seek (see formats/_zipstream.py).
+        self._zip = ZipStream(
+            self._sink, level=max(compresslevel, 1), date_time=_naive_utc(date_time)
         )
-        self._open: IO[bytes] | None = None
+        self._compress = compresslevel > 0
+        self._open: Any = None
         self._taken: set[str] = {MANIFEST_NAME.casefold()}
         self._written: set[str] = set()
         self._done = False
@@ -257,16 +233,7 @@ class ZipArchive:
         if name.casefold() in self._written:
             raise ValueError(f"member {name!r} is already in the archive")
         self._written.add(name.casefold())
-        entry = zipfile.ZipInfo(name, date_time=self._date_time)
-        entry.compress_type = zipfile.ZIP_DEFLATED
-        entry.create_system = _UNIX
-        entry.external_attr = _MEMBER_MODE
-        # ZipFile.open() ignores the archive's level for a ZipInfo; set it on the entry.
-        if sys.version_info >= (3, 13):
-            entry.compress_level = self._level
-        else:
-            entry._compresslevel = self._level  # type: ignore[attr-defined]
-        stream = self._zf.open(entry, mode="w", force_zip64=large)
+        stream = self._zip.open(name, compress=self._compress)
         self._open = stream
         writer = _MemberWriter(stream)
         yield writer
@@ -311,21 +278,14 @@ class ZipArchive:
             part=part,
         )
         self.add(MANIFEST_NAME, encode_manifest(manifest), "application/json")
-        self._zf.close()
+        self._zip.close()
         self._done = True
 
     def abort(self) -> None:
         """Stop writing to the sink and release zipfile's handles quietly."""
         self._sink.detach()
         self._done = True
-        # Output is detached, so closing only settles zipfile's state; a
-        # failure here must not mask the error that brought us here.
-        if self._open is not None:
-            with suppress(Exception):
-                self._open.close()
-            self._open = None
-        with suppress(Exception):
-            self._zf.close()
+        self._open = None
 
     def __enter__(self) -> ZipArchive:
         return self
@@ -345,18 +305,22 @@ class _Spooled:
     """One section read from its source: records for JSON/PDF, rows for CSV."""
 
     category: str
-    table: CsvTable
+    table: CsvTable | None
     records: RecordSpool | None = None
+    count: int = 0
 
     def add(self, record: Mapping[str, Any]) -> None:
         """Spool one record wherever it is needed."""
         if self.records is not None:
             self.records.add(record)
-        self.table.add(record)
+        if self.table is not None:
+            self.table.add(record)
+        self.count += 1
 
     def close(self) -> None:
         """Remove the spools."""
-        self.table.close()
+        if self.table is not None:
+            self.table.close()
         if self.records is not None:
             self.records.close()
 
@@ -367,12 +331,13 @@ def _spool_sections(
     *,
     neutralize_formulas: bool,
     keep_records: bool,
+    tables: bool = True,
 ) -> None:
     """Read every section's records once into ``spooled`` (which the caller closes)."""
     for section in sections:
         item = _Spooled(
             category=section.category,
-            table=CsvTable(neutralize_formulas=neutralize_formulas),
+            table=CsvTable(neutralize_formulas=neutralize_formulas) if tables else None,
             records=RecordSpool() if keep_records else None,
         )
         spooled.append(item)
@@ -581,7 +546,7 @@ def write_csv_archive(
         _spool_sections(
             sections, spooled, neutralize_formulas=neutralize_formulas, keep_records=False
         )
-        counts = {item.category: item.table.count for item in spooled}
+        counts = {item.category: item.count for item in spooled}
         with ZipArchive(sink, date_time=info.generated_at, compresslevel=compresslevel) as archive:
             readme_name = archive.unique_name("", "README", ".txt")
             msg = messages(info.locale)
@@ -606,6 +571,7 @@ def _write_tables(
     listing = []
     for item in spooled:
         name = archive.unique_name(directory, member_stem(item.category), ".csv")
+        assert item.table is not None
         with archive.member(name, CSV_MEDIA_TYPE, category=item.category) as member:
             item.table.write_csv(cast(BinaryIO, member), bom=bom)
         listing.append((name, msg("readme.file.csv", category=item.category)))
@@ -619,6 +585,7 @@ class ZipWriter:
         csv_bom: start each CSV table with a UTF-8 byte order mark.
         neutralize_formulas: defuse spreadsheet formulas in CSV text cells.
         include_pdf: add ``report.pdf``.
+        include_csv: add one CSV table per category (``csv/``).
         compresslevel: deflate level, 0-9.
         pdf_writer_factory: builds the PDF writer; defaults to
             :class:`~reasonkit_export.formats._pdf.PdfWriter`.
@@ -632,10 +599,12 @@ class ZipWriter:
         include_pdf: bool = True,
         compresslevel: int = 6,
         pdf_writer_factory: Callable[[], FormatWriter] | None = None,
+        include_csv: bool = True,
     ) -> None:
         self.csv_bom = csv_bom
         self.neutralize_formulas = neutralize_formulas
         self.include_pdf = include_pdf
+        self.include_csv = include_csv
         self.compresslevel = compresslevel
         self.pdf_writer_factory = pdf_writer_factory
 
@@ -657,13 +626,22 @@ class ZipWriter:
         warnings: list[str] = []
         try:
             _spool_sections(
-                sections, spooled, neutralize_formulas=self.neutralize_formulas, keep_records=True
+                sections,
+                spooled,
+                neutralize_formulas=self.neutralize_formulas,
+                keep_records=True,
+                tables=self.include_csv,
             )
-            counts = {item.category: item.table.count for item in spooled}
+            counts = {item.category: item.count for item in spooled}
 
-            def replay() -> list[Section]:
+            def replay(*, encoded: bool = False) -> list[Section]:
+                # data.json copies the spooled JSON bytes instead of re-encoding.
                 return [
-                    Section(category=item.category, records=cast(RecordSpool, item.records))
+                    Section(
+                        category=item.category,
+                        records=cast(RecordSpool, item.records),
+                        encoded=cast(RecordSpool, item.records).iter_encoded() if encoded else None,
+                    )
                     for item in spooled
                 ]
 
@@ -674,10 +652,11 @@ class ZipWriter:
                 pdf_name = archive.unique_name("", "report", ".pdf")
                 readme_name = archive.unique_name("", "README", ".txt")
                 with archive.member(json_name, "application/json") as member:
-                    JsonWriter().write(info, replay(), cast(BinaryIO, member))
+                    JsonWriter().write(info, replay(encoded=True), cast(BinaryIO, member))
                 msg = messages(info.locale)
                 listing = [(json_name, msg("readme.file.data_json"))]
-                listing += _write_tables(archive, spooled, "csv/", bom=self.csv_bom, msg=msg)
+                if self.include_csv:
+                    listing += _write_tables(archive, spooled, "csv/", bom=self.csv_bom, msg=msg)
                 if self.include_pdf:
                     pdf = self._pdf_writer()
                     with archive.member(pdf_name, "application/pdf") as member:

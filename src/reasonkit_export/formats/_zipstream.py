@@ -98,6 +98,19 @@ class _Member:
             entry.compressed += len(out)
         return length
 
+    def sync(self) -> None:
+        """Push everything written so far through the compressor into the sink.
+
+        A deflate sync flush: afterwards the sink holds every byte written to
+        this member (the split writer's size accounting relies on it).
+        """
+        if self._compressor is None:
+            return
+        out = self._compressor.flush(zlib.Z_SYNC_FLUSH)
+        if out:
+            self._stream._emit(out)
+            self._entry.compressed += len(out)
+
     def close(self) -> None:
         """Finish the member: flush the compressor, write the data descriptor."""
         if self.closed:
