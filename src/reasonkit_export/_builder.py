@@ -310,7 +310,11 @@ def make_writer(fmt: ExportFormat, config: ExportConfig) -> FormatWriter:
     if fmt is ExportFormat.CSV:
         from reasonkit_export.formats._csv import CsvWriter
 
-        return CsvWriter(bom=config.csv_bom, neutralize_formulas=config.csv_neutralize_formulas)
+        return CsvWriter(
+            bom=config.csv_bom,
+            neutralize_formulas=config.csv_neutralize_formulas,
+            compresslevel=config.compression_level,
+        )
     if fmt is ExportFormat.PDF:
         from reasonkit_export.formats._pdf import PdfWriter
 

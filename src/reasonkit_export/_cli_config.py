@@ -122,7 +122,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("link_expiry_hours", "float", 24.0, "hours a completed export stays downloadable"),
     Setting("max_file_size_mb", "int", 500, "size cap of one export file, in MiB"),
     Setting("compression_enabled", "bool", True, "gzip JSON and CSV exports"),
-    Setting("compression_level", "int", 6, "gzip/deflate level, 0-9"),
+    Setting("compression_level", "int", 1, "gzip/deflate level, 0-9 (1: fast, about 10% larger)"),
     Setting(
         "encryption_key",
         "str",
