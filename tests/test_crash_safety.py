@@ -107,7 +107,7 @@ def _check_invariants(host: ExportService, jobs: list[ExportJob], storage: Path,
 
 @pytest.mark.parametrize("point", POINTS)
 def test_sigkill_at_named_point_recovers(repo_spec: str, tmp_path: Path, point: str) -> None:
-    """Workers killed at a named point leave nothing a lease, recover_stale and a worker can't mend."""
+    """Workers killed at a named point leave nothing that recovery cannot mend."""
     storage, log = tmp_path / "files", tmp_path / "notifications.log"
     host = _host(repo_spec, storage, log)
     jobs = [host.create_export(f"user-{n}", "json", ["history"]) for n in range(3)]

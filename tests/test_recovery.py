@@ -127,9 +127,7 @@ def test_unsent_notification_is_redelivered_once(
     done = leased.process_export(job.id)
     # Simulate a crash after the completed state was saved but before notifying.
     leased.repository.save(
-        attrs.evolve(
-            leased.get_job(job.id), pending_notification=NotificationEvent.COMPLETED
-        )
+        attrs.evolve(leased.get_job(job.id), pending_notification=NotificationEvent.COMPLETED)
     )
     notifier.sent.clear()
     assert leased.process_export(job.id).pending_notification is NotificationEvent.COMPLETED
