@@ -86,17 +86,13 @@ def sqlite_spec(tmp_path: Any) -> str:
     return f"sql:{url}"
 
 
-@pytest.fixture
-def postgres_spec() -> Any:
-    """A migrated throwaway PostgreSQL schema, as a crash-worker repository specification.
-
-    Skips without a server, but fails under CI (which must run these tests).
-    """
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The PostgreSQL test URL; skips without a server, but fails under CI."""
     import os
 
     import sqlalchemy
 
-    from reasonkit_export.repositories.sql import SqlJobRepository
     from tests.sql_support import postgres_test_url
 
     url = postgres_test_url()
@@ -105,15 +101,27 @@ def postgres_spec() -> Any:
         with engine.connect() as connection:
             connection.execute(sqlalchemy.text("SELECT 1"))
     except sqlalchemy.exc.SQLAlchemyError as exc:
-        engine.dispose()
         message = f"PostgreSQL is unreachable at the test URL ({type(exc).__name__})"
         if os.environ.get("CI"):
             pytest.fail(f"{message}; CI must run the postgres tests", pytrace=False)
-        pytest.skip(message)
+        pytest.skip(f"{message}; set REASONKIT_TEST_POSTGRES_URL or start the server")
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture
+def postgres_spec(postgres_url: str) -> Any:
+    """A migrated throwaway PostgreSQL schema, as a crash-worker repository specification."""
+    import sqlalchemy
+
+    from reasonkit_export.repositories.sql import SqlJobRepository
+
     schema = f"rk_crash_{uuid4().hex}"
-    with SqlJobRepository(url, schema=schema) as repository:
+    with SqlJobRepository(postgres_url, schema=schema) as repository:
         repository.migrate()
-    yield f"sql:{url}#{schema}"
+    yield f"sql:{postgres_url}#{schema}"
+    engine = sqlalchemy.create_engine(postgres_url)
     with engine.begin() as connection:
         connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     engine.dispose()

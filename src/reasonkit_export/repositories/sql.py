@@ -78,7 +78,13 @@ from reasonkit_export.repositories._sql_schema import (
     run_migrations,
 )
 
-__all__ = ["SCHEMA_VERSION", "SqlJobRepository", "SqlScheduleRepository", "migrate"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "SqlJobRepository",
+    "SqlScheduleRepository",
+    "migrate",
+    "table_metadata",
+]
 
 _PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,29}")
 _SWEEP_BATCH = 500
@@ -129,6 +135,10 @@ def _make_engine(url: str | URL, *, sqlite_busy_timeout: float) -> Engine:
         parsed = make_url(url)
     except sa_exc.ArgumentError as exc:
         raise InvalidRequest("invalid database URL") from exc
+    if parsed.drivername in ("postgres", "postgresql"):
+        # The sql extra installs psycopg 3; SQLAlchemy 2.0 would pick psycopg2 for a
+        # bare scheme, and "postgres://" (as many platforms hand it out) is no dialect.
+        parsed = parsed.set(drivername="postgresql+psycopg")
     options: dict[str, Any] = {"hide_parameters": True}
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -145,6 +155,14 @@ def _make_engine(url: str | URL, *, sqlite_busy_timeout: float) -> Engine:
         return create_engine(parsed, **options)
     except (sa_exc.ArgumentError, ImportError) as exc:
         raise InvalidRequest(f"cannot create a {backend} engine: {type(exc).__name__}") from exc
+
+
+def _check_prefix(table_prefix: object) -> None:
+    # The prefix is spliced into table and index names, which are not bound parameters.
+    if not isinstance(table_prefix, str) or not _PREFIX.fullmatch(table_prefix):
+        raise InvalidRequest(
+            "table_prefix must be 1-30 letters, digits or '_', not starting with a digit"
+        )
 
 
 def _describe(exc: BaseException) -> str:
@@ -167,10 +185,7 @@ class _Database:
         table_prefix: str,
         sqlite_busy_timeout: float,
     ) -> None:
-        if not isinstance(table_prefix, str) or not _PREFIX.fullmatch(table_prefix):
-            raise InvalidRequest(
-                "table_prefix must be 1-30 letters, digits or '_', not starting with a digit"
-            )
+        _check_prefix(table_prefix)
         if isinstance(bind, Engine):
             self.engine = bind
             self.owns_engine = False
@@ -211,7 +226,7 @@ class _Database:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read-only transaction (a consistent snapshot)."""
+        """A transaction for reads (a deferred BEGIN on SQLite: never waits for writers)."""
         with self.engine.connect() as connection, connection.begin():
             yield connection
 
@@ -569,3 +584,13 @@ def migrate(
         return database.migrate()
     finally:
         database.close()
+
+
+def table_metadata(schema: str | None = None, *, table_prefix: str = "reasonkit_") -> MetaData:
+    """The tables and indexes of :data:`SCHEMA_VERSION`, for hosts that manage DDL themselves.
+
+    Render them with :class:`sqlalchemy.schema.CreateTable` (e.g. in an Alembic
+    revision), or use the table names to exclude them from autogenerate.
+    """
+    _check_prefix(table_prefix)
+    return build_tables(MetaData(schema=schema), table_prefix).metadata
