@@ -47,7 +47,7 @@ __all__ = [
     "part_key",
 ]
 
-_PROGRESS_EVERY = 1024  # records between progress checks inside a category
+_PROGRESS_MASK = 1023  # check progress every 1,024 records inside a category
 _PROGRESS_MIN_INTERVAL = 2.0  # seconds between progress writes to the repository
 
 
@@ -232,38 +232,62 @@ def _guarded(
     except Exception as exc:
         raise SourceError(category, type(exc).__name__) from exc
     count = 0
-    while True:
-        try:
-            record = next(iterator)
-        except StopIteration:
-            break
-        except Exception as exc:
-            raise SourceError(category, f"{type(exc).__name__} after {count} records") from exc
-        if not isinstance(record, Mapping):
-            raise SourceError(
-                category, f"yielded a {type(record).__name__} where a mapping was expected"
-            )
-        if source_redact is not None or redactor is not None:
-            original = record
-            try:
-                if source_redact is not None:
-                    record = source_redact(record, user_id)
-                if redactor is not None:
-                    record = redactor(category, record, user_id)
-            except Exception as exc:
+    hooks = source_redact is not None or redactor is not None
+    try:
+        for record in iterator:
+            if type(record) is not dict and not isinstance(record, Mapping):
                 raise SourceError(
-                    category, f"redaction hook raised {type(exc).__name__} at record {count + 1}"
-                ) from exc
-            if not isinstance(record, Mapping):
-                raise SourceError(category, "redaction hook returned a non-mapping")
-            if record is not original and record != original:
-                redacted += 1
-                info.stats.redacted[category] = redacted
-        count += 1
-        if count % _PROGRESS_EVERY == 0:
-            progress.tick(count)
-        yield record
+                    category, f"yielded a {type(record).__name__} where a mapping was expected"
+                )
+            if hooks:
+                changed = _redact(
+                    record,
+                    category=category,
+                    user_id=user_id,
+                    count=count,
+                    source_redact=source_redact,
+                    redactor=redactor,
+                )
+                if changed is not None:
+                    record = changed  # noqa: PLW2901 - the redacted record replaces it
+                    redacted += 1
+                    info.stats.redacted[category] = redacted
+            count += 1
+            if not count & _PROGRESS_MASK:
+                progress.tick(count)
+            yield record
+    except (ExportError, Superseded):
+        raise  # ours (a bad record, a redaction hook, a lost lease), already named
+    except Exception as exc:
+        raise SourceError(category, f"{type(exc).__name__} after {count} records") from exc
     progress.finish()
+
+
+def _redact(
+    record: Mapping[str, Any],
+    *,
+    category: str,
+    user_id: str,
+    count: int,
+    source_redact: Callable[[Mapping[str, Any], str], Mapping[str, Any]] | None,
+    redactor: Redactor | None,
+) -> Mapping[str, Any] | None:
+    """Apply the redaction hooks; return the new record, or None if nothing changed."""
+    result = record
+    try:
+        if source_redact is not None:
+            result = source_redact(result, user_id)
+        if redactor is not None:
+            result = redactor(category, result, user_id)
+    except Exception as exc:
+        raise SourceError(
+            category, f"redaction hook raised {type(exc).__name__} at record {count + 1}"
+        ) from exc
+    if not isinstance(result, Mapping):
+        raise SourceError(category, "redaction hook returned a non-mapping")
+    if result is record or result == record:
+        return None
+    return result
 
 
 def _sections(

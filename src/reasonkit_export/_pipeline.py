@@ -55,12 +55,16 @@ class BufferedSink:
         self._buffer = bytearray()
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        """Buffer ``data``; pass full blocks on."""
+        """Buffer ``data``; pass full blocks on (large writes go straight through)."""
+        length = len(data)
+        if not self._buffer and length >= self._size:
+            self._sink.write(bytes(data))
+            return length
         self._buffer += data
         if len(self._buffer) >= self._size:
             self._sink.write(bytes(self._buffer))
             self._buffer.clear()
-        return len(data)
+        return length
 
     def flush(self) -> None:
         """Pass everything buffered on."""
