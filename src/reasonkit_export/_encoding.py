@@ -8,8 +8,8 @@ Python value                          JSON value
 ====================================  ==============================================
 ``str``, ``int``, ``bool``, ``None``  the same
 ``float``                             a number; NaN and ±infinity (not valid JSON)
-                                      become the strings ``"NaN"``, ``"Infinity"``,
-                                      ``"-Infinity"``
+                                      become ``null``, as JavaScript's
+                                      ``JSON.stringify`` writes them
 ``decimal.Decimal``                   a string with the exact digits (``"12.50"``)
 ``datetime.datetime``                 ISO 8601 string with offset; naive values are
                                       taken as UTC (``"2024-05-01T12:00:00+00:00"``)
@@ -47,12 +47,8 @@ __all__ = ["dumps_compact", "json_default", "stdlib_dumps", "to_json_value"]
 JsonValue = Any
 
 
-def _float(value: float) -> float | str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
+def _float(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def json_default(value: Any) -> JsonValue:
@@ -103,8 +99,7 @@ def _key(key: Any) -> str:
     if isinstance(key, int) and not isinstance(key, enum.Enum):
         return int.__repr__(key)
     if isinstance(key, float):
-        value = _float(key)
-        return value if isinstance(value, str) else float.__repr__(value)
+        return float.__repr__(key) if math.isfinite(key) else "null"
     value = to_json_value(key)
     return value if isinstance(value, str) else str(value)
 
@@ -171,10 +166,7 @@ def _orjson_dumps(fallback: Callable[[Any], bytes]) -> Callable[[Any], bytes] | 
             encoded: bytes = orjson_dumps(value, default=json_default, option=options)
         except (orjson_error, TypeError):
             return fallback(value)  # e.g. integers beyond 64 bits, lone surrogates
-        # orjson writes NaN and infinities as null; only the fallback knows
-        # whether a null was one, so records with a null take that path.
-        if b"null" in encoded:
-            return fallback(value)
+        # NaN and infinities come out as null, exactly as the documented rule says.
         return encoded
 
     return dumps
@@ -186,7 +178,7 @@ stdlib_dumps: Callable[[Any], bytes] = _stdlib_dumps()
 dumps_compact: Callable[[Any], bytes] = _orjson_dumps(stdlib_dumps) or stdlib_dumps
 """Encode one value as compact UTF-8 JSON bytes under the rules above.
 
-With orjson installed (the ``fast`` extra) most records are encoded by it;
-the result parses to the same value as :data:`stdlib_dumps` gives (number
+With orjson installed (the ``fast`` extra) records are encoded by it; the
+result parses to the same value as :data:`stdlib_dumps` gives (number
 spelling may differ, e.g. ``1e16`` and ``1e+16``).
 """

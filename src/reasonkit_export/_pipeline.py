@@ -128,12 +128,18 @@ class BackgroundSink:
         self._thread.start()
 
     def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    self._target.write(item)
-                except BaseException as exc:  # noqa: BLE001 - re-raised in the writer thread
-                    self._error = exc
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                if self._error is None:
+                    try:
+                        self._target.write(item)
+                    except BaseException as exc:  # noqa: BLE001 - re-raised in the writer thread
+                        self._error = exc
+            finally:
+                self._queue.task_done()
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Queue ``data`` for the background thread."""
@@ -143,7 +149,13 @@ class BackgroundSink:
         return len(data)
 
     def flush(self) -> None:
-        """Nothing to do: :meth:`close` waits for the queue to drain."""
+        """Nothing to do: :meth:`drain` or :meth:`close` wait for the queue."""
+
+    def drain(self) -> None:
+        """Wait until everything queued so far was written; re-raise a background error."""
+        self._queue.join()
+        if self._error is not None:
+            raise self._error
 
     def close(self) -> None:
         """Wait until everything queued was written; re-raise a background error."""

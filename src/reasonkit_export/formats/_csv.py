@@ -26,8 +26,7 @@ value                      cell
                            format keeps the difference)
 ``True`` / ``False``       ``true`` / ``false``
 int / float                the JSON number (``-5``, ``0.1``, ``1e+100``); NaN and
-                           infinities are the text ``NaN``, ``Infinity``,
-                           ``-Infinity`` (as in JSON)
+                           infinities are empty, as their JSON ``null`` is
 text                       the text (neutralised, see below)
 list, ``{}``               compact JSON (``["a",1]``, ``{}``); never a Python repr
 non-empty mapping          flattened into dotted columns (see
@@ -40,10 +39,10 @@ default) every *text* cell, header cells included, that starts with ``=``,
 apostrophe (``=1+1`` is written as ``'=1+1``), which spreadsheet programs show
 as text instead of evaluating. Numbers are written as numbers and never
 altered, so the int ``-5`` stays ``-5`` (a spreadsheet reads it as the number
--5, not as a formula), while the *text* ``"-5"`` becomes ``'-5`` (and so does
-``-Infinity``, which is text). Lists and mappings are JSON text starting with
-``[`` or ``{``, never a trigger. ``neutralize_formulas=False`` writes every
-cell verbatim, for hosts whose readers are programs, not spreadsheets.
+-5, not as a formula), while the *text* ``"-5"`` becomes ``'-5``. Lists and
+mappings are JSON text starting with ``[`` or ``{``, never a trigger.
+``neutralize_formulas=False`` writes every cell verbatim, for hosts whose
+readers are programs, not spreadsheets.
 """
 
 from __future__ import annotations
@@ -92,7 +91,7 @@ def _needs_care(text: str) -> bool:
     return text.startswith(_FORMULA_TRIGGERS) or _needs_quotes(text)
 
 
-# Values whose JSON form is the value itself (floats aside: NaN and infinity are not).
+# Values whose JSON form is the value itself (floats aside: NaN and infinity are null).
 _PLAIN = frozenset({str, int, bool, type(None)})
 _json_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 

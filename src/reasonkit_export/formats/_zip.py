@@ -43,6 +43,7 @@ from typing import Any, BinaryIO, cast
 import attrs
 
 from reasonkit_export._i18n import Messages, messages
+from reasonkit_export._pipeline import BackgroundSink
 from reasonkit_export.formats._base import (
     ArtifactPlan,
     ExportInfo,
@@ -131,13 +132,18 @@ class _DetachableSink:
 
 
 class _MemberWriter:
-    """Collects one member's bytes into blocks, counting and hashing them."""
+    """Collects one member's bytes into blocks, counting and hashing them.
+
+    Hashing, CRC and deflate run on a second thread (they release the GIL),
+    overlapping with the encoding of the next block in the writer's thread.
+    """
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
         self._buffer = bytearray()
         self._hash = hashlib.sha256()
         self.size = 0
+        self._background = BackgroundSink(_Consumer(self), depth=4)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Take all of ``data``."""
@@ -147,15 +153,30 @@ class _MemberWriter:
         return len(data)
 
     def _pass_on(self) -> None:
-        self._hash.update(self._buffer)
-        self.size += len(self._buffer)
-        self._stream.write(self._buffer)
+        self._background.write(bytes(self._buffer))
         self._buffer.clear()
 
+    def consume(self, block: bytes) -> None:
+        """Hash, count and compress one block (on the background thread)."""
+        self._hash.update(block)
+        self.size += len(block)
+        self._stream.write(block)
+
     def flush(self) -> None:
-        """Pass everything buffered into the member."""
+        """Pass everything buffered into the member and wait until it is in."""
         if self._buffer:
             self._pass_on()
+        self._background.drain()
+
+    def finish(self) -> None:
+        """Flush and stop the background thread."""
+        if self._buffer:
+            self._pass_on()
+        self._background.close()
+
+    def abort(self) -> None:
+        """Stop the background thread after a failure, without raising."""
+        self._background.abort()
 
     def sync(self) -> bool:
         """Push everything written so far through the compressor into the sink.
@@ -175,6 +196,17 @@ class _MemberWriter:
     def sha256(self) -> str:
         """Hex SHA-256 of what has been passed on."""
         return self._hash.hexdigest()
+
+
+class _Consumer:
+    """The background thread's view of a member writer."""
+
+    def __init__(self, writer: _MemberWriter) -> None:
+        self._writer = writer
+
+    def write(self, block: bytes) -> int:
+        self._writer.consume(block)
+        return len(block)
 
 
 class ZipArchive:
@@ -236,8 +268,11 @@ class ZipArchive:
         stream = self._zip.open(name, compress=self._compress)
         self._open = stream
         writer = _MemberWriter(stream)
-        yield writer
-        writer.flush()
+        try:
+            yield writer
+            writer.finish()
+        finally:
+            writer.abort()
         self._open = None
         stream.close()
         self.members.append(
@@ -622,6 +657,8 @@ class ZipWriter:
 
     def write(self, info: ExportInfo, sections: Iterable[Section], sink: BinaryIO) -> WriteResult:
         """Spool every section once, then stream the archive's members into ``sink``."""
+        if not self.include_csv and not self.include_pdf:
+            return self._write_json_only(info, sections, sink)
         spooled: list[_Spooled] = []
         warnings: list[str] = []
         try:
@@ -674,3 +711,26 @@ class ZipWriter:
             for item in spooled:
                 item.close()
         return WriteResult(record_counts=counts, warnings=tuple(warnings))
+
+    def _write_json_only(
+        self, info: ExportInfo, sections: Iterable[Section], sink: BinaryIO
+    ) -> WriteResult:
+        """Stream data.json straight from the sources: nothing else needs the records twice."""
+        with ZipArchive(
+            sink, date_time=info.generated_at, compresslevel=self.compresslevel
+        ) as archive:
+            json_name = archive.unique_name("", "data", ".json")
+            readme_name = archive.unique_name("", "README", ".txt")
+            with archive.member(json_name, "application/json") as member:
+                result = JsonWriter().write(info, sections, cast(BinaryIO, member))
+            counts = dict(result.record_counts)
+            msg = messages(info.locale)
+            listing = [
+                (json_name, msg("readme.file.data_json")),
+                (readme_name, msg("readme.file.readme")),
+                (MANIFEST_NAME, msg("readme.file.manifest")),
+            ]
+            readme = _readme(info, listing, counts, neutralized=self.neutralize_formulas)
+            archive.add(readme_name, readme, _TEXT)
+            archive.finish(info, record_counts=counts)
+        return WriteResult(record_counts=counts)
