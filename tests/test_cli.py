@@ -663,3 +663,37 @@ def test_unexpected_errors_name_only_the_type(
     code, _, err = run("status", "00000000-0000-0000-0000-000000000000")
     assert code == 3
     assert err == "error: unexpected RuntimeError (run with --debug for the traceback)\n"
+
+
+def test_overdue_lists_requests_past_their_deadline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`overdue` prints open requests past due_at and exits 1; none exits 0."""
+    from datetime import timedelta
+
+    import attrs
+
+    from reasonkit_export import ExportJob
+    from reasonkit_export.repositories import FileJobRepository
+
+    repository = FileJobRepository(tmp_path / "jobs")
+    config = tmp_path / "reasonkit-export.toml"
+    config.write_text(
+        f'storage_url = "{tmp_path / "files"}"\nrepository_url = "{tmp_path / "jobs"}"\n'
+    )
+    assert main(["overdue", "--config", str(config)]) == 0
+    from datetime import UTC, datetime
+
+    old = datetime(2020, 1, 1, tzinfo=UTC)
+    job = ExportJob(
+        user_id="u",
+        format="json",
+        categories=["a"],
+        created_at=old,
+        due_at=old + timedelta(days=30),
+    )
+    repository.add(attrs.evolve(job))
+    capsys.readouterr()
+    assert main(["overdue", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert f"{job.id} pending due 2020-01-31T00:00:00+00:00" in out

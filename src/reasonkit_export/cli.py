@@ -307,6 +307,16 @@ def _expire(_args: argparse.Namespace, ctx: _Context) -> int:
     return EXIT_OK
 
 
+def _overdue(_args: argparse.Namespace, ctx: _Context) -> int:
+    jobs = ctx.service(with_sources=False).overdue_exports()
+    for job in jobs:
+        due = job.due_at.isoformat() if job.due_at is not None else "?"
+        extended = " (extended)" if job.deadline_extension_reason else ""
+        print(f"{job.id} {job.status.value} due {due}{extended}")
+    print(f"{len(jobs)} overdue export(s)", file=sys.stderr)
+    return EXIT_FAILED if jobs else EXIT_OK
+
+
 def _recover(args: argparse.Namespace, ctx: _Context) -> int:
     service = ctx.service(with_sources=not args.no_process)
     jobs = service.recover_stale()
@@ -620,6 +630,12 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     command("expire", _expire, "expire exports past their download window and delete files")
+
+    command(
+        "overdue",
+        _overdue,
+        "list requests past their GDPR Art. 12(3) deadline and not completed (exit 1 if any)",
+    )
 
     recover = command("recover", _recover, "requeue exports whose worker died, then build them")
     recover.add_argument(
