@@ -20,26 +20,25 @@ from reasonkit_export.exceptions import InvalidRequest, KeyFormatError
 __all__ = ["KeyRing", "validate_identity", "validate_recipient"]
 
 
+def _validate(text: str, field: str, kind: str) -> str:
+    from reasonkit_export.crypto import parse_identity, parse_recipient
+
+    parse = parse_identity if kind == "identity" else parse_recipient
+    try:
+        parse(text)
+    except (KeyFormatError, TypeError) as exc:
+        raise InvalidRequest(f"{field} is not a valid age {kind} ({exc})") from None
+    return text
+
+
 def validate_identity(text: str, field: str) -> str:
     """Return ``text`` if it parses as an age identity, else raise InvalidRequest."""
-    from reasonkit_export.crypto import parse_identity
-
-    try:
-        parse_identity(text)
-    except (KeyFormatError, TypeError) as exc:
-        raise InvalidRequest(f"{field} is not a valid age identity ({exc})") from None
-    return text
+    return _validate(text, field, "identity")
 
 
 def validate_recipient(text: str, field: str) -> str:
     """Return ``text`` if it parses as an age recipient, else raise InvalidRequest."""
-    from reasonkit_export.crypto import parse_recipient
-
-    try:
-        parse_recipient(text)
-    except (KeyFormatError, TypeError) as exc:
-        raise InvalidRequest(f"{field} is not a valid age recipient ({exc})") from None
-    return text
+    return _validate(text, field, "recipient")
 
 
 @attrs.frozen
