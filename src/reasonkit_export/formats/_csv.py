@@ -110,9 +110,10 @@ def _plain_list_encoder() -> Callable[[Any], str]:
 
     def encode(value: Any) -> str:
         try:
-            return dumps(value).decode()
+            text: str = dumps(value).decode()
         except (TypeError, orjson.JSONEncodeError):  # e.g. integers beyond 64 bits
             return _json_compact(value)
+        return text
 
     return encode
 
