@@ -152,7 +152,9 @@ class WorkerLease:
         )
 
     def renew(self) -> None:
-        """Extend the lease (called by the heartbeat thread)."""
+        """Extend the lease (called by the heartbeat thread) while the job is processing."""
+        if self.job.status is not ExportStatus.PROCESSING:
+            return
         now = self._clock()
         with contextlib.suppress(Superseded, ExportError):
             self.save(updated_at=now, lease_expires_at=now + self._config.lease)
@@ -508,7 +510,13 @@ def _build_volumes(
         neutralize_formulas=config.csv_neutralize_formulas,
         csv_bom=config.csv_bom,
     )
-    result = writer.write_volumes(info, sections, volumes)
+    try:
+        result = writer.write_volumes(info, sections, volumes)
+    except BaseException:
+        # Finished volumes of a failed or superseded build must not linger.
+        for _number, key, _size, _sha256 in volumes.written:
+            storage.delete(key)
+        raise
     total = len(volumes.written)
     parts = tuple(
         ArtifactPart(

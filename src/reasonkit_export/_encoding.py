@@ -42,7 +42,7 @@ from uuid import UUID
 
 import attrs
 
-__all__ = ["dumps_compact", "json_default", "stdlib_dumps", "to_json_value"]
+__all__ = ["dumps_compact", "json_default", "stdlib_dumps", "to_json_value", "utf8"]
 
 JsonValue = Any
 
@@ -122,7 +122,8 @@ def to_json_value(value: Any) -> JsonValue:
     return json_default(value)
 
 
-def _utf8(text: str) -> bytes:
+def utf8(text: str) -> bytes:
+    """``text`` as UTF-8, with lone surrogates replaced by U+FFFD."""
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
@@ -147,7 +148,7 @@ def _stdlib_dumps() -> Callable[[Any], bytes]:
             # NaN/Infinity (refused by allow_nan=False) or keys the C encoder
             # cannot spell: the full walk applies the documented rules.
             text = plain.encode(to_json_value(value))
-        return _utf8(text)
+        return utf8(text)
 
     return dumps
 

@@ -127,6 +127,8 @@ def coerce_category(value: Category | str) -> str:
 
 def ensure_utc(value: datetime) -> datetime:
     """Return an aware datetime converted to UTC; refuse naive ones."""
+    if not isinstance(value, datetime):
+        raise InvalidRequest(f"expected a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidRequest("naive datetime given; reasonkit_export needs timezone-aware times")
     return value.astimezone(UTC)
@@ -379,6 +381,15 @@ class ExportConfig:
     def __attrs_post_init__(self) -> None:
         if self.storage_backend is StorageBackend.S3 and not self.s3_bucket:
             raise InvalidRequest("storage_backend 's3' needs s3_bucket")
+        if (
+            self.storage_backend is StorageBackend.S3
+            and self.download_url_template is None
+            and self.link_expiry_hours > 168
+        ):
+            raise InvalidRequest(
+                "link_expiry_hours above 168 needs a download_url_template: "
+                "S3 presigned links last at most 7 days"
+            )
         if self.storage_backend is StorageBackend.LOCAL and not self.local_path:
             raise InvalidRequest("storage_backend 'local' needs local_path")
         if self.rate_limit is not None and not isinstance(self.rate_limit, RateLimit):

@@ -239,7 +239,7 @@ class ExportService:
         return tuple(self._sources)
 
     def _now(self) -> datetime:
-        return self._clock().astimezone(UTC)
+        return ensure_utc(self._clock())
 
     # ----------------------------------------------------------------- requests
 
@@ -359,6 +359,9 @@ class ExportService:
     def _expand(self, categories: Sequence[Category | str] | Category | str) -> tuple[str, ...]:
         if isinstance(categories, str):
             categories = [categories]
+        if not isinstance(categories, Iterable):
+            raise InvalidRequest("categories must be a category name or a list of them")
+        categories = list(categories)
         if not categories:
             raise InvalidRequest("no categories requested")
         names: list[str] = []
@@ -531,9 +534,11 @@ class ExportService:
             return self._give_up(claimed)
         logger.info("export %s processing (attempt %d)", uid, claimed.attempt)
         self._discard_attempts(claimed, keep=claimed.attempt)
-        with WorkerLease(
+        lease = WorkerLease(
             claimed, repository=self.repository, config=self.config, clock=self._now
-        ) as lease:
+        )
+        failure: str | None = None
+        with lease:
             try:
                 artifact = build_artifact(
                     lease,
@@ -549,8 +554,11 @@ class ExportService:
                 return self.repository.get(uid)
             except ProcessingError as exc:
                 logger.warning("export %s failed: %s", uid, exc)
-                return self._finish_failed(lease, str(exc))
-            return self._finish_completed(lease, artifact)
+                failure = str(exc)
+        # The heartbeat has stopped: nothing renews a lease on a finished job.
+        if failure is not None:
+            return self._finish_failed(lease, failure)
+        return self._finish_completed(lease, artifact)
 
     def _encryptor(self) -> Callable[[Any], Any] | None:
         if not self._keys.encrypts:
@@ -589,8 +597,9 @@ class ExportService:
                 pending_notification=NotificationEvent.COMPLETED if job.notify else None,
             )
         except Superseded:
-            # A newer attempt or a cancel won; this attempt's file must not linger.
-            self.storage.delete(artifact.key)
+            # A newer attempt or a cancel won; this attempt's files must not linger.
+            for key in {artifact.key, *(part.key for part in artifact.parts)}:
+                self.storage.delete(key)
             return self.repository.get(job.id)
         logger.info("export %s completed (%d bytes)", job.id, artifact.size)
         return self._run_deliveries(self._deliver_notification(stored))
@@ -650,11 +659,14 @@ class ExportService:
             if attempt == keep:
                 continue
             self.storage.delete(artifact_key(job.id, attempt))
-            # Volumes are written in order, so the first missing one ends the run.
+            # Volumes are written in order and a superseded worker removes its
+            # own, so the first missing one ends the run.
             number = 1
             while self.storage.exists(part_key(job.id, attempt, number)):
                 self.storage.delete(part_key(job.id, attempt, number))
                 number += 1
+        for part in job.parts:
+            self.storage.delete(part.key)
 
     def _download_url(
         self, job: ExportJob, key: str, now: datetime, expires_at: datetime
@@ -667,9 +679,14 @@ class ExportService:
                     job_id=job.id, user_id=job.user_id, issued_at=now, expires_at=expires_at
                 )
             return template.format(job_id=job.id, token=token)
-        if self._keys.encrypts:
-            return None  # a presigned URL would hand out ciphertext
-        return self.storage.signed_url(key, self.config.link_expiry)
+        if self._keys.encrypts or key.endswith(".part-1"):
+            # A presigned URL would hand out ciphertext, or only the first volume.
+            return None
+        try:
+            return self.storage.signed_url(key, self.config.link_expiry)
+        except ExportError as exc:
+            logger.warning("export %s: no presigned link (%s)", job.id, type(exc).__name__)
+            return None
 
     # ------------------------------------------------------------- notification
 
@@ -695,10 +712,13 @@ class ExportService:
         changes: dict[str, Any] = {"pending_notification": None}
         if error is not None:
             changes["notification_error"] = error
-        try:
-            return self.repository.save(attrs.evolve(job, **changes))
-        except ConflictError:
-            return self.repository.get(job.id)
+        while True:
+            try:
+                return self.repository.save(attrs.evolve(job, **changes))
+            except ConflictError:
+                job = self.repository.get(job.id)
+                if job.pending_notification is not event:
+                    return job  # someone else settled (or replaced) it
 
     def _redeliver_if_stuck(self, job: ExportJob) -> ExportJob:
         """Finish what a dead worker left undone, once it has been quiet for a lease.
@@ -729,7 +749,10 @@ class ExportService:
             if delivery.name in job.delivery_results:
                 continue
             try:
-                detail = delivery.deliver(job, lambda: self._open(job))
+                detail = delivery.deliver(
+                    job,
+                    lambda part=None: self._open(job, part),  # type: ignore[misc]
+                )
                 results[delivery.name] = f"ok: {detail}"[:500]
             except Exception as exc:  # noqa: BLE001 - recorded, never fatal to the export
                 logger.warning(
@@ -888,7 +911,11 @@ class ExportService:
         # A download is refused from expires_at on, so sweep that instant too.
         due = now + timedelta(microseconds=1)
         for job in self.repository.list_by_status({ExportStatus.COMPLETED}, before=due):
-            result = self._expire(job)
+            try:
+                result = self._expire(job)
+            except ExportError as exc:  # one bad file must not stop the sweep
+                logger.warning("export %s: expiry failed (%s)", job.id, type(exc).__name__)
+                continue
             if result.status is ExportStatus.EXPIRED and result.version > job.version:
                 expired.append(result)
         return expired
@@ -899,7 +926,9 @@ class ExportService:
         A processing job whose lease ran out goes back to pending (or fails
         when it has used ``max_attempts``); a pending job that no worker took
         for a whole lease is returned too. Returns the pending jobs the host
-        should enqueue again for :meth:`process_export`.
+        should enqueue again for :meth:`process_export`. Completed exports
+        whose worker died before notifying or delivering are finished here
+        (after a lease), so nothing depends on the queue delivering again.
         """
         now = self._now()
         requeue: list[ExportJob] = []
@@ -921,6 +950,13 @@ class ExportService:
             except ConflictError:
                 continue
             logger.warning("export %s: worker lease ran out; requeued", job.id)
+        # Completed jobs (as many as there are live downloads) whose worker died
+        # before notifying or delivering: finish that now.
+        for job in self.repository.list_by_status({ExportStatus.COMPLETED}):
+            try:
+                self._redeliver_if_stuck(job)
+            except ExportError as exc:
+                logger.warning("export %s: redelivery failed (%s)", job.id, type(exc).__name__)
         seen = {job.id for job in requeue}
         for job in self.repository.list_by_status(
             {ExportStatus.PENDING}, before=now - self.config.lease

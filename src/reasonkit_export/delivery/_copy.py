@@ -113,19 +113,29 @@ class StorageCopyDelivery:
                 f"copy {self.name!r}: cannot open destination {shown} ({type(exc).__name__})",
                 delivery=self.name,
             ) from exc
-        with open_artifact() as download:
-            key = sanitize_key(job.filename or download.filename, f"export-{job.id}")
-            try:
-                copied = self._copy(download, storage, key)
-            except DeliveryError:
-                raise
-            except (StorageError, OSError) as exc:
-                raise DeliveryError(
-                    f"copy {self.name!r} to {shown}/{key} failed ({type(exc).__name__})",
-                    delivery=self.name,
-                    retryable=True,
-                ) from exc
-        return f"copied {copied} bytes to {shown}/{key}"
+        parts: list[int | None] = [part.number for part in job.parts] or [None]
+        copied_total = 0
+        keys: list[str] = []
+        for number in parts:
+            # A split export is copied volume by volume, under each volume's name.
+            opener: Any = open_artifact
+            with opener(number) if number is not None else open_artifact() as download:
+                fallback = f"export-{job.id}" if number is None else f"export-{job.id}-{number}"
+                name = download.filename if number is not None else job.filename
+                key = sanitize_key(name or download.filename, fallback)
+                try:
+                    copied_total += self._copy(download, storage, key)
+                except DeliveryError:
+                    raise
+                except (StorageError, OSError) as exc:
+                    raise DeliveryError(
+                        f"copy {self.name!r} to {shown}/{key} failed ({type(exc).__name__})",
+                        delivery=self.name,
+                        retryable=True,
+                    ) from exc
+                keys.append(key)
+        where = keys[0] if len(keys) == 1 else f"{{{','.join(keys)}}}"
+        return f"copied {copied_total} bytes to {shown}/{where}"
 
     def _copy(self, download: Download, storage: FsspecStorage, key: str) -> int:
         digest = hashlib.sha256()

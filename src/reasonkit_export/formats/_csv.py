@@ -56,7 +56,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, BinaryIO
 
-from reasonkit_export._encoding import to_json_value
+from reasonkit_export._encoding import to_json_value, utf8
 from reasonkit_export.formats._base import ArtifactPlan, ExportInfo, Section, WriteResult
 
 __all__ = [
@@ -404,7 +404,7 @@ class CsvTable:
         """Move the pending rows into the spool file."""
         if self._lines:
             self._lines.append("")  # for the last line end
-            self._file.write("\r\n".join(self._lines).encode("utf-8"))
+            self._file.write(utf8("\r\n".join(self._lines)))
             self._lines.clear()
             self._chars = 0
 
@@ -451,14 +451,14 @@ class CsvTable:
                         chars += len(lines[-1])
                         if chars >= _FLUSH_AT:
                             lines.append("")
-                            sink.write("\r\n".join(lines).encode("utf-8"))
+                            sink.write(utf8("\r\n".join(lines)))
                             lines.clear()
                             chars = 0
                 finally:
                     # Detach so that the wrapper never closes the spool file.
                     reader.detach()
             lines.append("")
-            sink.write("\r\n".join(lines).encode("utf-8"))
+            sink.write(utf8("\r\n".join(lines)))
             # The remaining rows are complete: copy them as they are.
             spool.seek(self._short_end)
             while chunk := spool.read(_COPY_CHUNK):

@@ -180,7 +180,7 @@ def verify_archive(archive: str | os.PathLike[str] | IO[bytes]) -> list[str]:
     """
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, ValueError) as exc:
         return [f"not a readable ZIP archive: {exc}"]
     with zf:
         names = [entry.filename for entry in zf.infolist()]
@@ -192,7 +192,14 @@ def verify_archive(archive: str | os.PathLike[str] | IO[bytes]) -> list[str]:
             return [*problems, f"{MANIFEST_NAME} is missing"]
         try:
             manifest = json.loads(zf.read(MANIFEST_NAME))
-        except (ValueError, zipfile.BadZipFile, zlib.error, OSError) as exc:
+        except (
+            ValueError,
+            zipfile.BadZipFile,
+            zlib.error,
+            OSError,
+            RuntimeError,
+            NotImplementedError,
+        ) as exc:
             return [*problems, f"{MANIFEST_NAME} is unreadable: {exc}"]
         listed = _listed_members(manifest, problems)
         if listed is None:
@@ -216,7 +223,8 @@ def _listed_members(manifest: Any, problems: list[str]) -> list[dict[str, Any]] 
     if not isinstance(manifest, dict):
         problems.append(f"{MANIFEST_NAME} is not a JSON object")
         return None
-    if manifest.get("schema_version") != MANIFEST_SCHEMA_VERSION:
+    version = manifest.get("schema_version")
+    if type(version) is not int or version != MANIFEST_SCHEMA_VERSION:
         problems.append(
             f"{MANIFEST_NAME} has unsupported schema_version {manifest.get('schema_version')!r}"
         )
@@ -260,7 +268,14 @@ def _check_member(zf: zipfile.ZipFile, entry: Mapping[str, Any], names: set[str]
             while chunk := member.read(_READ_CHUNK):
                 digest.update(chunk)
                 size += len(chunk)
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        OSError,
+        EOFError,
+        RuntimeError,
+        NotImplementedError,
+    ) as exc:
         # The CRC check and inflate failures land here for damaged members.
         return [f"{name} cannot be read: {exc}"]
     problems = []

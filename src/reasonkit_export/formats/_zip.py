@@ -42,6 +42,7 @@ from typing import Any, BinaryIO, cast
 
 import attrs
 
+from reasonkit_export._encoding import utf8
 from reasonkit_export._i18n import Messages, messages
 from reasonkit_export._pipeline import BackgroundSink
 from reasonkit_export.formats._base import (
@@ -551,7 +552,7 @@ def render_readme(
         "",
     ]
     # CRLF so that Windows Notepad shows the lines too.
-    return "\r\n".join(out).encode("utf-8")
+    return utf8("\r\n".join(out))
 
 
 def _readme(
@@ -559,7 +560,7 @@ def _readme(
     listing: list[tuple[str, str]],
     counts: Mapping[str, int],
     *,
-    neutralized: bool,
+    neutralized: bool | None,
 ) -> bytes:
     """The README of a single archive: redactions counted over the whole export."""
     redacted = sum(info.stats.redacted.values())
@@ -730,7 +731,7 @@ class ZipWriter:
                 (readme_name, msg("readme.file.readme")),
                 (MANIFEST_NAME, msg("readme.file.manifest")),
             ]
-            readme = _readme(info, listing, counts, neutralized=self.neutralize_formulas)
+            readme = _readme(info, listing, counts, neutralized=None)
             archive.add(readme_name, readme, _TEXT)
             archive.finish(info, record_counts=counts)
         return WriteResult(record_counts=counts)

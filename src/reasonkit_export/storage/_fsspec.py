@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any, BinaryIO, cast
+from urllib.parse import urlsplit, urlunsplit
 from uuid import uuid4
 
 import fsspec
@@ -43,6 +44,17 @@ def _s3_options(options: dict[str, Any]) -> dict[str, Any]:
     config = dict(options.get("config_kwargs") or {})
     config.setdefault("signature_version", "s3v4")
     return {**options, "config_kwargs": config}
+
+
+def _shown(url: str) -> str:
+    """``url`` without user info or query, which may carry credentials."""
+    parts = urlsplit(url)
+    if not parts.scheme or (parts.username is None and not parts.query):
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host += f":{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def validate_key(key: str) -> str:
@@ -82,7 +94,9 @@ class FsspecStorage:
         try:
             fs, root = fsspec.core.url_to_fs(url, **options)
         except (ImportError, ValueError) as exc:
-            raise StorageError(f"cannot open storage {url!r}: {exc}") from exc
+            raise StorageError(
+                f"cannot open storage {_shown(url)!r}: {type(exc).__name__}"
+            ) from exc
         self._fs = fs
         self._root = str(root).rstrip("/")
         self._url = url
@@ -97,7 +111,7 @@ class FsspecStorage:
                 raise StorageError(f"cannot create storage directory: {exc.strerror}") from exc
 
     def __repr__(self) -> str:
-        return f"FsspecStorage({self._url!r})"
+        return f"FsspecStorage({_shown(self._url)!r})"
 
     @property
     def fs(self) -> Any:
