@@ -163,3 +163,27 @@ def test_storage_repr_hides_credentials() -> None:
     storage = FsspecStorage("memory://user:secret@root/x?token=abc")
     assert "secret" not in repr(storage)
     assert "abc" not in repr(storage)
+
+
+def test_concurrent_requests_respect_the_active_limit(service: ExportService) -> None:
+    """Eight threads asking at once for different exports get exactly one created."""
+    from reasonkit_export import RateLimitExceeded
+
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def ask(n: int) -> None:
+        barrier.wait()
+        try:
+            service.create_export("alice", "json", ["profile"] if n % 2 else ["reasoning_history"])
+            outcomes.append("created")
+        except RateLimitExceeded:
+            outcomes.append("limited")
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(service.get_history("alice")) == 1
+    assert outcomes.count("limited") >= 4

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -155,6 +156,9 @@ class ExportService:
         self.notifier: Notifier = notifier or LoggingNotifier()
         self.config = config or ExportConfig()
         self._clock = clock or _system_clock
+        # Serialises check-then-add in _create for the threads of one process
+        # (several processes can still race; the limit is then approximate).
+        self._create_lock = threading.Lock()
         self._signer = TokenSigner(self.config.signing_keys) if self.config.signing_keys else None
         self._keys = KeyRing.build(
             self.config.encryption_key,
@@ -307,6 +311,32 @@ class ExportService:
         since: datetime | None = None,
         override_reason: str | None = None,
         locale: str = "en",
+    ) -> ExportJob:
+        with self._create_lock:
+            return self._create_locked(
+                user,
+                fmt,
+                wanted,
+                notify=notify,
+                job_id=job_id,
+                schedule_id=schedule_id,
+                since=since,
+                override_reason=override_reason,
+                locale=locale,
+            )
+
+    def _create_locked(
+        self,
+        user: str,
+        fmt: ExportFormat,
+        wanted: tuple[str, ...],
+        *,
+        notify: bool,
+        job_id: UUID | None,
+        schedule_id: UUID | None,
+        since: datetime | None,
+        override_reason: str | None,
+        locale: str,
     ) -> ExportJob:
         now = self._now()
         active = self.repository.list_for_user(user, statuses=ACTIVE_STATUSES)
