@@ -26,6 +26,7 @@ from uuid import uuid4
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
+from fsspec.spec import AbstractFileSystem
 
 from reasonkit_export.exceptions import InvalidKey, InvalidRequest, StorageError
 
@@ -232,9 +233,9 @@ class FsspecStorage:
             raise InvalidRequest(
                 f"S3 presigned URLs last at most 7 days; {expires_in} was asked for"
             )
+        if type(self._fs).sign is AbstractFileSystem.sign:
+            return None  # the backend does not presign (local disk, memory, ...)
         try:
             return str(self._fs.sign(path, expiration=int(expires_in.total_seconds())))
-        except NotImplementedError:
-            return None
-        except OSError as exc:
-            raise StorageError(f"cannot sign a URL for {key!r}: {exc}") from exc
+        except Exception as exc:
+            raise StorageError(f"cannot sign a URL for {key!r}: {type(exc).__name__}") from exc
