@@ -72,7 +72,7 @@ class Artifact:
     filename: str
     media_type: str
     size: int
-    sha256: str
+    sha256: str | None  # None for several volumes: each part has its own
     record_counts: Mapping[str, int]
     warnings: tuple[str, ...]
     redacted_counts: Mapping[str, int]
@@ -533,7 +533,7 @@ def _build_volumes(
         filename=f"{stem}.zip",
         media_type="application/zip",
         size=sum(part.size for part in parts),
-        sha256=parts[0].sha256 if total == 1 else "",
+        sha256=parts[0].sha256 if total == 1 else None,
         record_counts=dict(result.record_counts),
         warnings=result.warnings,
         redacted_counts=dict(info.stats.redacted),

@@ -312,61 +312,37 @@ class ExportService:
         override_reason: str | None = None,
         locale: str = "en",
     ) -> ExportJob:
-        with self._create_lock:
-            return self._create_locked(
-                user,
-                fmt,
-                wanted,
-                notify=notify,
-                job_id=job_id,
-                schedule_id=schedule_id,
-                since=since,
-                override_reason=override_reason,
-                locale=locale,
-            )
-
-    def _create_locked(
-        self,
-        user: str,
-        fmt: ExportFormat,
-        wanted: tuple[str, ...],
-        *,
-        notify: bool,
-        job_id: UUID | None,
-        schedule_id: UUID | None,
-        since: datetime | None,
-        override_reason: str | None,
-        locale: str,
-    ) -> ExportJob:
         now = self._now()
-        active = self.repository.list_for_user(user, statuses=ACTIVE_STATUSES)
-        for job in active:
-            if job.format is fmt and set(job.categories) == set(wanted) and job.since == since:
-                return job
-        if override_reason is None:
-            try:
-                self._check_rate_limit(user, active, now)
-            except RateLimitExceeded:
-                recent = self._recent_export(user, fmt, wanted, now) if since is None else None
-                if recent is None:
-                    raise
-                logger.info("export %s handed back instead of a new one (rate limit)", recent.id)
-                return recent
-        job = ExportJob(
-            id=job_id or uuid4(),
-            user_id=user,
-            format=fmt,
-            categories=wanted,
-            created_at=now,
-            updated_at=now,
-            notify=notify,
-            schedule_id=schedule_id,
-            due_at=add_months(now, self.config.response_months),
-            since=since,
-            rate_limit_override=override_reason,
-            locale=locale,
-        )
-        stored = self.repository.add(job)
+        with self._create_lock:  # check-then-add, atomic among this process's threads
+            active = self.repository.list_for_user(user, statuses=ACTIVE_STATUSES)
+            for job in active:
+                if job.format is fmt and set(job.categories) == set(wanted) and job.since == since:
+                    return job
+            if override_reason is None:
+                try:
+                    self._check_rate_limit(user, active, now)
+                except RateLimitExceeded:
+                    recent = self._recent_export(user, fmt, wanted, now) if since is None else None
+                    if recent is None:
+                        raise
+                    logger.info("export %s handed back instead of a new one", recent.id)
+                    return recent
+            stored = self.repository.add(
+                ExportJob(
+                    id=job_id or uuid4(),
+                    user_id=user,
+                    format=fmt,
+                    categories=wanted,
+                    created_at=now,
+                    updated_at=now,
+                    notify=notify,
+                    schedule_id=schedule_id,
+                    due_at=add_months(now, self.config.response_months),
+                    since=since,
+                    rate_limit_override=override_reason,
+                    locale=locale,
+                )
+            )
         logger.info("export %s created (format=%s)", stored.id, fmt.value)
         return stored
 
@@ -611,7 +587,7 @@ class ExportService:
                 updated_at=done,
                 lease_expires_at=None,
                 file_size=artifact.size,
-                sha256=artifact.sha256 or None,
+                sha256=artifact.sha256,
                 parts=artifact.parts,
                 filename=artifact.filename,
                 media_type=artifact.media_type,
@@ -620,7 +596,7 @@ class ExportService:
                 redacted_counts=dict(artifact.redacted_counts),
                 since_applied=artifact.since_applied,
                 warnings=artifact.warnings,
-                download_url=self._download_url(job, artifact.key, done, expires_at),
+                download_url=self._download_url(job, artifact, done, expires_at),
                 encrypted=self._keys.encrypts,
                 recipient_fingerprint=self._keys.fingerprint,
                 error=None,
@@ -699,7 +675,7 @@ class ExportService:
             self.storage.delete(part.key)
 
     def _download_url(
-        self, job: ExportJob, key: str, now: datetime, expires_at: datetime
+        self, job: ExportJob, artifact: Artifact, now: datetime, expires_at: datetime
     ) -> str | None:
         template = self.config.download_url_template
         if template is not None:
@@ -709,11 +685,11 @@ class ExportService:
                     job_id=job.id, user_id=job.user_id, issued_at=now, expires_at=expires_at
                 )
             return template.format(job_id=job.id, token=token)
-        if self._keys.encrypts or key.endswith(".part-1"):
+        if self._keys.encrypts or len(artifact.parts) > 1:
             # A presigned URL would hand out ciphertext, or only the first volume.
             return None
         try:
-            return self.storage.signed_url(key, self.config.link_expiry)
+            return self.storage.signed_url(artifact.key, self.config.link_expiry)
         except ExportError as exc:
             logger.warning("export %s: no presigned link (%s)", job.id, type(exc).__name__)
             return None

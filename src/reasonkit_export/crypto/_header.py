@@ -114,13 +114,12 @@ def verify_header_mac(header: Header, file_key: bytes) -> None:
 class _LineReader:
     """Split the source into ``\\n``-terminated lines, remembering what was consumed."""
 
-    __slots__ = ("_buf", "_consumed", "_pos", "_source")
+    __slots__ = ("_buf", "_pos", "_source")
 
     def __init__(self, source: BufferedSource) -> None:
         self._source = source
         self._buf = bytearray()
         self._pos = 0
-        self._consumed = 0
 
     def line(self) -> bytes:
         """Return the next line without its ``\\n``.

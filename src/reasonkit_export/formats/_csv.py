@@ -86,11 +86,6 @@ def _needs_quotes(text: str) -> bool:
     return "," in text or '"' in text or "\n" in text or "\r" in text
 
 
-def _needs_care(text: str) -> bool:
-    """Whether the field needs quoting or starts with a formula trigger."""
-    return text.startswith(_FORMULA_TRIGGERS) or _needs_quotes(text)
-
-
 # Values whose JSON form is the value itself (floats aside: NaN and infinity are null).
 _PLAIN = frozenset({str, int, bool, type(None)})
 _json_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode

@@ -119,6 +119,10 @@ class PdfWriter:
         with ExitStack() as stack:
             spooled: list[tuple[str, RecordSpool]] = []
             for section in sections:
+                if isinstance(section.records, RecordSpool):
+                    # Already on disk (the ZIP writer's spool): no second copy.
+                    spooled.append((section.category, section.records))
+                    continue
                 spool = stack.enter_context(RecordSpool())
                 spool.extend(section.records)
                 spooled.append((section.category, spool))

@@ -352,9 +352,7 @@ class _Run:
     def open_member(self, category: str) -> None:
         """Start ``category``'s document in the open volume."""
         assert self._archive is not None
-        self._member_cm = self._archive.member(
-            self._name(category), _JSON, category=category, large=True
-        )
+        self._member_cm = self._archive.member(self._name(category), _JSON, category=category)
         self._member = self._member_cm.__enter__()
         self._category = category
         self._member_records = 0

@@ -253,7 +253,7 @@ class ZipArchive:
 
     @contextmanager
     def member(
-        self, name: str, media_type: str, *, category: str | None = None, large: bool = True
+        self, name: str, media_type: str, *, category: str | None = None
     ) -> Iterator[_MemberWriter]:
         """Open member ``name`` for writing; it is complete when the block ends.
 
@@ -261,7 +261,6 @@ class ZipArchive:
             name: the member name, from :meth:`unique_name`.
             media_type: recorded in the manifest.
             category: the category whose records the member holds, if one.
-            large: use ZIP64 sizes, needed when the member may exceed 4 GiB.
         """
         if name.casefold() in self._written:
             raise ValueError(f"member {name!r} is already in the archive")
@@ -288,7 +287,7 @@ class ZipArchive:
 
     def add(self, name: str, data: bytes, media_type: str) -> None:
         """Add a small member whose bytes are at hand."""
-        with self.member(name, media_type, large=False) as writer:
+        with self.member(name, media_type) as writer:
             writer.write(data)
 
     def finish(

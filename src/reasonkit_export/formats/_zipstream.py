@@ -200,11 +200,6 @@ class ZipStream:
         self._member = _Member(self, entry, self._new_compressor() if compress else None)
         return self._member
 
-    def write_member(self, name: str, data: bytes, *, compress: bool = True) -> None:
-        """Write a whole (small) member at once."""
-        with self.open(name, compress=compress) as member:
-            member.write(data)
-
     def close(self) -> None:
         """Write the central directory and the end records; the sink stays open."""
         if self.closed:
