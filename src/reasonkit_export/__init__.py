@@ -29,6 +29,7 @@ from reasonkit_export._service import ExportService
 from reasonkit_export._version import __version__
 from reasonkit_export.exceptions import (
     ConflictError,
+    ConflictRetriesExhausted,
     CryptoError,
     DatabaseError,
     ExportError,
@@ -52,6 +53,7 @@ __all__ = [
     "Category",
     "CategoryDescription",
     "ConflictError",
+    "ConflictRetriesExhausted",
     "ControllerInfo",
     "CryptoError",
     "DatabaseError",
