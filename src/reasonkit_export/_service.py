@@ -258,6 +258,7 @@ class ExportService:
         since: datetime | None = None,
         override_reason: str | None = None,
         locale: str | None = None,
+        timezone: str | None = None,
     ) -> ExportJob:
         """Request an export and return its pending job.
 
@@ -277,8 +278,12 @@ class ExportService:
                 rate limit (kept on the job).
             locale: the language of the README and PDF texts (``en``, ``de``,
                 or any registered catalogue; falls back to English).
+            timezone: the IANA time zone (``Europe/Berlin``) in which the
+                views people read (HTML, PDF, README) show times; default
+                UTC. JSON and CSV keep UTC.
 
         Raises:
+            InvalidTimezone: ``timezone`` is not an IANA time zone name.
             InvalidRequest: unknown format, unknown or no categories, bad user
                 id, ``since`` in the future, or a blank override reason.
             RateLimitExceeded: the user is over the configured rate limit (and
@@ -292,6 +297,7 @@ class ExportService:
             since=since,
             override_reason=override_reason,
             locale=locale,
+            timezone=timezone,
         )
 
     def get_job(self, job_id: UUID | str) -> ExportJob:

@@ -30,6 +30,7 @@ from reasonkit_export._models import (
     coerce_format,
     ensure_utc,
 )
+from reasonkit_export._present import validate_timezone
 from reasonkit_export.exceptions import ExportNotFound, InvalidRequest, RateLimitExceeded
 
 __all__ = ["Requests"]
@@ -60,6 +61,7 @@ class Requests:
         since: datetime | None,
         override_reason: str | None,
         locale: str | None,
+        timezone: str | None,
     ) -> ExportJob:
         """See :meth:`reasonkit_export.ExportService.create_export`."""
         if since is not None:
@@ -76,6 +78,7 @@ class Requests:
             since=since,
             override_reason=override_reason,
             locale=normalize_locale(locale),
+            timezone=validate_timezone(timezone),
         )
 
     def create(
@@ -90,6 +93,7 @@ class Requests:
         since: datetime | None = None,
         override_reason: str | None = None,
         locale: str = "en",
+        timezone: str = "UTC",
     ) -> ExportJob:
         """Add a pending job for checked arguments, or hand back an equal one."""
         ctx = self._ctx
@@ -122,6 +126,7 @@ class Requests:
                     since=since,
                     rate_limit_override=override_reason,
                     locale=locale,
+                    timezone=timezone,
                 )
             )
         logger.info("export %s created (format=%s)", stored.id, fmt.value)

@@ -188,6 +188,7 @@ class Scheduler:
                     job_id=job_id,
                     schedule_id=schedule.id,
                     since=self._incremental_since(schedule),
+                    timezone=schedule.timezone,
                 )
             except ConflictError:
                 return None  # another host created this very job a moment ago
