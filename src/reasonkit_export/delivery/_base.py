@@ -1,5 +1,8 @@
 """The delivery port, its error, and helpers shared by the adapters.
 
+:class:`~reasonkit_export.exceptions.DeliveryError` is defined in
+:mod:`reasonkit_export.exceptions` and re-exported here.
+
 This module imports only models, the download handle and exceptions, so that
 :mod:`reasonkit_export.protocols` can re-export :class:`Delivery` without an
 import cycle.
@@ -13,7 +16,7 @@ from urllib.parse import urlsplit
 
 from reasonkit_export._download import Download
 from reasonkit_export._models import ExportJob
-from reasonkit_export.exceptions import ExportError, InvalidRequest
+from reasonkit_export.exceptions import DeliveryError, InvalidRequest
 
 __all__ = ["Delivery", "DeliveryError"]
 
@@ -49,48 +52,6 @@ class Delivery(Protocol):
                 The message must not contain secrets or personal data.
         """
         ...
-
-
-class DeliveryError(ExportError):
-    """A delivery failed; the message names the delivery, never a secret.
-
-    Attributes:
-        delivery: the delivery's ``name``.
-        attempts: how many attempts were made.
-        status: the last HTTP status code, when there was one.
-        retryable: whether the last failure was of a kind worth retrying later.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        delivery: str,
-        attempts: int = 1,
-        status: int | None = None,
-        retryable: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.delivery = delivery
-        self.attempts = attempts
-        self.status = status
-        self.retryable = retryable
-
-    def __reduce__(self) -> tuple[object, ...]:
-        # Keyword-only arguments do not survive the default pickling.
-        state = {
-            "delivery": self.delivery,
-            "attempts": self.attempts,
-            "status": self.status,
-            "retryable": self.retryable,
-        }
-        return (_rebuild_error, (str(self), state))
-
-
-def _rebuild_error(message: str, state: dict[str, object]) -> DeliveryError:
-    error = DeliveryError(message, delivery=str(state["delivery"]))
-    error.__dict__.update(state)
-    return error
 
 
 def check_name(name: object) -> str:
