@@ -53,6 +53,8 @@ class ExportInfo:
         locale: the language of fixed texts (README, PDF headings).
         about: per category, its Art. 15(1) description (only fields set).
         controller: the controller's Art. 15 facts, if configured.
+        excluded_fields: per category, the fields its data source left out
+            on purpose (credentials, for example); the manifest lists them.
     """
 
     export_id: UUID
@@ -67,6 +69,7 @@ class ExportInfo:
     locale: str = "en"
     about: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
     controller: Mapping[str, Any] | None = None
+    excluded_fields: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
 
 
 @attrs.frozen(kw_only=True)
