@@ -77,7 +77,7 @@ from sqlalchemy.sql.expression import FromClause
 
 from reasonkit_export._about import CategoryDescription
 from reasonkit_export._models import coerce_category
-from reasonkit_export.exceptions import InvalidRequest
+from reasonkit_export.exceptions import DatabaseError, InvalidRequest
 from reasonkit_export.sources._names import Exclusions, is_secret_name, personal_data_kind
 
 __all__ = [
@@ -564,7 +564,7 @@ def _reflect(engine: Engine, schema: str | None) -> MetaData:
     try:
         metadata.reflect(bind=engine, schema=schema)
     except sa_exc.SQLAlchemyError as exc:
-        raise InvalidRequest(f"cannot reflect the schema: {type(exc).__name__}") from exc
+        raise DatabaseError(f"cannot reflect the schema: {type(exc).__name__}") from exc
     return metadata
 
 
