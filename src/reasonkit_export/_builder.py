@@ -325,6 +325,19 @@ def _describe_all(
     return described
 
 
+def _excluded_all(
+    categories: tuple[str, ...], sources: Mapping[str, RegisteredSource]
+) -> dict[str, tuple[str, ...]]:
+    """Per category, the fields its source declares it left out (``excluded_fields``)."""
+    excluded: dict[str, tuple[str, ...]] = {}
+    for category in categories:
+        registered = sources.get(category)
+        names = getattr(registered.source, "excluded_fields", ()) if registered else ()
+        if names and not isinstance(names, str):
+            excluded[category] = tuple(str(name) for name in names)
+    return excluded
+
+
 def make_writer(fmt: ExportFormat, config: ExportConfig) -> FormatWriter:
     """The format writer for ``fmt``, configured from ``config``."""
     if fmt is ExportFormat.JSON:
@@ -394,6 +407,7 @@ def build_artifact(
         timezone=job.timezone,
         descriptions=descriptions,
         controller=config.controller.to_dict() if config.controller is not None else None,
+        excluded_fields=_excluded_all(job.categories, sources),
         since=job.since,
         since_applied=tuple(
             category
