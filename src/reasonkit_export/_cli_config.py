@@ -26,7 +26,7 @@ import fsspec
 
 from reasonkit_export._models import ExportConfig, StorageBackend
 from reasonkit_export._service import ExportService
-from reasonkit_export.exceptions import InvalidRequest
+from reasonkit_export.exceptions import ConfigError, InvalidRequest
 from reasonkit_export.protocols import DataSource, JobRepository, ScheduleRepository
 from reasonkit_export.repositories import FileJobRepository, FileScheduleRepository
 from reasonkit_export.storage import FsspecStorage
@@ -56,10 +56,6 @@ FILE_SUFFIX = "_file"
 MASK = "********"
 
 _SQL_SCHEMES = frozenset({"sqlite", "postgresql", "postgres"})
-
-
-class ConfigError(InvalidRequest):
-    """The configuration is invalid; the message names the setting, never a secret."""
 
 
 @attrs.frozen
