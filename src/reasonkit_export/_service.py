@@ -450,6 +450,8 @@ class ExportService:
             InvalidSchedule: malformed, impossible or too frequent expression,
                 or an unknown timezone.
             InvalidRequest: unknown format or categories.
+            RateLimitExceeded: the user already has
+                ``ExportConfig.max_schedules_per_user`` schedules.
         """
         return self._scheduler.schedule_export(
             user_id,
