@@ -522,7 +522,8 @@ def _local_path(url: str) -> Path:
 def _repositories(settings: Settings) -> tuple[JobRepository, ScheduleRepository]:
     if not settings.uses_sql:
         root = _local_path(settings.repository_url)
-        return FileJobRepository(root), FileScheduleRepository(root)
+        keys = settings.export_config.signing_keys  # keyed user folder names
+        return FileJobRepository(root, signing_keys=keys), FileScheduleRepository(root)
     try:
         from reasonkit_export.repositories.sql import SqlJobRepository, SqlScheduleRepository
     except ImportError as exc:

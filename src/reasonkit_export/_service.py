@@ -148,7 +148,9 @@ class ExportService:
             assert config.local_path is not None  # checked by ExportConfig
             root = Path(config.local_path)
             storage = FsspecStorage(os.fspath(root / "files"))
-            repository = repository or FileJobRepository(root / "jobs")
+            repository = repository or FileJobRepository(
+                root / "jobs", signing_keys=config.signing_keys
+            )
             schedules = schedules or FileScheduleRepository(root / "jobs")
         elif config.storage_backend is StorageBackend.S3:
             storage = FsspecStorage(f"s3://{config.s3_bucket}", storage_options=storage_options)
