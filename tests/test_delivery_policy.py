@@ -300,7 +300,15 @@ def test_copy_needs_a_policy_for_user_destinations(tmp_path: Any) -> None:
         StorageCopyDelivery(lambda _job: "s3://inbox/x")
     with pytest.raises(InvalidRequest, match="fixed destination only"):
         StorageCopyDelivery(lambda _job: "s3://inbox/x", allow=DestinationPolicy.host_configured())
-    for fixed in (str(tmp_path), "file:///tmp/x", "memory://x", "ftp://h/x", "webhdfs://h/x"):
+    fixed_ones = (
+        str(tmp_path),
+        "file:///tmp/x",
+        "memory://x",
+        "ftp://h/x",
+        "webhdfs://h/x",
+        "s3://[x",
+    )
+    for fixed in fixed_ones:
         with pytest.raises(InvalidRequest, match="host_configured"):
             StorageCopyDelivery(fixed)
     assert not (tmp_path / "x").exists()
