@@ -74,6 +74,10 @@ __all__ = [
 ]
 
 MANIFEST_NAME = "manifest.json"
+# verify_archive reads at most this much of manifest.json: a ZIP of a few
+# hundred KiB can inflate a "manifest" to gigabytes. 16 MiB lists well over
+# 50,000 members.
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MANIFEST_SCHEMA_VERSION = 1
 _READ_CHUNK = 1024 * 1024
 
@@ -171,15 +175,20 @@ def encode_manifest(manifest: Mapping[str, Any]) -> bytes:
     return (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-def verify_archive(archive: str | os.PathLike[str] | IO[bytes]) -> list[str]:
+def verify_archive(
+    archive: str | os.PathLike[str] | IO[bytes], *, max_manifest_bytes: int = MAX_MANIFEST_BYTES
+) -> list[str]:
     """Check a ZIP export against its ``manifest.json``.
 
     Every listed member must exist once with the listed size and SHA-256, and
     no member may exist that the manifest does not list (``manifest.json``
-    itself aside).
+    itself aside). Members are streamed; ``manifest.json`` is read in chunks
+    and refused once it passes ``max_manifest_bytes``, so a crafted archive
+    cannot make the check use more memory than that.
 
     Args:
         archive: a path or a seekable binary file holding the archive.
+        max_manifest_bytes: the largest ``manifest.json`` accepted (16 MiB).
 
     Returns:
         The problems found, one sentence each; empty when the archive is intact.
@@ -197,7 +206,10 @@ def verify_archive(archive: str | os.PathLike[str] | IO[bytes]) -> list[str]:
         if MANIFEST_NAME not in names:
             return [*problems, f"{MANIFEST_NAME} is missing"]
         try:
-            manifest = json.loads(zf.read(MANIFEST_NAME))
+            raw = _read_bounded(zf, MANIFEST_NAME, max_manifest_bytes)
+            if raw is None:
+                return [*problems, f"{MANIFEST_NAME} is larger than {max_manifest_bytes} bytes"]
+            manifest = json.loads(raw)
         except Exception as exc:  # noqa: BLE001 - as above: report, never raise
             return [*problems, f"{MANIFEST_NAME} is unreadable: {exc}"]
         listed = _listed_members(manifest, problems)
@@ -212,6 +224,25 @@ def verify_archive(archive: str | os.PathLike[str] | IO[bytes]) -> list[str]:
             if name != MANIFEST_NAME and name not in listed_names
         )
     return problems
+
+
+def _read_bounded(zf: zipfile.ZipFile, name: str, limit: int) -> bytes | None:
+    """The member's bytes, or None once more than ``limit`` would be needed.
+
+    The declared size is checked first, but never trusted: the bytes are
+    counted while they are inflated.
+    """
+    if zf.getinfo(name).file_size > limit:
+        return None
+    chunks: list[bytes] = []
+    total = 0
+    with zf.open(name) as member:
+        while chunk := member.read(min(_READ_CHUNK, limit + 1 - total)):
+            total += len(chunk)
+            if total > limit:
+                return None
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _listed_members(manifest: Any, problems: list[str]) -> list[dict[str, Any]] | None:
