@@ -51,6 +51,9 @@ class CategoryDescription:
         source: where the data came from when not from the user (Art. 15(1)(g)).
         automated_decision_making: whether and how automated decisions,
             including profiling, use it (Art. 15(1)(h)).
+        fields: the category's record fields (CSV column names, dotted for
+            nested values); an empty category's CSV table uses them as its
+            header row.
     """
 
     title: str | None = None
@@ -61,6 +64,7 @@ class CategoryDescription:
     retention: str | None = None
     source: str | None = None
     automated_decision_making: str | None = None
+    fields: tuple[str, ...] = attrs.field(default=(), converter=_texts)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields that are set, as JSON values."""

@@ -51,8 +51,9 @@ import csv
 import io
 import json
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, BinaryIO
 
@@ -61,10 +62,13 @@ from reasonkit_export.formats._base import ArtifactPlan, ExportInfo, Section, Wr
 
 __all__ = [
     "CSV_MEDIA_TYPE",
+    "EMPTY_TABLE_COLUMN",
     "CsvTable",
     "CsvWriter",
+    "declared_fields",
     "encode_row",
     "flatten_record",
+    "is_formula",
     "neutralize_cell",
     "write_csv_table",
 ]
@@ -78,6 +82,22 @@ _COPY_CHUNK = 1024 * 1024
 # OWASP's list of leading characters that make a spreadsheet treat a cell as a
 # formula (or shift it into one), plus line feed.
 _FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+# Characters a spreadsheet evaluates like = + - @ once leading whitespace is
+# skipped: the ASCII ones and their full-width and small-form look-alikes.
+_FORMULA_STARTS = (
+    "=", "+", "-", "@",
+    "\uff1d", "\uff0b", "\uff0d", "\uff20",  # ＝ ＋ － ＠ (full width)
+    "\ufe66", "\ufe62", "\ufe63", "\ufe6b",  # ﹦ ﹢ ﹣ ﹫ (small forms)
+)  # fmt: skip
+_WHITESPACE = tuple(c for c in map(chr, range(0x3001)) if c.isspace())
+# A cheap first test for the hot loop: every text that may need the apostrophe
+# starts with one of these (neutralize_cell decides).
+_MAYBE_FORMULA = tuple(dict.fromkeys(_FORMULA_TRIGGERS + _FORMULA_STARTS + _WHITESPACE))
+# Integers a spreadsheet (15 digits) or JavaScript (doubles) cannot hold
+# exactly: beyond Number.MAX_SAFE_INTEGER they are written as text.
+_MAX_SAFE_INTEGER = 2**53 - 1
+EMPTY_TABLE_COLUMN = "no_records"
+"""The header of an empty table whose category declares no fields."""
 
 
 def _needs_quotes(text: str) -> bool:
@@ -165,9 +185,29 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def is_formula(text: str) -> bool:
+    """Whether a spreadsheet could evaluate ``text`` (or shift it into a formula).
+
+    True when it starts with tab, CR or LF, or when, after any leading
+    whitespace, it starts with ``=``, ``+``, ``-``, ``@`` or one of their
+    full-width (``＝ ＋ － ＠``) or small-form look-alikes.
+    """
+    if text.startswith(_FORMULA_TRIGGERS):
+        return True
+    return text.lstrip().startswith(_FORMULA_STARTS)
+
+
 def neutralize_cell(text: str) -> str:
     """Return ``text`` with a leading ``'`` if a spreadsheet could run it as a formula."""
-    return "'" + text if text.startswith(_FORMULA_TRIGGERS) else text
+    return "'" + text if text.startswith(_MAYBE_FORMULA) and is_formula(text) else text
+
+
+def _integer(value: int, neutralize_formulas: bool) -> str:
+    """An int's cell: its digits, as text (``'`` first) beyond the safe range if neutralising."""
+    text = int.__repr__(value)
+    if neutralize_formulas and not -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER:
+        return "'" + text
+    return text
 
 
 def encode_row(row: list[str]) -> str:
@@ -199,10 +239,11 @@ def _make_flattener(neutralize_formulas: bool) -> Callable[[Mapping[str, Any]], 
     write straight into the result under their dotted prefix. The property
     tests hold it to the reference definition.
     """
-    triggers = _FORMULA_TRIGGERS
+    triggers = _MAYBE_FORMULA
     needs_quotes = _needs_quotes
     encode = _json_compact
     plain_list = _plain_list
+    max_safe = _MAX_SAFE_INTEGER
 
     def field(text: str) -> str:
         """Quote ``text`` for a CSV line if it needs it (RFC 4180)."""
@@ -221,7 +262,7 @@ def _make_flattener(neutralize_formulas: bool) -> Callable[[Mapping[str, Any]], 
         if value is False:
             return "false"
         if isinstance(value, int):
-            return int.__repr__(value)
+            return _integer(value, neutralize_formulas)
         if isinstance(value, float):
             return float.__repr__(value)
         # Lists and empty (or kept-whole) mappings; JSON text never starts
@@ -273,12 +314,15 @@ def _make_flattener(neutralize_formulas: bool) -> Callable[[Mapping[str, Any]], 
                     out[prefix + key] = value
                 else:
                     out[prefix + key] = field(
-                        "'" + value if neutralize_formulas and value.startswith(triggers) else value
+                        neutralize_cell(value) if neutralize_formulas else value
                     )
             elif value is None:
                 out[prefix + key] = ""
             elif kind is int:
-                out[prefix + key] = int.__repr__(value)
+                if -max_safe <= value <= max_safe:
+                    out[prefix + key] = int.__repr__(value)
+                else:
+                    out[prefix + key] = _integer(value, neutralize_formulas)
             elif kind is bool:
                 out[prefix + key] = "true" if value else "false"
             elif kind is float and value - value == 0.0:  # finite
@@ -286,6 +330,9 @@ def _make_flattener(neutralize_formulas: bool) -> Callable[[Mapping[str, Any]], 
             elif kind is list and all(type(item) in _PLAIN for item in value):
                 # A list of plain scalars is its own JSON form.
                 out[prefix + key] = field(plain_list(value))
+            elif kind is Decimal and value.is_finite():
+                # A number: its exact digits, never prefixed (-12.50 stays -12.50).
+                out[prefix + key] = str(value)
             elif kind is datetime:
                 # Inlined from the JSON encoding (naive means UTC): most records
                 # carry time stamps, and this loop is the CSV writer's hot path.
@@ -309,7 +356,10 @@ def _make_flattener(neutralize_formulas: bool) -> Callable[[Mapping[str, Any]], 
 
     def flatten(record: Mapping[str, Any]) -> dict[str, str]:
         out: dict[str, str] = {}
-        walk(record if type(record) is dict else to_json_value(record), "", out)
+        if type(record) is not dict:
+            # Any other mapping keeps its values (a Decimal stays a number).
+            record = dict(record) if isinstance(record, Mapping) else to_json_value(record)
+        walk(record, "", out)
         return out
 
     return flatten
@@ -411,12 +461,34 @@ class CsvTable:
             add(record)
         return self.count - before
 
-    def write_csv(self, sink: BinaryIO, *, bom: bool = True) -> int:
+    def size_bound(self, *, bom: bool = True, fields: Sequence[str] = ()) -> int:
+        """An upper bound of the bytes :meth:`write_csv` will write (for the ZIP's headers)."""
+        self._spill()
+        header = self.columns
+        if self.neutralize_formulas:
+            header = [neutralize_cell(column) for column in header]
+        # Short rows are padded with one comma per missing column; a padded
+        # empty row may lose its two quotes, never gain more than that.
+        padding = self._short_rows * (len(self._columns) + 2)
+        if not self._columns:
+            # The declared fields or the placeholder, and empty rows (write_csv).
+            padding = 4096 + sum(len(utf8(f)) + 4 for f in fields) * (self.count + 2)
+        return len(_BOM) * bom + len(utf8(encode_row(header))) + 2 + self._file.tell() + padding
+
+    def write_csv(self, sink: BinaryIO, *, bom: bool = True, fields: Sequence[str] = ()) -> int:
         """Write the table (header and one row per record) to ``sink``.
 
-        A table without any column (no records, or only empty ones) is written
-        as an empty file (just the byte order mark, if any). Can be called
-        more than once.
+        A table without any column (no records, or only empty ones) still has
+        a header row, so that every CSV reader (pandas too) reads it: the
+        category's declared ``fields`` or, if none, the single column
+        :data:`EMPTY_TABLE_COLUMN`, and one row of empty cells per record.
+        Can be called more than once.
+
+        Args:
+            sink: where the table goes.
+            bom: start with a UTF-8 byte order mark.
+            fields: the category's declared columns, used only when no record
+                had any (see :func:`declared_fields`).
 
         Returns:
             The number of rows written, not counting the header.
@@ -425,7 +497,12 @@ class CsvTable:
             sink.write(_BOM)
         width = len(self._columns)
         if not width:
-            return 0
+            header = list(fields) or [EMPTY_TABLE_COLUMN]
+            if self.neutralize_formulas:
+                header = [neutralize_cell(column) for column in header]
+            empty = encode_row([""] * len(header))
+            sink.write(utf8("".join([encode_row(header), "\r\n", *[empty + "\r\n"] * self.count])))
+            return self.count
         self._spill()
         spool = self._file
         spool.flush()
@@ -478,12 +555,19 @@ class CsvTable:
         self.close()
 
 
+def declared_fields(info: ExportInfo, category: str) -> tuple[str, ...]:
+    """The CSV columns ``category``'s data source declares (``CategoryDescription.fields``)."""
+    fields = (info.about.get(category) or {}).get("fields") or ()
+    return tuple(str(field) for field in fields)
+
+
 def write_csv_table(
     records: Iterable[Mapping[str, Any]],
     sink: BinaryIO,
     *,
     bom: bool = True,
     neutralize_formulas: bool = True,
+    fields: Sequence[str] = (),
 ) -> int:
     """Write one category's records to ``sink`` as one CSV table.
 
@@ -496,7 +580,7 @@ def write_csv_table(
     """
     with CsvTable(neutralize_formulas=neutralize_formulas) as table:
         table.extend(records)
-        table.write_csv(sink, bom=bom)
+        table.write_csv(sink, bom=bom, fields=fields)
         return table.count
 
 
@@ -543,7 +627,11 @@ class CsvWriter:
         if section is None:
             raise ValueError("a single-category CSV export needs exactly one section")
         count = write_csv_table(
-            section.records, sink, bom=self.bom, neutralize_formulas=self.neutralize_formulas
+            section.records,
+            sink,
+            bom=self.bom,
+            neutralize_formulas=self.neutralize_formulas,
+            fields=declared_fields(info, section.category),
         )
         if next(iterator, None) is not None:
             raise ValueError("a single-category CSV export got more than one section")
