@@ -28,7 +28,9 @@ manifest alone (:func:`verify_archive` does exactly that). Layout
          "media_type": "text/csv; charset=utf-8", "category": "profile"},
         ...
       ],
-      "warnings": ["report.pdf: ..."]
+      "warnings": ["report.pdf: ..."],
+      "numbers": {"max_safe_integer": 9007199254740991, "integers": "exact",
+                  "note": "..."}
     }
 
 ``members`` is in archive order and never lists ``manifest.json`` itself. A
@@ -43,11 +45,14 @@ appears only when configured, ``window`` only for an incremental export
 category how many records a redaction hook changed. ``locale`` is the
 language of the README and the report. A volume of a split archive adds
 ``part`` (1, 2, ...); its ``record_counts`` and ``redacted_counts`` count that
-volume's records only. All of these were added without changing the meaning
-of any earlier field (as was ``excluded_fields``: per category, the fields
-its data source left out on purpose, present only when a source declares
-some), so ``schema_version`` stays 1: readers ignore keys they
-do not know.
+volume's records only, and ``parts`` says how many volumes there are.
+``numbers`` says how to read integers: they are exact in JSON however large,
+and beyond ``max_safe_integer`` (±(2^53 - 1)) a reader parsing numbers as
+doubles (JavaScript, jq before 1.7) would round them. ``excluded_fields``
+lists, per category, the fields its data source left out on purpose (present
+only when a source declares some). All of these were added without changing
+the meaning of any earlier field, so ``schema_version`` stays 1: readers
+ignore keys they do not know.
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ from typing import IO, Any
 
 import attrs
 
-from reasonkit_export._encoding import to_json_value
+from reasonkit_export._encoding import MAX_SAFE_INTEGER, to_json_value
 from reasonkit_export.formats._base import ExportInfo
 
 __all__ = [
@@ -79,6 +84,13 @@ MANIFEST_NAME = "manifest.json"
 # 50,000 members.
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MANIFEST_SCHEMA_VERSION = 1
+_NUMBERS_NOTE = (
+    "Integers are written with every digit, however large. Beyond ±max_safe_integer, "
+    "readers that parse JSON numbers as doubles (JavaScript's JSON.parse, jq before 1.7) "
+    "round them: read such values with a big-integer parser (Python's json module, "
+    "JSON.parse with a reviver in JavaScript). CSV tables write them as text "
+    "(with a leading apostrophe when formulas are neutralised)."
+)
 _READ_CHUNK = 1024 * 1024
 
 
@@ -109,6 +121,7 @@ def build_manifest(
     warnings: Iterable[str] = (),
     redacted_counts: Mapping[str, int] | None = None,
     part: int | None = None,
+    parts: int | None = None,
 ) -> dict[str, Any]:
     """Build the manifest dict (schema version 1) for an archive's members.
 
@@ -121,6 +134,7 @@ def build_manifest(
         redacted_counts: redacted records per category; defaults to
             ``info.stats.redacted`` (complete once every section was read).
         part: the volume number of a split archive.
+        parts: how many volumes the split export has (with ``part``).
     """
     listed: list[dict[str, Any]] = []
     for member in members:
@@ -145,6 +159,8 @@ def build_manifest(
     }
     if part is not None:
         manifest["part"] = part
+        if parts is not None:
+            manifest["parts"] = parts
     if info.since is not None:
         # The same window the JSON document states, so both artifacts agree.
         manifest["window"] = {
@@ -167,6 +183,11 @@ def build_manifest(
     manifest["redacted_counts"] = dict(redacted)
     manifest["members"] = listed
     manifest["warnings"] = list(warnings)
+    manifest["numbers"] = {
+        "max_safe_integer": MAX_SAFE_INTEGER,
+        "integers": "exact",
+        "note": _NUMBERS_NOTE,
+    }
     return manifest
 
 
