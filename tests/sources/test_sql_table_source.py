@@ -168,7 +168,7 @@ def test_driver_types_become_plain_values(postgres_url: str) -> None:
 
 
 def test_importing_the_package_needs_no_sqlalchemy_or_django() -> None:
-    """import reasonkit_export (and .sources) loads neither SQLAlchemy nor Django; .django needs no SQLAlchemy."""
+    """Importing the package loads neither SQLAlchemy nor Django; .django needs no SQLAlchemy."""
     import subprocess
     import sys
 
