@@ -25,10 +25,12 @@ from reasonkit_export._models import (
     ScheduledExport,
     StorageBackend,
 )
+from reasonkit_export._present import Presenter
 from reasonkit_export._service import ExportService
 from reasonkit_export._version import __version__
 from reasonkit_export.exceptions import (
     ConflictError,
+    ConflictRetriesExhausted,
     CryptoError,
     DatabaseError,
     ExportError,
@@ -37,6 +39,7 @@ from reasonkit_export.exceptions import (
     ExportNotReady,
     InvalidRequest,
     InvalidSchedule,
+    InvalidTimezone,
     InvalidToken,
     ProcessingError,
     RateLimitExceeded,
@@ -52,6 +55,7 @@ __all__ = [
     "Category",
     "CategoryDescription",
     "ConflictError",
+    "ConflictRetriesExhausted",
     "ControllerInfo",
     "CryptoError",
     "DatabaseError",
@@ -67,8 +71,10 @@ __all__ = [
     "ExportStatus",
     "InvalidRequest",
     "InvalidSchedule",
+    "InvalidTimezone",
     "InvalidToken",
     "NotificationEvent",
+    "Presenter",
     "ProcessingError",
     "RateLimit",
     "RateLimitExceeded",

@@ -4,7 +4,8 @@ The tree::
 
     ExportError
     ├── InvalidRequest (ValueError)         bad arguments, bad configuration
-    │   └── InvalidSchedule                 a cron expression or timezone we refuse
+    │   ├── InvalidSchedule                 a cron expression or timezone we refuse
+    │   └── InvalidTimezone                 an export's timezone is not an IANA name
     ├── ExportNotFound (LookupError)        no such job (or another user's job)
     │   └── ScheduleNotFound                no such schedule (or another user's)
     ├── ExportExpired                       the download window has closed
@@ -18,6 +19,7 @@ The tree::
     │   └── InvalidKey (also ValueError)    a storage key we refuse (e.g. traversal)
     ├── DatabaseError                       a job or schedule repository failed
     │   └── ConflictError                   a fenced write lost (stale version/attempt)
+    │       └── ConflictRetriesExhausted    it kept losing for every bounded retry
     └── CryptoError                         age encryption / decryption failed
         ├── KeyFormatError (ValueError)     a malformed recipient or identity string
         ├── HeaderError                     malformed age header
@@ -36,6 +38,7 @@ from uuid import UUID
 
 __all__ = [
     "ConflictError",
+    "ConflictRetriesExhausted",
     "CryptoError",
     "DatabaseError",
     "ExportError",
@@ -48,6 +51,7 @@ __all__ = [
     "InvalidKey",
     "InvalidRequest",
     "InvalidSchedule",
+    "InvalidTimezone",
     "InvalidToken",
     "KeyFormatError",
     "NoIdentityMatch",
@@ -70,6 +74,10 @@ class InvalidRequest(ExportError, ValueError):
 
 class InvalidSchedule(InvalidRequest):
     """A schedule (cron expression, timezone, interval) is refused."""
+
+
+class InvalidTimezone(InvalidRequest):
+    """An export's ``timezone`` is not an IANA time zone name (``Europe/Berlin``)."""
 
 
 class ExportNotFound(ExportError, LookupError):
@@ -174,6 +182,17 @@ class ConflictError(DatabaseError):
     def __init__(self, record_id: UUID | str) -> None:
         super().__init__(f"record {record_id} was changed by another writer")
         self.record_id = record_id
+
+
+class ConflictRetriesExhausted(ConflictError):
+    """A read-modify-write lost to concurrent writers on every one of its attempts."""
+
+    def __init__(self, record_id: UUID | str, attempts: int) -> None:
+        DatabaseError.__init__(
+            self, f"record {record_id} kept changing underneath; gave up after {attempts} tries"
+        )
+        self.record_id = record_id
+        self.attempts = attempts
 
 
 class CryptoError(ExportError):
