@@ -41,9 +41,11 @@ def _info(*categories: str) -> ExportInfo:
     )
 
 
-def _render(sections: dict[str, Iterable[dict[str, Any]]]) -> tuple[PdfWriteResult, PdfReader]:
+def _render(
+    sections: dict[str, Iterable[dict[str, Any]]], writer: PdfWriter | None = None
+) -> tuple[PdfWriteResult, PdfReader]:
     sink = io.BytesIO()
-    result = PdfWriter().write(
+    result = (writer or PdfWriter()).write(
         _info(*sections),
         [Section(category=name, records=records) for name, records in sections.items()],
         sink,
@@ -173,7 +175,9 @@ def test_pages_are_numbered_and_headed() -> None:
     total = len(pages)
     assert total > 3
     for number, text in enumerate(pages, start=1):
-        assert f"Page {number} of {total}" in text
+        # The total is drawn by a form XObject written last, which text
+        # extraction reports as a separate run.
+        assert f"Page{number}of{total}" in _squash(text)
         if number > 1:
             assert f"Your data export · {EXPORT_ID}" in text
             assert "history" in text
@@ -265,7 +269,9 @@ def test_text_is_placed_inside_the_page_margins() -> None:
     positions: list[tuple[float, float]] = []
 
     def visit(text: str, cm: Any, tm: Any, font: Any, size: Any) -> None:
-        if text.strip():
+        # The footer's total page count is a form XObject, which pypdf reports
+        # in the form's own coordinates: it is checked by the footer test.
+        if text.strip() and not text.strip().isdigit():
             positions.append((tm[4], tm[5]))
 
     for page in reader.pages:
@@ -279,7 +285,10 @@ def test_text_is_placed_inside_the_page_margins() -> None:
 
 def test_cjk_and_emoji_are_replaced_and_counted() -> None:
     """Characters without a glyph become U+FFFD, are counted and reported, and don't crash."""
-    result, reader = _render({"profile": [{"greeting": "Hi 日本語 🙂!", "ok": "Zoë"}]})
+    # Without system fonts, no font of the report has CJK or emoji glyphs.
+    result, reader = _render(
+        {"profile": [{"greeting": "Hi 日本語 🙂!", "ok": "Zoë"}]}, PdfWriter(system_fonts=False)
+    )
     text = "\n".join(_pages(reader))
     assert f"Hi {REPLACEMENT * 3} {REPLACEMENT}!" in text
     assert result.replaced_characters == 4

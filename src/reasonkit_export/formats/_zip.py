@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import re
 import textwrap
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
@@ -624,6 +624,12 @@ class ZipWriter:
         compresslevel: deflate level, 0-9.
         pdf_writer_factory: builds the PDF writer; defaults to
             :class:`~reasonkit_export.formats._pdf.PdfWriter`.
+        pdf_fonts: extra fallback font files for the PDF report.
+        pdf_progress: called while the PDF report renders.
+        pdf_summary_above: above this many records in the export, the report
+            is a summary of each category's first ``pdf_summary_records``
+            records (None: always the complete report).
+        pdf_summary_records: records per category in a summary report.
     """
 
     def __init__(
@@ -635,6 +641,10 @@ class ZipWriter:
         compresslevel: int = 6,
         pdf_writer_factory: Callable[[], FormatWriter] | None = None,
         include_csv: bool = True,
+        pdf_fonts: Sequence[str] = (),
+        pdf_progress: Callable[[int, int], None] | None = None,
+        pdf_summary_above: int | None = None,
+        pdf_summary_records: int = 100,
     ) -> None:
         self.csv_bom = csv_bom
         self.neutralize_formulas = neutralize_formulas
@@ -642,18 +652,44 @@ class ZipWriter:
         self.include_csv = include_csv
         self.compresslevel = compresslevel
         self.pdf_writer_factory = pdf_writer_factory
+        self.pdf_fonts = tuple(pdf_fonts)
+        self.pdf_progress = pdf_progress
+        self.pdf_summary_above = pdf_summary_above
+        self.pdf_summary_records = pdf_summary_records
 
     def plan(self, info: ExportInfo) -> ArtifactPlan:
         """A ``.zip``; it compresses inside, so no service-level gzip."""
         return ArtifactPlan(extension="zip", media_type="application/zip", gzip_allowed=False)
 
-    def _pdf_writer(self) -> FormatWriter:
+    def _pdf_summarised(self, total: int) -> bool:
+        """Whether the report of an export of ``total`` records is a summary."""
+        return self.pdf_summary_above is not None and total > self.pdf_summary_above
+
+    def _pdf_writer(self, total: int) -> FormatWriter:
         if self.pdf_writer_factory is not None:
             return self.pdf_writer_factory()
         # Imported lazily: fpdf2 is only loaded when a PDF is actually made.
         from reasonkit_export.formats._pdf import PdfWriter
 
-        return PdfWriter()
+        return PdfWriter(
+            fonts=self.pdf_fonts,
+            progress=self.pdf_progress,
+            summary_records=self.pdf_summary_records if self._pdf_summarised(total) else None,
+        )
+
+    def _pdf_listing(self, msg: Messages, total: int) -> str:
+        """The README's line for report.pdf: what it holds, and the rule when one applies."""
+        if self.pdf_writer_factory is not None or self.pdf_summary_above is None:
+            return msg("readme.file.pdf")
+        count = format_number(self.pdf_summary_records, msg.locale)
+        rule = msg(
+            "readme.pdf_rule",
+            limit=format_number(self.pdf_summary_above, msg.locale),
+            count=count,
+        )
+        if self._pdf_summarised(total):
+            return f"{msg('readme.file.pdf_summary', count=count)} {rule}"
+        return f"{msg('readme.file.pdf')} {rule}"
 
     def write(self, info: ExportInfo, sections: Iterable[Section], sink: BinaryIO) -> WriteResult:
         """Spool every section once, then stream the archive's members into ``sink``."""
@@ -695,11 +731,12 @@ class ZipWriter:
                 if self.include_csv:
                     listing += _write_tables(archive, spooled, "csv/", bom=self.csv_bom, msg=msg)
                 if self.include_pdf:
-                    pdf = self._pdf_writer()
+                    total = sum(counts.values())
+                    pdf = self._pdf_writer(total)
                     with archive.member(pdf_name, "application/pdf") as member:
                         result = pdf.write(info, replay(), cast(BinaryIO, member))
                     warnings.extend(result.warnings)
-                    listing.append((pdf_name, msg("readme.file.pdf")))
+                    listing.append((pdf_name, self._pdf_listing(msg, total)))
                 listing += [
                     (readme_name, msg("readme.file.readme")),
                     (MANIFEST_NAME, msg("readme.file.manifest")),
