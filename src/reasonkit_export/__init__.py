@@ -25,6 +25,7 @@ from reasonkit_export._models import (
     ScheduledExport,
     StorageBackend,
 )
+from reasonkit_export._present import Presenter
 from reasonkit_export._service import ExportService
 from reasonkit_export._version import __version__
 from reasonkit_export.exceptions import (
@@ -37,6 +38,7 @@ from reasonkit_export.exceptions import (
     ExportNotReady,
     InvalidRequest,
     InvalidSchedule,
+    InvalidTimezone,
     InvalidToken,
     ProcessingError,
     RateLimitExceeded,
@@ -67,8 +69,10 @@ __all__ = [
     "ExportStatus",
     "InvalidRequest",
     "InvalidSchedule",
+    "InvalidTimezone",
     "InvalidToken",
     "NotificationEvent",
+    "Presenter",
     "ProcessingError",
     "RateLimit",
     "RateLimitExceeded",

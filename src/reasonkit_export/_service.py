@@ -48,6 +48,7 @@ from reasonkit_export._models import (
     coerce_format,
     ensure_utc,
 )
+from reasonkit_export._present import validate_timezone
 from reasonkit_export._tokens import TokenSigner
 from reasonkit_export.delivery._base import Delivery
 from reasonkit_export.exceptions import (
@@ -257,6 +258,7 @@ class ExportService:
         since: datetime | None = None,
         override_reason: str | None = None,
         locale: str | None = None,
+        timezone: str | None = None,
     ) -> ExportJob:
         """Request an export and return its pending job.
 
@@ -276,8 +278,12 @@ class ExportService:
                 rate limit (kept on the job).
             locale: the language of the README and PDF texts (``en``, ``de``,
                 or any registered catalogue; falls back to English).
+            timezone: the IANA time zone (``Europe/Berlin``) in which the
+                views people read (HTML, PDF, README) show times; default
+                UTC. JSON and CSV keep UTC.
 
         Raises:
+            InvalidTimezone: ``timezone`` is not an IANA time zone name.
             InvalidRequest: unknown format, unknown or no categories, bad user
                 id, ``since`` in the future, or a blank override reason.
             RateLimitExceeded: the user is over the configured rate limit (and
@@ -297,6 +303,7 @@ class ExportService:
             since=since,
             override_reason=override_reason,
             locale=normalize_locale(locale),
+            timezone=validate_timezone(timezone),
         )
 
     def _create(
@@ -311,6 +318,7 @@ class ExportService:
         since: datetime | None = None,
         override_reason: str | None = None,
         locale: str = "en",
+        timezone: str = "UTC",
     ) -> ExportJob:
         now = self._now()
         with self._create_lock:  # check-then-add, atomic among this process's threads
@@ -341,6 +349,7 @@ class ExportService:
                     since=since,
                     rate_limit_override=override_reason,
                     locale=locale,
+                    timezone=timezone,
                 )
             )
         logger.info("export %s created (format=%s)", stored.id, fmt.value)
@@ -1137,6 +1146,7 @@ class ExportService:
                     job_id=job_id,
                     schedule_id=schedule.id,
                     since=self._incremental_since(schedule),
+                    timezone=schedule.timezone,
                 )
             except ConflictError:
                 return None  # another host created this very job a moment ago
