@@ -56,6 +56,7 @@ from typing import Any, BinaryIO
 import attrs
 
 from reasonkit_export._i18n import messages
+from reasonkit_export._present import Presenter
 from reasonkit_export.formats._base import ArtifactPlan, ExportInfo, Section, WriteResult
 from reasonkit_export.formats._pdf_file import Bookmark, Link, PdfFile
 from reasonkit_export.formats._pdf_fonts import FontFile, candidate_fonts, font_cmap
@@ -63,7 +64,7 @@ from reasonkit_export.formats._pdf_layout import (
     REPLACEMENT,
     TextCleaner,
     TextMetrics,
-    display_pairs,
+    record_fields,
     undrawable_pattern,
 )
 from reasonkit_export.formats._spool import RecordSpool
@@ -114,6 +115,9 @@ _GRAY_OP = f"{_MUTED_GRAY / 255:.3f} g"
 _BLACK_OP = "0 g"
 _TOTAL_FORM = "Tot"
 _PLACEHOLDER = "\ue000"
+_INDEX = re.compile(r"\[\d+\]")
+_INDEX_NUMBER = re.compile(r"\[(\d+)\]")
+_LABEL_CACHE = 4096
 
 # Scripts that need shaping or bidi reordering: Hebrew, Arabic, Syriac,
 # Thaana, N'Ko, Samaritan, Mandaic, the Indic scripts, Sinhala, Thai, Lao,
@@ -342,7 +346,13 @@ class _Report:
 
         self.info = info
         self.msg = messages(info.locale)
+        # Titles, field labels and values as the HTML view shows them: the
+        # export's locale and time zone, the sources' descriptions.
+        self.present = Presenter.for_export(
+            locale=info.locale, timezone=info.timezone, descriptions=info.descriptions
+        )
         self.out = out
+        self._labels: dict[tuple[str, str], str] = {}
         self._progress = progress
         self._summary_records = summary_records
         self.summarised = False
@@ -713,7 +723,7 @@ class _Report:
         facts = [
             (msg("report.user"), info.user_id),
             (msg("report.export_id"), str(info.export_id)),
-            (msg("report.generated"), _timestamp(info.generated_at)),
+            (msg("report.generated"), self.present.timestamp(info.generated_at)),
             (msg("report.generator"), info.generator),
             (msg("report.records"), format_number(total, msg.locale)),
         ]
@@ -745,7 +755,7 @@ class _Report:
         line_height = self.body.size_mm * _LINE_GAP
         count_x = _RIGHT - 40
         for index, (category, spool) in enumerate(sections):
-            title = msg.category_title(category, info.about.get(category))
+            title = self._title(category)
             names = self.body.wrap(title, count_x - _LEFT - 4, count_x - _LEFT - 4)
             self._ensure(line_height * len(names) + 1)
             top = self.y
@@ -773,7 +783,7 @@ class _Report:
     def _chapter_for(self, index: int, category: str, spool: RecordSpool) -> None:
         msg = self.msg
         about = self.info.about.get(category) or {}
-        title = msg.category_title(category, about)
+        title = self._title(category)
         self._chapter = self.cleaner.clean_line(" ".join(title.split()))
         self._new_page()
         place = (self.pages, (_PAGE_H - self.y + 4) * _PT_PER_MM)
@@ -812,9 +822,9 @@ class _Report:
                 )
                 break
             if as_table:
-                self._table_record(number, spool.count, record)
+                self._table_record(category, number, spool.count, record)
             else:
-                self._block_record(number, record)
+                self._block_record(category, number, record)
             self._tick()
 
     # -- records ----------------------------------------------------------
@@ -833,7 +843,50 @@ class _Report:
                 self._rule()
             self.y += row.height
 
-    def _block_record(self, number: int, record: dict[str, Any]) -> None:
+    def _pairs(self, category: str, record: dict[str, Any]) -> list[tuple[str, str]]:
+        """The record's fields as (human label, formatted value), in record order."""
+        present = self.present
+        return [
+            (self._label(category, path), present.value(value))
+            for path, value in record_fields(record)
+        ]
+
+    def _label(self, category: str, path: str) -> str:
+        """A field's label; a nested field the source did not label keeps its context.
+
+        ``address.geo.lat`` reads "Address › Geo › Lat", ``items[1].name``
+        "Items 2 › Name", unless the source's description labels the path.
+        """
+        label = self._labels.get((category, path))
+        if label is not None:
+            return label
+        description = self.info.descriptions.get(category)
+        plain = _INDEX.sub("", path)
+        if ("." not in path and "[" not in path) or (
+            description is not None and (path in description.fields or plain in description.fields)
+        ):
+            label = self.present.field_label(category, path)
+        else:
+            parts = []
+            prefix = ""
+            for segment in path.split("."):
+                prefix = f"{prefix}.{segment}" if prefix else segment
+                name = self.present.field_label(category, prefix)
+                numbers = [str(int(index) + 1) for index in _INDEX_NUMBER.findall(segment)]
+                parts.append(" ".join([name, *numbers]))
+            label = " › ".join(parts)
+        if len(self._labels) < _LABEL_CACHE:
+            self._labels[(category, path)] = label
+        return label
+
+    def _title(self, category: str) -> str:
+        """The category's title: the source's (description or Art. 15 block) or the catalogue's."""
+        about = self.info.about.get(category)
+        if category not in self.info.descriptions and about and about.get("title"):
+            return self.msg.category_title(category, about)
+        return self.present.category_title(category)
+
+    def _block_record(self, category: str, number: int, record: dict[str, Any]) -> None:
         body = self.body
         key_metrics = self.key
         height = body.size_mm * _LINE_GAP
@@ -844,7 +897,7 @@ class _Report:
                 [(_LEFT, f"#{number}", self.small_bold, True, _WIDTH)],
             )
         ]
-        pairs = display_pairs(record)
+        pairs = self._pairs(category, record)
         if not pairs:
             for line in body.wrap(self.msg("report.empty_record"), _WIDTH, _WIDTH):
                 rows.append(_Row(height, [(_LEFT, line, body, True, _WIDTH)]))
@@ -872,7 +925,7 @@ class _Report:
         rows.append(_Row(_RECORD_GAP / 2, [], rule=True))
         self._place(rows)
 
-    def _table_record(self, number: int, total: int, record: dict[str, Any]) -> None:
+    def _table_record(self, category: str, number: int, total: int, record: dict[str, Any]) -> None:
         rows: list[_Row] = []
         if total > 1:
             rows.append(
@@ -881,7 +934,7 @@ class _Report:
                     [(_LEFT, f"#{number}", self.small_bold, True, _WIDTH)],
                 )
             )
-        pairs = display_pairs(record)
+        pairs = self._pairs(category, record)
         height = self.body.size_mm * _LINE_GAP
         if not pairs:
             for line in self.body.wrap(self.msg("report.empty_record"), _WIDTH, _WIDTH):

@@ -36,6 +36,7 @@ __all__ = [
     "TextMetrics",
     "display_pairs",
     "display_value",
+    "record_fields",
     "undrawable_pattern",
 ]
 
@@ -277,3 +278,27 @@ def _flatten(prefix: str, value: Any, pairs: list[tuple[str, str]]) -> None:
                 _flatten(f"{prefix}[{index}]", item, pairs)
     else:
         pairs.append((prefix, display_value(value)))
+
+
+def record_fields(record: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Flatten one JSON record into ``(path, value)`` for a presenter to label and format.
+
+    Paths as in :func:`display_pairs` (``address.city``, ``items[0].name``);
+    values are the scalars, lists of scalars, or empty containers themselves.
+    """
+    fields: list[tuple[str, Any]] = []
+    _walk("", record, fields)
+    return fields
+
+
+def _walk(prefix: str, value: Any, fields: list[tuple[str, Any]]) -> None:
+    if isinstance(value, dict):
+        if not value and prefix:
+            fields.append((prefix, value))
+        for key, item in value.items():
+            _walk(f"{prefix}.{key}" if prefix else str(key), item, fields)
+    elif isinstance(value, list) and any(isinstance(item, dict | list) for item in value):
+        for index, item in enumerate(value):
+            _walk(f"{prefix}[{index}]", item, fields)
+    else:
+        fields.append((prefix, value))
