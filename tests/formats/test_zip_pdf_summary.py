@@ -97,3 +97,74 @@ def test_bad_summary_options_are_refused(options: dict[str, Any]) -> None:
     """A negative threshold or an empty summary is a clear configuration error."""
     with pytest.raises(InvalidRequest, match="zip_pdf_summary"):
         ExportConfig(storage_backend="memory", **options)
+
+
+@pytest.fixture
+def spooled() -> Any:
+    """Build one spooled category of n records; every spool is closed afterwards."""
+    from reasonkit_export.formats._spool import RecordSpool
+
+    spools: list[RecordSpool] = []
+
+    def make(count: int) -> list[tuple[str, Any]]:
+        spool = RecordSpool()
+        spools.append(spool)
+        spool.extend({"n": n} for n in range(count))
+        return [("history", spool)]
+
+    yield make
+    for spool in spools:
+        spool.close()
+
+
+def test_background_report_renders_in_a_child_and_cleans_up(
+    make_info: MakeInfo, spooled: Any
+) -> None:
+    """The summary renders in a child process; close() removes its private folder."""
+    from reasonkit_export.formats._pdf import BackgroundReport
+
+    background = BackgroundReport(make_info("history"), spooled(40), summary_records=5)
+    assert background._process is not None
+    sink = io.BytesIO()
+    result = background.copy_to(sink)
+    folder = background._folder
+    background.close()
+    assert not folder.exists()
+    assert result.summary
+    assert result.record_counts == {"history": 40}
+    text = " ".join(PdfReader(io.BytesIO(sink.getvalue())).pages[1].extract_text().split())
+    assert "35 more records of this category are not shown" in text
+
+
+def test_background_report_renders_in_place_without_an_interpreter(
+    make_info: MakeInfo, monkeypatch: pytest.MonkeyPatch, spooled: Any
+) -> None:
+    """Where no Python interpreter can be started (embedded), the summary renders in place."""
+    import sys
+
+    from reasonkit_export.formats._pdf import BackgroundReport
+
+    monkeypatch.setattr(sys, "executable", "")
+    background = BackgroundReport(make_info("history"), spooled(12), summary_records=5)
+    assert background._process is None
+    sink = io.BytesIO()
+    try:
+        assert background.copy_to(sink).summary
+    finally:
+        background.close()
+    assert sink.getvalue().startswith(b"%PDF-")
+
+
+def test_background_report_failure_is_a_processing_error(make_info: MakeInfo, spooled: Any) -> None:
+    """A child that fails gives a ProcessingError naming no record content."""
+    from reasonkit_export.exceptions import ProcessingError
+    from reasonkit_export.formats._pdf import BackgroundReport
+
+    background = BackgroundReport(make_info("history"), spooled(3), summary_records=5)
+    background._process.wait()
+    (background._folder / "result.json").unlink(missing_ok=True)
+    try:
+        with pytest.raises(ProcessingError, match="summary report could not be rendered"):
+            background.copy_to(io.BytesIO())
+    finally:
+        background.close()

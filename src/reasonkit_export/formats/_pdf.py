@@ -57,6 +57,7 @@ import attrs
 
 from reasonkit_export._i18n import messages
 from reasonkit_export._present import Presenter
+from reasonkit_export.exceptions import ProcessingError
 from reasonkit_export.formats._base import ArtifactPlan, ExportInfo, Section, WriteResult
 from reasonkit_export.formats._pdf_file import Bookmark, Link, PdfFile
 from reasonkit_export.formats._pdf_fonts import FontFile, candidate_fonts, font_cmap
@@ -76,7 +77,7 @@ from reasonkit_export.formats._text import (
     window_sentences,
 )
 
-__all__ = ["PdfWriteResult", "PdfWriter", "RenderProgress"]
+__all__ = ["BackgroundReport", "PdfWriteResult", "PdfWriter", "RenderProgress"]
 
 RenderProgress = Callable[[int, int], None]
 """Called as ``(records rendered, records in the report)`` while a report renders.
@@ -1021,3 +1022,152 @@ class _Encoder:
             raw = raw.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
             raw = raw.replace("\r", "\\r")
         return raw
+
+
+class BackgroundReport:
+    """Renders a summary report in a child process while the caller writes other members.
+
+    A summary is small, but making any report has a fixed cost (importing
+    fpdf2, parsing and subsetting fonts) of a second or more; a ZIP writer
+    starts one here right after spooling and copies the finished file in
+    when it reaches the report's member, so that cost runs on another core in
+    parallel with ``data.json`` and the CSV tables. The child is
+    ``python -m reasonkit_export.formats._pdf`` (a fresh interpreter: nothing
+    of the caller's main module runs again), and gets only the records the
+    summary shows, in a private temporary directory that :meth:`close`
+    removes. Where the interpreter cannot be started (an embedded Python),
+    the report is rendered in place instead.
+
+    Args:
+        info: the export.
+        sections: the spooled sections (category, spool).
+        summary_records: records per category in the summary.
+        fonts: extra fallback font files.
+    """
+
+    def __init__(
+        self,
+        info: ExportInfo,
+        sections: Sequence[tuple[str, RecordSpool]],
+        *,
+        summary_records: int,
+        fonts: Sequence[str] = (),
+    ) -> None:
+        import json
+        import pickle
+        import subprocess
+        import sys
+        import tempfile
+        from pathlib import Path
+
+        self._info = info
+        self._sections = list(sections)
+        self._summary_records = summary_records
+        self._fonts = tuple(fonts)
+        self._dir = tempfile.TemporaryDirectory(prefix="reasonkit-pdf-")
+        self._folder = Path(self._dir.name)
+        self._process: Any = None
+        with (self._folder / "records.jsonl").open("wb") as handle:
+            for category, spool in sections:
+                handle.write(json.dumps({"category": category, "count": spool.count}).encode())
+                handle.write(b"\n")
+                for index, line in enumerate(spool.iter_encoded()):
+                    if index > summary_records:
+                        break
+                    handle.write(line + b"\n")
+        options = {"summary_records": summary_records, "fonts": self._fonts}
+        with (self._folder / "job.pickle").open("wb") as handle:
+            pickle.dump((info, options), handle)
+        executable = sys.executable
+        if executable and "python" in Path(executable).name.lower():
+            try:
+                self._process = subprocess.Popen(  # noqa: S603 - fixed arguments, no shell
+                    [executable, "-m", "reasonkit_export.formats._pdf", str(self._folder)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            except OSError:
+                self._process = None
+
+    def copy_to(self, sink: BinaryIO) -> PdfWriteResult:
+        """Wait for the report, copy it into ``sink`` and return what the writer reported."""
+        import json
+        import shutil
+
+        if self._process is None:
+            return PdfWriter(fonts=self._fonts, summary_records=self._summary_records).write(
+                self._info,
+                [Section(category=c, records=spool) for c, spool in self._sections],
+                sink,
+            )
+        code = self._process.wait()
+        result = self._folder / "result.json"
+        if code != 0 or not result.exists():
+            raise ProcessingError(f"the summary report could not be rendered (exit code {code})")
+        reported = json.loads(result.read_text(encoding="utf-8"))
+        with (self._folder / "report.pdf").open("rb") as report:
+            shutil.copyfileobj(report, sink, 1024 * 1024)
+        return PdfWriteResult(
+            warnings=tuple(reported["warnings"]),
+            record_counts=reported["record_counts"],
+            replaced_characters=reported["replaced_characters"],
+            pages=reported["pages"],
+            summary=reported["summary"],
+        )
+
+    def close(self) -> None:
+        """Stop the child if it still runs and remove its files."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._dir.cleanup()
+
+
+def _render_summary_folder(folder: str) -> None:
+    """The child process of :class:`BackgroundReport`: render ``folder``'s summary."""
+    import json
+    import pickle
+    from pathlib import Path
+
+    root = Path(folder)
+    with (root / "job.pickle").open("rb") as handle:
+        # Written by the parent into its own private temporary directory.
+        info, options = pickle.load(handle)  # noqa: S301
+    sections: list[Section] = []
+    with ExitStack() as stack, (root / "records.jsonl").open("rb") as handle:
+        spool: RecordSpool | None = None
+        for line in handle:
+            if line.startswith(b'{"category":'):
+                header = json.loads(line)
+                spool = stack.enter_context(RecordSpool())
+                sections.append(Section(category=header["category"], records=spool))
+                # The spool holds only the records shown; the cover and the
+                # chapters state the category's real count.
+                spool.count = header["count"]
+                continue
+            assert spool is not None
+            spool.add(json.loads(line))
+            spool.count -= 1
+        with (root / "report.pdf").open("wb") as sink:
+            written = PdfWriter(
+                fonts=options["fonts"], summary_records=options["summary_records"]
+            ).write(info, sections, sink)
+    (root / "result.json").write_text(
+        json.dumps(
+            {
+                "warnings": list(written.warnings),
+                "record_counts": dict(written.record_counts),
+                "replaced_characters": written.replaced_characters,
+                "pages": written.pages,
+                "summary": written.summary,
+            }
+        ),
+        encoding="utf-8",
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    _render_summary_folder(sys.argv[1])

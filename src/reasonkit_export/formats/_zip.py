@@ -511,6 +511,7 @@ class ZipWriter:
             return self._write_json_only(info, sections, sink)
         spooled: list[_Spooled] = []
         warnings: list[str] = []
+        background = None
         try:
             _spool_sections(
                 sections,
@@ -520,6 +521,7 @@ class ZipWriter:
                 tables=self.include_csv,
             )
             counts = {item.category: item.count for item in spooled}
+            background = self._start_summary(info, spooled, sum(counts.values()))
 
             def replay(*, encoded: bool = False) -> list[Section]:
                 # data.json copies the spooled JSON bytes instead of re-encoding.
@@ -546,9 +548,12 @@ class ZipWriter:
                     listing += _write_tables(archive, spooled, "csv/", bom=self.csv_bom, msg=msg)
                 if self.include_pdf:
                     total = sum(counts.values())
-                    pdf = self._pdf_writer(total)
                     with archive.member(pdf_name, "application/pdf") as member:
-                        result = pdf.write(info, replay(), cast(BinaryIO, member))
+                        if background is not None:
+                            result = background.copy_to(cast(BinaryIO, member))
+                        else:
+                            pdf = self._pdf_writer(total)
+                            result = pdf.write(info, replay(), cast(BinaryIO, member))
                     warnings.extend(result.warnings)
                     listing.append((pdf_name, self._pdf_listing(msg, total)))
                 listing += [
@@ -559,9 +564,28 @@ class ZipWriter:
                 archive.add(readme_name, readme, _TEXT)
                 archive.finish(info, record_counts=counts, warnings=warnings)
         finally:
+            if background is not None:
+                background.close()
             for item in spooled:
                 item.close()
         return WriteResult(record_counts=counts, warnings=tuple(warnings))
+
+    def _start_summary(self, info: ExportInfo, spooled: list[_Spooled], total: int) -> Any:
+        """Start rendering a summary report in another process (None: render it in place)."""
+        if (
+            not self.include_pdf
+            or self.pdf_writer_factory is not None
+            or not self._pdf_summarised(total)
+        ):
+            return None
+        from reasonkit_export.formats._pdf import BackgroundReport
+
+        return BackgroundReport(
+            info,
+            [(item.category, cast(RecordSpool, item.records)) for item in spooled],
+            summary_records=self.pdf_summary_records,
+            fonts=self.pdf_fonts,
+        )
 
     def _write_json_only(
         self, info: ExportInfo, sections: Iterable[Section], sink: BinaryIO
