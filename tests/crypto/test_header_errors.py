@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from reasonkit_export.crypto._header import Stanza, encode_header, read_header
+from reasonkit_export.crypto._header import MAX_HEADER_SIZE, Stanza, encode_header, read_header
 from reasonkit_export.crypto._io import BufferedSource
 from reasonkit_export.exceptions import HeaderError
 
@@ -75,3 +75,12 @@ def test_header_round_trips_and_leaves_the_payload() -> None:
     header = read_header(source)
     assert header.stanzas == tuple(stanzas)
     assert source.read_upto(100) == b"PAYLOAD"
+
+
+def test_oversized_header_is_refused() -> None:
+    """A header line that never ends is refused once it passes MAX_HEADER_SIZE."""
+    data = b"age-encryption.org/v1\n-> X " + b"a" * (MAX_HEADER_SIZE + 10)
+    with pytest.raises(HeaderError) as caught:
+        parse(data)
+    assert str(caught.value) == f"age header exceeds {MAX_HEADER_SIZE} bytes"
+    assert MAX_HEADER_SIZE == 1 << 20
