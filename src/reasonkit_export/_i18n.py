@@ -198,6 +198,10 @@ _EN: dict[str, str] = {
         "part's manifest.json lists its own files and how many records of each category "
         "it holds."
     ),
+    "readme.part_combine_one": (
+        "Your whole export is in this one archive; there are no other parts. The "
+        "records of a category are in data/<category>.part-1.json."
+    ),
     "readme.part_json_only": (
         "The parts hold your data as JSON (one document per category, one record per "
         "line), which any text editor or program can read. Tables (CSV) and the readable "
@@ -394,6 +398,10 @@ _DE: dict[str, str] = {
         "eine Datei je Teil, der welche enthält; der Reihe nach gelesen ergeben sie die "
         "ursprüngliche Reihenfolge. Die manifest.json jedes Teils nennt seine Dateien und "
         "wie viele Datensätze jeder Kategorie er enthält."
+    ),
+    "readme.part_combine_one": (
+        "Ihr ganzer Export steckt in diesem einen Archiv; weitere Teile gibt es nicht. "
+        "Die Datensätze einer Kategorie stehen in data/<Kategorie>.part-1.json."
     ),
     "readme.part_json_only": (
         "Die Teile enthalten Ihre Daten als JSON (ein Dokument je Kategorie, ein "
