@@ -150,7 +150,9 @@ class ExportService:
             assert config.local_path is not None  # checked by ExportConfig
             root = Path(config.local_path)
             storage = FsspecStorage(os.fspath(root / "files"))
-            repository = repository or FileJobRepository(root / "jobs")
+            repository = repository or FileJobRepository(
+                root / "jobs", signing_keys=config.signing_keys
+            )
             schedules = schedules or FileScheduleRepository(root / "jobs")
         elif config.storage_backend is StorageBackend.S3:
             storage = FsspecStorage(f"s3://{config.s3_bucket}", storage_options=storage_options)
@@ -457,6 +459,8 @@ class ExportService:
             InvalidSchedule: malformed, impossible or too frequent expression,
                 or an unknown timezone.
             InvalidRequest: unknown format or categories.
+            RateLimitExceeded: the user already has
+                ``ExportConfig.max_schedules_per_user`` schedules.
         """
         return self._scheduler.schedule_export(
             user_id,

@@ -17,6 +17,7 @@ from reasonkit_export.protocols import (
     CountingSource,
     DataSource,
     DescribedSource,
+    ExcludingSource,
     IncrementalSource,
     RedactingSource,
 )
@@ -34,6 +35,7 @@ class RegisteredSource:
         described: the source, if it describes its category (Art. 15(1)).
         incremental: the source, if it declares ``supports_since = True``.
         redacting: the source, if it redacts its own records (Art. 15(4)).
+        excluded_fields: the fields the source declares it left out on purpose.
     """
 
     source: DataSource
@@ -41,6 +43,7 @@ class RegisteredSource:
     described: DescribedSource | None = None
     incremental: IncrementalSource | None = None
     redacting: RedactingSource | None = None
+    excluded_fields: tuple[str, ...] = ()
 
     @classmethod
     def check(cls, source: DataSource) -> RegisteredSource:
@@ -57,4 +60,17 @@ class RegisteredSource:
                 else None
             ),
             redacting=source if isinstance(source, RedactingSource) else None,
+            excluded_fields=(
+                tuple(str(name) for name in source.excluded_fields)
+                if isinstance(source, ExcludingSource)
+                and not isinstance(source.excluded_fields, str)
+                else ()
+            ),
         )
+
+
+def _excluded(source: DataSource) -> tuple[str, ...]:
+    """The fields ``source`` declares it left out, or none."""
+    if not isinstance(source, ExcludingSource) or isinstance(source.excluded_fields, str):
+        return ()
+    return tuple(str(name) for name in source.excluded_fields)

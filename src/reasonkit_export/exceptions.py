@@ -137,16 +137,18 @@ class RateLimitExceeded(ExportError):
     Attributes:
         retry_after: how long until a new request can succeed, or ``None``
             when that depends on an active export finishing first.
-        reason: ``"active"`` (too many unfinished exports) or ``"window"``
-            (too many requests in the rate-limit window).
+        reason: ``"active"`` (too many unfinished exports), ``"window"``
+            (too many requests in the rate-limit window) or ``"schedules"``
+            (``ExportConfig.max_schedules_per_user`` reached).
     """
 
     def __init__(self, *, retry_after: timedelta | None, reason: str) -> None:
-        detail = (
-            f"retry after {int(retry_after.total_seconds())} s"
-            if retry_after is not None
-            else "retry when the active export has finished"
-        )
+        if reason == "schedules":
+            detail = "delete one of the user's schedules first"
+        elif retry_after is not None:
+            detail = f"retry after {int(retry_after.total_seconds())} s"
+        else:
+            detail = "retry when the active export has finished"
         super().__init__(f"rate limit exceeded ({reason}); {detail}")
         self.retry_after = retry_after
         self.reason = reason

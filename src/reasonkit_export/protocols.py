@@ -32,6 +32,7 @@ __all__ = [
     "DataSource",
     "Delivery",
     "DescribedSource",
+    "ExcludingSource",
     "FormatWriter",
     "Identity",
     "IncrementalSource",
@@ -119,6 +120,17 @@ class RedactingSource(DataSource, Protocol):
     def redact(self, record: Mapping[str, Any], user_id: str) -> Mapping[str, Any]:
         """The record as the user may see it."""
         ...
+
+
+@runtime_checkable
+class ExcludingSource(DataSource, Protocol):
+    """A source that leaves some of its fields out on purpose (credentials, say).
+
+    ``excluded_fields`` names them (dotted for nested values); the manifest
+    lists them, so the person sees what was withheld and the host can check it.
+    """
+
+    excluded_fields: Sequence[str]
 
 
 @runtime_checkable
