@@ -10,6 +10,9 @@ wrong without personal data.
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -31,10 +34,13 @@ from reasonkit_export._sources import RegisteredSource
 from reasonkit_export._version import __version__
 from reasonkit_export.exceptions import (
     ConflictError,
+    DatabaseError,
     ExportError,
+    InvalidKey,
     InvalidRequest,
     ProcessingError,
     SourceError,
+    StorageError,
 )
 from reasonkit_export.formats._base import ExportInfo, FormatWriter, Section, WriteResult
 from reasonkit_export.protocols import JobRepository, Storage
@@ -42,6 +48,7 @@ from reasonkit_export.protocols import JobRepository, Storage
 __all__ = [
     "Artifact",
     "Superseded",
+    "TransientFailure",
     "WorkerLease",
     "artifact_key",
     "build_artifact",
@@ -53,8 +60,101 @@ _PROGRESS_MIN_INTERVAL = 2.0  # seconds between progress writes to the repositor
 _CANCEL_CHECK_INTERVAL = 1.0  # seconds between looks at the job for a cancel
 
 
+logger = logging.getLogger("reasonkit_export")
+
+
 class Superseded(Exception):
     """The job changed underneath this worker (cancelled, or claimed anew)."""
+
+
+class TransientFailure(Exception):
+    """The infrastructure failed (storage, job database, temporary directory).
+
+    Not the data's fault: the attempt is worth repeating later. ``message``
+    names what failed and the class of failure in words a user can read,
+    never a path or a host exception's text; the cause is chained.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class _StorageFailed(Exception):
+    """Raised by the guarded storage handle: the artifact store, not the build, failed.
+
+    Deliberately not an ``OSError``, so a storage adapter passes it through
+    unchanged instead of wrapping it as its own failure.
+    """
+
+
+class _TemporaryFailed(Exception):
+    """An ``OSError`` raised while rendering: the local temporary directory failed."""
+
+
+class _StorageWrites:
+    """The storage handle as the pipeline sees it: any failure is marked as storage's."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        try:
+            self._raw.write(data)
+        except Exception as exc:
+            raise _StorageFailed(type(exc).__name__) from exc
+        return len(data)
+
+    def flush(self) -> None:
+        try:
+            self._raw.flush()
+        except Exception as exc:
+            raise _StorageFailed(type(exc).__name__) from exc
+
+
+@contextlib.contextmanager
+def _storage_write(storage: Storage, key: str) -> Iterator[_StorageWrites]:
+    """``storage.open_write(key)``, with failures sorted by where they happened.
+
+    The storage's own failures (opening, writing, committing) come out as
+    ``_StorageFailed``; an ``OSError`` of the rendering itself (a spool in a
+    full temporary directory) as ``_TemporaryFailed``, so the store is not
+    blamed for the local disk. Anything else passes through unchanged.
+    """
+    try:
+        with storage.open_write(key) as raw:
+            try:
+                yield _StorageWrites(raw)
+            except _StorageFailed:
+                raise
+            except OSError as exc:
+                raise _TemporaryFailed(type(exc).__name__) from exc
+    except (_StorageFailed, _TemporaryFailed, Superseded):
+        raise
+    except (StorageError, OSError) as exc:
+        if isinstance(exc, InvalidKey):
+            raise
+        raise _StorageFailed(type(exc).__name__) from exc
+
+
+def describe_cause(exc: BaseException) -> str:
+    """The class of ``exc`` (and an errno's name and meaning), never its message.
+
+    Follows the chain to the innermost cause, because that is what failed:
+    ``OSError EIO (Input/output error)``, ``OperationalError``.
+    """
+    inner = exc
+    seen = {id(inner)}
+    while inner.__cause__ is not None and id(inner.__cause__) not in seen:
+        inner = inner.__cause__
+        seen.add(id(inner))
+    name = type(inner).__name__
+    code = getattr(inner, "errno", None)
+    if isinstance(inner, OSError) and isinstance(code, int) and code in errno.errorcode:
+        return f"{name} {errno.errorcode[code]} ({os.strerror(code)})"
+    if isinstance(inner, TimeoutError):
+        return f"{name} (timed out)"
+    return name
 
 
 def artifact_key(job_id: object, attempt: int) -> str:
@@ -497,7 +597,7 @@ def build_artifact(
             filename += ".gz"
             media_type = "application/gzip"
         key = artifact_key(job.id, job.attempt)
-        with storage.open_write(key) as raw:
+        with _storage_write(storage, key) as raw:
             stored: Any = raw
             encrypting = encryptor(raw) if encryptor is not None else None
             if encrypting is not None:
@@ -521,11 +621,35 @@ def build_artifact(
 
 @contextlib.contextmanager
 def _translated_errors(progress: _Progress) -> Iterator[None]:
-    """Turn any failure of a build into a ProcessingError naming what went wrong."""
+    """Sort any failure of a build into the data's fault or the infrastructure's.
+
+    The data's (a source, an unencodable record, the size cap): a
+    :class:`ProcessingError`, and the job fails. The infrastructure's (the
+    artifact store, the job database, the temporary directory): a
+    :class:`TransientFailure`, and the job is tried again later.
+    """
     try:
         yield
     except (Superseded, ProcessingError):
         raise
+    except _StorageFailed as exc:
+        raise TransientFailure(
+            f"the export could not be stored: the storage failed ({describe_cause(exc)})"
+        ) from exc
+    except _TemporaryFailed as exc:
+        raise TransientFailure(
+            f"the export could not be built: the temporary directory failed ({describe_cause(exc)})"
+        ) from exc
+    except DatabaseError as exc:
+        raise TransientFailure(
+            f"the export was interrupted: the job database failed ({describe_cause(exc)})"
+        ) from exc
+    except (StorageError, OSError) as exc:
+        if isinstance(exc, InvalidKey):
+            raise ProcessingError(f"the export could not be stored ({type(exc).__name__})") from exc
+        raise TransientFailure(
+            f"the export could not be built: a local file operation failed ({describe_cause(exc)})"
+        ) from exc
     except TypeError as exc:
         # The encoding raises TypeError naming the type, never the value.
         raise ProcessingError(
@@ -560,9 +684,10 @@ class _Volumes:
     @contextlib.contextmanager
     def open(self, number: int) -> Iterator[MeteredSink]:
         key = part_key(self._job.id, self._job.attempt, number)
-        with self._storage.open_write(key) as raw:
+        with _storage_write(self._storage, key) as raw:
             encrypting = self._encryptor(raw) if self._encryptor is not None else None
-            volume = MeteredSink(encrypting if encrypting is not None else raw, limit=self.limit)
+            target: Any = encrypting if encrypting is not None else raw
+            volume = MeteredSink(target, limit=self.limit)
             yield volume
             if encrypting is not None:
                 encrypting.close()
@@ -594,7 +719,10 @@ def _build_volumes(
     except BaseException:
         # Finished volumes of a failed or superseded build must not linger.
         for _number, key, _size, _sha256 in volumes.written:
-            storage.delete(key)
+            try:
+                storage.delete(key)
+            except ExportError as exc:  # the next attempt's clean-up repeats it
+                logger.warning("cannot delete volume of a failed build (%s)", describe_cause(exc))
         raise
     total = len(volumes.written)
     parts = tuple(
