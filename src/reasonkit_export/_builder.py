@@ -13,9 +13,10 @@ import contextlib
 import errno
 import logging
 import os
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -315,6 +316,9 @@ class _Progress:
         self._expected: int | None = None
         self._reading = reading
         self.current: str | None = None
+        # The record last handed to the writer: when encoding it fails, the
+        # failure path examines it to say why (never its content).
+        self.record: Mapping[str, Any] | None = None
 
     def render(self, done: int, total: int) -> None:
         """A writer rendered ``done`` of ``total`` records; also notices a cancel."""
@@ -393,6 +397,7 @@ def _guarded(
             count += 1
             if not count & _PROGRESS_MASK:
                 progress.tick(count)
+            progress.record = record
             yield record
     except (ExportError, Superseded):
         raise  # ours (a bad record, a redaction hook, a lost lease), already named
@@ -650,13 +655,73 @@ def _translated_errors(progress: _Progress) -> Iterator[None]:
         raise TransientFailure(
             f"the export could not be built: a local file operation failed ({describe_cause(exc)})"
         ) from exc
-    except TypeError as exc:
-        # The encoding raises TypeError naming the type, never the value.
-        raise ProcessingError(
-            f"cannot encode a record of category {progress.current or '?'!r}: {exc}"
-        ) from exc
+    except (TypeError, ValueError, RecursionError, OverflowError) as exc:
+        raise ProcessingError(_unencodable(exc, progress)) from exc
     except ExportError as exc:
         raise ProcessingError(f"{type(exc).__name__}: {exc}") from exc
+    except Exception as exc:
+        # A failure of no known kind would fail every attempt alike: fail once.
+        raise ProcessingError(
+            f"the export could not be built (unexpected {type(exc).__name__})"
+        ) from exc
+
+
+def _unencodable(exc: BaseException, progress: _Progress) -> str:
+    """Say which category's record could not be encoded, and why (never its content)."""
+    where = f"category {progress.current!r}" if progress.current else "the export"
+    reason = why_unencodable(progress.record) if progress.record is not None else None
+    if reason is None:
+        text = str(exc)
+        # The encoding's own TypeError names the type, never the value.
+        reason = (
+            text
+            if text.startswith("cannot encode a value of type")
+            else (f"it cannot be encoded ({type(exc).__name__})")
+        )
+    return f"a record of {where} cannot be exported: {reason}"
+
+
+MAX_RECORD_DEPTH = 500
+"""Records nested deeper than this (mappings and lists inside each other) are refused."""
+
+_MAX_EXAMINED = 1_000_000
+
+
+def why_unencodable(record: Any) -> str | None:
+    """Why ``record`` cannot be encoded (cyclic, too deep, an integer too large), or None.
+
+    Walks the record without recursion, so it works on exactly the records
+    that made the encoder overflow its stack.
+    """
+    digits = sys.get_int_max_str_digits()
+    too_large = 10**digits if digits else None
+    on_path: set[int] = set()
+    stack: list[tuple[Any, int, bool]] = [(record, 1, False)]
+    examined = 0
+    while stack and examined < _MAX_EXAMINED:
+        value, depth, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(value))
+            continue
+        examined += 1
+        if isinstance(value, int) and not isinstance(value, bool):
+            if too_large is not None and abs(value) >= too_large:
+                return f"it holds an integer too large to write ({digits} digits at most)"
+            continue
+        if isinstance(value, Mapping):
+            children: Iterable[Any] = value.values()
+        elif isinstance(value, list | tuple | set | frozenset):
+            children = value
+        else:
+            continue
+        if id(value) in on_path:
+            return "it refers to itself (a cyclic record)"
+        if depth > MAX_RECORD_DEPTH:
+            return f"it is nested too deeply (more than {MAX_RECORD_DEPTH} levels)"
+        on_path.add(id(value))
+        stack.append((value, depth, True))
+        stack.extend((child, depth + 1, False) for child in children)
+    return None
 
 
 def part_key(job_id: object, attempt: int, number: int) -> str:
