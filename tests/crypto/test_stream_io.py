@@ -170,3 +170,37 @@ def test_reader_failure_is_sticky_and_releases_nothing_more() -> None:
     assert repr(reader) == "<DecryptingReader open chunks=1>"
     reader.close()
     assert repr(reader) == "<DecryptingReader closed chunks=1>"
+
+
+class WriteOnly:
+    """The smallest sink: write() and nothing else."""
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def write(self, data: bytes) -> int:
+        """Take ``data``."""
+        self.data += bytes(data)
+        return len(data)
+
+
+def test_sink_needs_only_write() -> None:
+    """A sink without flush or close works, even with close_sink=True."""
+    sink = WriteOnly()
+    writer = EncryptingWriter(sink, KEY, close_sink=True)  # type: ignore[arg-type]
+    writer.write(b"plain")
+    writer.flush()
+    writer.close()
+    assert decrypt(sink.data) == b"plain"
+    aborted = EncryptingWriter(WriteOnly(), KEY, close_sink=True)  # type: ignore[arg-type]
+    aborted.abort()
+    assert aborted.closed is True
+
+
+def test_sink_stays_open_by_default() -> None:
+    """Without close_sink the writer never closes the sink."""
+    sink = Sink()
+    EncryptingWriter(sink, KEY).close()
+    with EncryptingWriter(sink, KEY):
+        pass
+    assert sink.closes == 0
