@@ -458,3 +458,10 @@ def test_bad_min_interval_is_a_request_error_with_its_message(minimum: object) -
         validate_schedule("0 0 * * *", min_interval=minimum)  # type: ignore[arg-type]
     assert str(caught.value) == "min_interval must be a non-negative timedelta"
     assert not isinstance(caught.value, InvalidSchedule)
+
+
+def test_last_representable_day_still_fires() -> None:
+    """The search reaches 9999-12-31 itself: a fire on the last day is found."""
+    after = datetime(9999, 12, 30, 12, tzinfo=UTC)
+    assert next_fire("0 0 31 12 *", "UTC", after) == datetime(9999, 12, 31, tzinfo=UTC)
+    assert next_fire("30 23 * * *", "UTC", after) == datetime(9999, 12, 30, 23, 30, tzinfo=UTC)
