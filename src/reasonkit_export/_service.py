@@ -12,13 +12,14 @@ call; the streaming build of one attempt lives in
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 from reasonkit_export._builder import Redactor
+from reasonkit_export._compat import renamed_keyword
 from reasonkit_export._download import Download
 from reasonkit_export._lifecycle._context import ServiceContext
 from reasonkit_export._lifecycle._context import parse_uuid as _uuid
@@ -43,6 +44,7 @@ from reasonkit_export.delivery._base import Delivery
 from reasonkit_export.exceptions import ExportNotFound, InvalidRequest
 from reasonkit_export.notifiers import LoggingNotifier
 from reasonkit_export.protocols import (
+    Clock,
     DataSource,
     JobRepository,
     Notifier,
@@ -99,7 +101,7 @@ class ExportService:
         storage: Storage | None = None,
         notifier: Notifier | None = None,
         config: ExportConfig | None = None,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock | None = None,
         schedules: ScheduleRepository | None = None,
         redactor: Redactor | None = None,
         deliveries: Sequence[Delivery] = (),
@@ -131,7 +133,7 @@ class ExportService:
         repository: JobRepository | None = None,
         schedules: ScheduleRepository | None = None,
         notifier: Notifier | None = None,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock | None = None,
         storage_options: Mapping[str, Any] | None = None,
         redactor: Redactor | None = None,
         deliveries: Sequence[Delivery] = (),
@@ -148,7 +150,9 @@ class ExportService:
             assert config.local_path is not None  # checked by ExportConfig
             root = Path(config.local_path)
             storage = FsspecStorage(os.fspath(root / "files"))
-            repository = repository or FileJobRepository(root / "jobs")
+            repository = repository or FileJobRepository(
+                root / "jobs", signing_keys=config.signing_keys
+            )
             schedules = schedules or FileScheduleRepository(root / "jobs")
         elif config.storage_backend is StorageBackend.S3:
             storage = FsspecStorage(f"s3://{config.s3_bucket}", storage_options=storage_options)
@@ -235,7 +239,7 @@ class ExportService:
         return self._ctx.sources
 
     @property
-    def _clock(self) -> Callable[[], datetime]:
+    def _clock(self) -> Clock:
         return self._ctx.clock
 
     @property
@@ -437,26 +441,33 @@ class ExportService:
         format: ExportFormat | str,  # noqa: A002 - the seed's name
         categories: Sequence[Category | str] | Category | str,
         *,
-        notify_email: bool = True,
+        notify: bool = True,
         timezone: str = "UTC",
         incremental: bool = False,
+        notify_email: bool = _UNSET,
     ) -> ScheduledExport:
         """Create a recurring export, evaluated in ``timezone`` (IANA name).
 
         With ``incremental``, each run exports only what changed since the
         schedule's last completed export (from sources that support it).
+        ``notify``: whether the notifier hears about the jobs it makes (as
+        for :meth:`create_export`; stored as ``ScheduledExport.notify_email``).
+        ``notify_email=`` is the deprecated old name of ``notify=`` (one
+        release, with a DeprecationWarning).
 
         Raises:
             InvalidSchedule: malformed, impossible or too frequent expression,
                 or an unknown timezone.
             InvalidRequest: unknown format or categories.
+            RateLimitExceeded: the user already has
+                ``ExportConfig.max_schedules_per_user`` schedules.
         """
         return self._scheduler.schedule_export(
             user_id,
             cron_expression,
             format,
             categories,
-            notify_email=notify_email,
+            notify_email=renamed_keyword("notify_email", notify_email, notify, unset=_UNSET),
             timezone=timezone,
             incremental=incremental,
         )
@@ -483,10 +494,13 @@ class ExportService:
         categories: Sequence[Category | str] | Category | str = _UNSET,
         timezone: str = _UNSET,
         enabled: bool = _UNSET,
-        notify_email: bool = _UNSET,
+        notify: bool = _UNSET,
         incremental: bool = _UNSET,
+        notify_email: bool = _UNSET,
     ) -> ScheduledExport:
         """Change a schedule; only the given fields change.
+
+        ``notify_email=`` is the deprecated old name of ``notify=``.
 
         A new expression or timezone, or re-enabling, recomputes ``next_run``
         from now: the time a schedule was off never fires.
@@ -503,7 +517,7 @@ class ExportService:
             categories=categories,
             timezone=timezone,
             enabled=enabled,
-            notify_email=notify_email,
+            notify_email=renamed_keyword("notify_email", notify_email, notify, unset=_UNSET),
             incremental=incremental,
         )
 
