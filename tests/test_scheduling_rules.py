@@ -465,3 +465,26 @@ def test_last_representable_day_still_fires() -> None:
     after = datetime(9999, 12, 30, 12, tzinfo=UTC)
     assert next_fire("0 0 31 12 *", "UTC", after) == datetime(9999, 12, 31, tzinfo=UTC)
     assert next_fire("30 23 * * *", "UTC", after) == datetime(9999, 12, 30, 23, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("host_zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC"])
+def test_fire_times_do_not_depend_on_the_host_timezone(
+    host_zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host's local zone (TZ) never changes a fire instant, around a gap or not."""
+    import time as clock
+
+    zone = ZoneInfo(LORD_HOWE)
+    monkeypatch.setenv("TZ", host_zone)
+    clock.tzset()
+    try:
+        after_gap = datetime(2024, 10, 6, 2, 31, tzinfo=zone)
+        assert next_fire("15 2 * * *", LORD_HOWE, after_gap) == utc(2024, 10, 5, 15, 45)
+        before = datetime(2024, 10, 6, 1, 59, tzinfo=zone)
+        assert fires("15,40 2 * * *", before, 2, LORD_HOWE) == [
+            utc(2024, 10, 5, 15, 40),
+            utc(2024, 10, 5, 15, 45),
+        ]
+    finally:
+        monkeypatch.undo()
+        clock.tzset()
