@@ -284,3 +284,23 @@ def test_chunk_counter_limit() -> None:
     with pytest.raises(PayloadError) as caught:
         _chunk_nonce(_MAX_COUNTER + 1, last=False)
     assert str(caught.value) == "age payload exceeds the STREAM chunk counter"
+
+
+def test_corrupt_non_final_chunk_is_named() -> None:
+    """A damaged first chunk of two fails as chunk 0 and releases nothing."""
+    broken = bytearray(_two_chunks())
+    broken[5] ^= 1
+    reader = DecryptingReader(BufferedSource(io.BytesIO(bytes(broken))), KEY)
+    with pytest.raises(PayloadError) as caught:
+        reader.read(1)
+    assert str(caught.value) == "age payload chunk 0 failed authentication"
+
+
+def test_partial_reads_return_each_byte_once_and_count_chunks() -> None:
+    """Short reads continue where the last one stopped; repr counts the chunks read."""
+    reader = DecryptingReader(BufferedSource(io.BytesIO(_payload(CHUNK_SIZE + 10))), KEY)
+    assert reader.read(3) == b"ppp"
+    assert len(reader.read(CHUNK_SIZE * 2)) == CHUNK_SIZE - 3  # the rest of chunk 0 only
+    assert reader.read(100) == b"p" * 10
+    assert reader.read(1) == b""
+    assert repr(reader) == "<DecryptingReader open chunks=2>"
