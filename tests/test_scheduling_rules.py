@@ -488,3 +488,29 @@ def test_fire_times_do_not_depend_on_the_host_timezone(
     finally:
         monkeypatch.undo()
         clock.tzset()
+
+
+def test_timezone_refusals_name_the_problem() -> None:
+    """Non-strings name their type; host-specific and overlong names are unknown, shortened."""
+    from reasonkit_export.scheduling import parse_timezone
+
+    with pytest.raises(InvalidSchedule) as caught:
+        parse_timezone(5)  # type: ignore[arg-type]
+    assert str(caught.value) == "invalid timezone: expected a string, got int"
+    for name in ("posix/Europe/Berlin", "right/Europe/Berlin"):
+        with pytest.raises(InvalidSchedule) as caught:
+            parse_timezone(name)
+        assert str(caught.value) == f"unknown timezone {name!r}"
+    long_name = "Europe/" + "A" * 60
+    with pytest.raises(InvalidSchedule) as caught:
+        parse_timezone(long_name)
+    assert str(caught.value) == f"unknown timezone {long_name[:64]!r}"
+
+
+def test_naive_after_is_refused_with_its_message() -> None:
+    """A naive 'after' is a request error that says so."""
+    from reasonkit_export.exceptions import InvalidRequest
+
+    with pytest.raises(InvalidRequest) as caught:
+        next_fire("0 0 * * *", "UTC", datetime(2025, 1, 1))
+    assert str(caught.value) == "after must be an aware datetime, got a naive one"
