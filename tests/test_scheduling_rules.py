@@ -514,3 +514,17 @@ def test_naive_after_is_refused_with_its_message() -> None:
     with pytest.raises(InvalidRequest) as caught:
         next_fire("0 0 * * *", "UTC", datetime(2025, 1, 1))
     assert str(caught.value) == "after must be an aware datetime, got a naive one"
+
+
+def test_end_of_time_and_hashed_items_have_exact_messages() -> None:
+    """Past the last representable fire, and for H(...) items, the errors say exactly that."""
+    from reasonkit_export.exceptions import InvalidRequest
+
+    with pytest.raises(InvalidRequest) as caught:
+        next_fire("0 0 1 1 *", "America/New_York", utc(9999, 6, 1))
+    assert str(caught.value) == "no fire time found within 100 years after 9999-05-31T20:00:00"
+    with pytest.raises(InvalidSchedule) as refused:
+        validate_schedule("h(0-7) 0 * * *")
+    assert str(refused.value) == (
+        "invalid cron expression 'h(0-7) 0 * * *': hashed/random values (H) are not supported"
+    )
