@@ -354,6 +354,7 @@ def make_writer(fmt: ExportFormat, config: ExportConfig) -> FormatWriter:
         neutralize_formulas=config.csv_neutralize_formulas,
         include_pdf=config.zip_include_pdf,
         include_csv=config.zip_include_csv,
+        include_html=config.zip_include_html,
         compresslevel=config.compression_level,
     )
 

@@ -444,9 +444,10 @@ class Presenter:
         )
         return f"{text} {self._zone_name(local)}"
 
-    def zone_label(self) -> str:
-        """The export's zone as a person reads it: its IANA name and current long name."""
-        long_name = format_datetime(datetime.now(UTC), "zzzz", tzinfo=self.zone, locale=self._babel)
+    def zone_label(self, at: datetime | None = None) -> str:
+        """The export's zone as a person reads it: its IANA name and long name at ``at``."""
+        moment = datetime.now(UTC) if at is None else at
+        long_name = format_datetime(moment, "zzzz", tzinfo=self.zone, locale=self._babel)
         return self.timezone if long_name == self.timezone else f"{self.timezone} ({long_name})"
 
     def _format_date(self, value: date) -> str:

@@ -5,6 +5,7 @@ Members, in archive order::
     data.json             the whole JSON document (see formats._json)
     csv/<category>.csv    one CSV table per category (see formats._csv)
     report.pdf            the human-readable report (unless include_pdf=False)
+    index.html, html/     the offline HTML view (unless include_html=False; formats._html)
     README.txt            notes for the person, in the export's locale (see render_readme)
     manifest.json         size, SHA-256 and media type of every other member
 
@@ -53,6 +54,13 @@ from reasonkit_export.formats._base import (
     WriteResult,
 )
 from reasonkit_export.formats._csv import CSV_MEDIA_TYPE, CsvTable
+from reasonkit_export.formats._html import (
+    INDEX_NAME,
+    RECORDS_PER_PAGE,
+    HtmlSpool,
+    HtmlView,
+    category_directory,
+)
 from reasonkit_export.formats._json import JsonWriter
 from reasonkit_export.formats._manifest import (
     MANIFEST_NAME,
@@ -343,6 +351,7 @@ class _Spooled:
     table: CsvTable | None
     records: RecordSpool | None = None
     count: int = 0
+    html: HtmlSpool | None = None
 
     def add(self, record: Mapping[str, Any]) -> None:
         """Spool one record wherever it is needed."""
@@ -350,10 +359,14 @@ class _Spooled:
             self.records.add(record)
         if self.table is not None:
             self.table.add(record)
+        if self.html is not None:
+            self.html.add(record)
         self.count += 1
 
     def close(self) -> None:
         """Remove the spools."""
+        if self.html is not None:
+            self.html.close()
         if self.table is not None:
             self.table.close()
         if self.records is not None:
@@ -367,6 +380,7 @@ def _spool_sections(
     neutralize_formulas: bool,
     keep_records: bool,
     tables: bool = True,
+    html: HtmlView | None = None,
 ) -> None:
     """Read every section's records once into ``spooled`` (which the caller closes)."""
     for section in sections:
@@ -374,6 +388,7 @@ def _spool_sections(
             category=section.category,
             table=CsvTable(neutralize_formulas=neutralize_formulas) if tables else None,
             records=RecordSpool() if keep_records else None,
+            html=html.spool(section.category) if html is not None else None,
         )
         spooled.append(item)
         add = item.add
@@ -508,6 +523,8 @@ def render_readme(
         out += [_fill(msg("readme.part_json_only")), ""]
     when = timestamp_text(info.generated_at)
     out += [_fill(msg("readme.intro", generated=when, export_id=info.export_id)), ""]
+    if any(name == INDEX_NAME for name, _ in listing):
+        out += [_fill(msg("readme.start_html")), ""]
     notes = window_sentences(msg, info)
     if redacted:
         notes.append(msg("readme.redacted", count=format_number(redacted, msg.locale)))
@@ -599,6 +616,32 @@ def write_csv_archive(
     return WriteResult(record_counts=counts)
 
 
+def _write_html(
+    archive: ZipArchive,
+    html: HtmlView,
+    spooled: list[_Spooled],
+    listing: list[tuple[str, str]],
+    *,
+    readme_name: str,
+    index_name: str,
+) -> list[tuple[str, str]]:
+    """Write the HTML view's pages and ``index.html``; return README lines for them."""
+    msg = html.msg
+    categories = []
+    for item in spooled:
+        assert item.html is not None
+        directory = category_directory(archive, member_stem(item.category))
+        html.write_category(archive, item.category, item.html, directory)
+        categories.append((item.category, directory, item.count))
+    files = [
+        *listing,
+        (readme_name, msg("html.file.readme")),
+        (MANIFEST_NAME, msg("readme.file.manifest")),
+    ]
+    html.write_index(archive, index_name, categories, files)
+    return [(index_name, msg("readme.file.index_html")), ("html/", msg("readme.file.html_dir"))]
+
+
 def _write_tables(
     archive: ZipArchive, spooled: list[_Spooled], directory: str, *, bom: bool, msg: Messages
 ) -> list[tuple[str, str]]:
@@ -624,6 +667,8 @@ class ZipWriter:
         compresslevel: deflate level, 0-9.
         pdf_writer_factory: builds the PDF writer; defaults to
             :class:`~reasonkit_export.formats._pdf.PdfWriter`.
+        include_html: add the offline HTML view (``index.html`` and ``html/``).
+        html_records_per_page: the most records one HTML page holds.
     """
 
     def __init__(
@@ -635,7 +680,11 @@ class ZipWriter:
         compresslevel: int = 6,
         pdf_writer_factory: Callable[[], FormatWriter] | None = None,
         include_csv: bool = True,
+        include_html: bool = True,
+        html_records_per_page: int = RECORDS_PER_PAGE,
     ) -> None:
+        self.include_html = include_html
+        self.html_records_per_page = html_records_per_page
         self.csv_bom = csv_bom
         self.neutralize_formulas = neutralize_formulas
         self.include_pdf = include_pdf
@@ -657,10 +706,15 @@ class ZipWriter:
 
     def write(self, info: ExportInfo, sections: Iterable[Section], sink: BinaryIO) -> WriteResult:
         """Spool every section once, then stream the archive's members into ``sink``."""
-        if not self.include_csv and not self.include_pdf:
+        if not self.include_csv and not self.include_pdf and not self.include_html:
             return self._write_json_only(info, sections, sink)
         spooled: list[_Spooled] = []
         warnings: list[str] = []
+        html = (
+            HtmlView(info, records_per_page=self.html_records_per_page)
+            if self.include_html
+            else None
+        )
         try:
             _spool_sections(
                 sections,
@@ -668,6 +722,7 @@ class ZipWriter:
                 neutralize_formulas=self.neutralize_formulas,
                 keep_records=True,
                 tables=self.include_csv,
+                html=html,
             )
             counts = {item.category: item.count for item in spooled}
 
@@ -694,12 +749,26 @@ class ZipWriter:
                 listing = [(json_name, msg("readme.file.data_json"))]
                 if self.include_csv:
                     listing += _write_tables(archive, spooled, "csv/", bom=self.csv_bom, msg=msg)
+                index_name = archive.unique_name("", "index", ".html") if html else None
                 if self.include_pdf:
                     pdf = self._pdf_writer()
+                    pdf_info = attrs.evolve(info, html_index=index_name)
                     with archive.member(pdf_name, "application/pdf") as member:
-                        result = pdf.write(info, replay(), cast(BinaryIO, member))
+                        result = pdf.write(pdf_info, replay(), cast(BinaryIO, member))
                     warnings.extend(result.warnings)
                     listing.append((pdf_name, msg("readme.file.pdf")))
+                if html is not None and index_name is not None:
+                    listing = (
+                        _write_html(
+                            archive,
+                            html,
+                            spooled,
+                            listing,
+                            readme_name=readme_name,
+                            index_name=index_name,
+                        )
+                        + listing
+                    )
                 listing += [
                     (readme_name, msg("readme.file.readme")),
                     (MANIFEST_NAME, msg("readme.file.manifest")),
