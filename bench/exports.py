@@ -119,7 +119,13 @@ def input_megabytes(count: int) -> float:
 
 
 def _library(
-    fmt: str, *, compress: bool, encrypt: bool, out: Path, csv_in_zip: bool = True
+    fmt: str,
+    *,
+    compress: bool,
+    encrypt: bool,
+    out: Path,
+    csv_in_zip: bool = True,
+    html_in_zip: bool = False,
 ) -> Callable[[int], int]:
     from reasonkit_export import ExportConfig, ExportService
     from reasonkit_export.crypto import generate_identity
@@ -133,6 +139,7 @@ def _library(
             encryption_recipients=[str(generate_identity().recipient)] if encrypt else [],
             zip_include_pdf=False,
             zip_include_csv=csv_in_zip,
+            zip_include_html=html_in_zip,
             max_file_size_mb=100_000,
         )
         service = ExportService(
@@ -236,6 +243,9 @@ CASES: dict[str, Callable[[Path], Callable[[int], int]]] = {
     "lib-csv-gz": lambda out: _library("csv", compress=True, encrypt=False, out=out),
     "lib-zip": lambda out: _library("zip", compress=True, encrypt=False, out=out),
     "lib-zip-age": lambda out: _library("zip", compress=True, encrypt=True, out=out),
+    "lib-zip-html": lambda out: _library(
+        "zip", compress=True, encrypt=False, out=out, html_in_zip=True
+    ),
     "lib-zip-json": lambda out: _library(
         "zip", compress=True, encrypt=False, out=out, csv_in_zip=False
     ),

@@ -92,7 +92,7 @@ def test_labels_and_formats_for_people(tmp_path: Path) -> None:
     assert '<h1 dir="auto">Unterhaltungen</h1>' in history
     profile = members["html/profile/page-1.html"].decode()
     assert '<td dir="auto">Binärdaten, 2.048 Bytes</td>' in profile
-    assert '<td dir="auto">1.234,50</td>' in profile
+    assert '<td dir="auto" class="num">1.234,50</td>' in profile
     assert '<th scope="row">Newsletter</th><td dir="auto">nein</td>' in profile
     assert '<span class="vh">nicht gesetzt</span>' in profile
     assert '<th scope="row">Tags</th><td class="empty">keine</td>' in profile

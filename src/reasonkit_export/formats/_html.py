@@ -26,6 +26,7 @@ import base64
 import dataclasses
 import enum
 import hashlib
+import re
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, time
@@ -38,6 +39,7 @@ import attrs
 from reasonkit_export._encoding import utf8
 from reasonkit_export._present import Presenter
 from reasonkit_export.formats._base import ExportInfo
+from reasonkit_export.formats._text import about_lines, controller_lines, window_sentences
 
 __all__ = [
     "CSP",
@@ -56,6 +58,7 @@ PAGE_BYTES = 2 * 1024 * 1024
 _LABEL_ROWS = 4096
 _MAX_DEPTH = 32
 _NAV_WINDOW = 2
+_SPECIAL = re.compile("[&<>\"'\r\n]")
 
 STYLE = """\
 :root{color-scheme:light;--fg:#1a1a1a;--muted:#4a4a4a;--line:#c8c8c8;--soft:#f3f4f6;\
@@ -128,6 +131,8 @@ CSP = (
 
 def escape(text: str) -> str:
     """``text`` as HTML element content (``&``, ``<``, ``>``, quotes, line breaks)."""
+    if _SPECIAL.search(text) is None:
+        return text
     if "&" in text:
         text = text.replace("&", "&amp;")
     if "<" in text:
@@ -148,7 +153,11 @@ def escape(text: str) -> str:
 
 
 class RecordRenderer:
-    """Turns one record into an escaped HTML fragment with human labels and values."""
+    """Turns one record into an escaped HTML fragment with human labels and values.
+
+    The hot path dispatches on exact types (``str``, ``int``, ``dict``, ...)
+    before any ``isinstance`` walk, and caches each field's label row.
+    """
 
     def __init__(self, presenter: Presenter, category: str) -> None:
         self._present = presenter
@@ -157,60 +166,94 @@ class RecordRenderer:
         msg = presenter.messages
         self._record_heading = msg("report.record", number="{number}")
         self._not_set = (
-            f'<td class="empty"><span aria-hidden="true">—</span>'
-            f'<span class="vh">{escape(presenter.not_set)}</span></td>'
+            f'<span aria-hidden="true">—</span><span class="vh">{escape(presenter.not_set)}</span>'
         )
-        self._empty = f'<td class="empty">{escape(presenter.empty)}</td>'
+        self._empty = escape(presenter.empty)
         self._empty_record = f'<p class="empty">{escape(msg("report.empty_record"))}</p>'
+        self._yes = f'<td dir="auto">{escape(presenter.yes)}</td>'
+        self._no = f'<td dir="auto">{escape(presenter.no)}</td>'
+        self._string = presenter._string
+        self._integer = presenter.integer
+        self._timestamp = presenter.timestamp
+        self._number = presenter.number
+        pre, _, post = self._record_heading.partition("{number}")
+        self._heading = (escape(pre), escape(post))
 
     def render(self, number: int, record: Mapping[str, Any]) -> str:
         """The fragment for record ``number`` (1-based), one line, no raw line breaks."""
-        heading = escape(self._record_heading.replace("{number}", self._present.integer(number)))
-        out = [f'<article class="rec" id="r{number}"><h2>{heading}</h2>']
+        pre, post = self._heading
+        number_text = str(number) if number < 1000 else self._integer(number)
         if record:
+            out = [f'<article class="rec" id="r{number}"><h2>{pre}{number_text}{post}</h2>']
             out.append("<table><tbody>")
             self._fields(record, "", out, 0)
             out.append("</tbody></table>")
         else:
+            out = [f'<article class="rec" id="r{number}"><h2>{pre}{number_text}{post}</h2>']
             out.append(self._empty_record)
         out.append("</article>")
         return "".join(out)
 
-    def _row(self, prefix: str, key: str) -> tuple[str, str]:
-        cache_key = (prefix, key)
-        row = self._rows.get(cache_key)
-        if row is None:
-            path = f"{prefix}.{key}" if prefix else key
-            label = self._present.field_label(self._category, path)
-            row = (path, f'<tr><th scope="row">{escape(label)}</th>')
-            if len(self._rows) < _LABEL_ROWS:
-                self._rows[cache_key] = row
+    def _row(self, prefix: str, key: object) -> tuple[str, str]:
+        text = key if type(key) is str else _key_text(key)
+        path = f"{prefix}.{text}" if prefix else text
+        label = self._present.field_label(self._category, path)
+        row = (path, f'<tr><th scope="row">{escape(label)}</th>')
+        if len(self._rows) < _LABEL_ROWS and type(key) is str:
+            self._rows[(prefix, key)] = row
         return row
 
     def _fields(self, mapping: Mapping[Any, Any], prefix: str, out: list[str], depth: int) -> None:
+        rows = self._rows
+        append = out.append
         for key, value in mapping.items():
-            path, row = self._row(prefix, key if type(key) is str else _key_text(key))
-            out.append(row)
-            out.append(self._cell(value, path, depth))
-            out.append("</tr>")
+            found = rows.get((prefix, key)) if type(key) is str else None
+            path, row = found if found is not None else self._row(prefix, key)
+            append(row)
+            kind = type(value)
+            if kind is str:
+                text = self._string(value) if len(value) >= 10 else value
+                append(f'<td dir="auto">{escape(text)}</td></tr>')
+            elif kind is int:
+                if 0 <= value < 1000:
+                    append(f'<td dir="auto" class="num">{value}</td></tr>')
+                else:
+                    append(f'<td dir="auto" class="num">{self._integer(value)}</td></tr>')
+            elif kind is dict:
+                if value:
+                    append("<td><table><tbody>")
+                    if depth < _MAX_DEPTH:
+                        self._fields(value, path, out, depth + 1)
+                    append("</tbody></table></td></tr>")
+                else:
+                    append(f'<td class="empty">{self._empty}</td></tr>')
+            else:
+                append(self._cell(value, path, depth))
+                append("</tr>")
 
     def _cell(self, value: Any, path: str, depth: int) -> str:
         kind = type(value)
-        if kind is str:
-            return f'<td dir="auto">{escape(self._present._string(value))}</td>'
-        if kind is int or kind is float:
-            return f'<td dir="auto" class="num">{self._present.value(value)}</td>'
-        if value is None:
-            return self._not_set
+        if kind is float:
+            return f'<td dir="auto" class="num">{self._number(value)}</td>'
         if kind is bool:
-            return f'<td dir="auto">{escape(self._present.value(value))}</td>'
+            return self._yes if value else self._no
+        if value is None:
+            return f'<td class="empty">{self._not_set}</td>'
+        if kind is datetime:
+            return f'<td dir="auto">{escape(self._timestamp(value))}</td>'
+        if kind is list and value and type(value[0]) is str:
+            inner = "".join(f'<li dir="auto">{escape(self._string(v))}</li>' for v in value)
+            if all(type(v) is str for v in value):
+                return f"<td><ul>{inner}</ul></td>"
         if isinstance(value, enum.Enum):
             return self._cell(value.value, path, depth)
         nested = _as_container(value)
         if nested is None:
+            if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+                return f'<td dir="auto" class="num">{escape(self._present.value(value))}</td>'
             return f'<td dir="auto">{escape(self._present.value(value))}</td>'
         if not nested:
-            return self._empty
+            return f'<td class="empty">{self._empty}</td>'
         if depth >= _MAX_DEPTH:
             return f'<td dir="auto">{escape(self._present.value(value))}</td>'
         out = ["<td>"]
@@ -231,11 +274,11 @@ class RecordRenderer:
             inner = _as_container(item) if not isinstance(item, str | int | float) else None
             if inner is None:
                 if item is None:
-                    out.append(f"<li>{self._not_set[4:-5]}</li>")
+                    out.append(f'<li class="empty">{self._not_set}</li>')
                 else:
                     out.append(f'<li dir="auto">{escape(self._present.value(item))}</li>')
             elif not inner:
-                out.append(f'<li class="empty">{escape(self._present.empty)}</li>')
+                out.append(f'<li class="empty">{self._empty}</li>')
             elif depth >= _MAX_DEPTH:
                 out.append(f'<li dir="auto">{escape(self._present.value(item))}</li>')
             else:
@@ -549,8 +592,6 @@ class HtmlView:
     def _index(
         self, categories: list[tuple[str, str, int]], files: list[tuple[str, str]]
     ) -> Iterator[str]:
-        from reasonkit_export.formats._zip import about_lines, controller_lines, window_sentences
-
         info, msg, present = self.info, self.msg, self.presenter
         yield f'<main id="main">\n<h1>{escape(msg("report.title"))}</h1>\n'
         yield f'<p class="lead">{escape(msg("html.intro"))}</p>\n'
@@ -606,15 +647,11 @@ class HtmlView:
         yield f"<footer><p>{escape(info.generator)}</p></footer>\n"
 
     def _about(self, category: str, *, level: int) -> Iterator[str]:
-        from reasonkit_export.formats._zip import about_lines
-
         if about_lines(self.msg, self.info.about.get(category) or {}):
             yield f"<h{level}>{escape(self.msg('report.about'))}</h{level}>\n"
             yield from self._about_list(category)
 
     def _about_list(self, category: str) -> Iterator[str]:
-        from reasonkit_export.formats._zip import about_lines
-
         about = self.info.about.get(category) or {}
         lines = about_lines(self.msg, about)
         if lines:
