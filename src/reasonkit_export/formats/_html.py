@@ -162,7 +162,9 @@ class RecordRenderer:
     def __init__(self, presenter: Presenter, category: str) -> None:
         self._present = presenter
         self._category = category
-        self._rows: dict[tuple[str, str], tuple[str, str]] = {}
+        # Label rows by parent path, then key: (the field's path, its row opening).
+        self._rows: dict[str, dict[str, tuple[str, str]]] = {}
+        self._cached = 0
         msg = presenter.messages
         self._record_heading = msg("report.record", number="{number}")
         self._not_set = (
@@ -199,37 +201,41 @@ class RecordRenderer:
         path = f"{prefix}.{text}" if prefix else text
         label = self._present.field_label(self._category, path)
         row = (path, f'<tr><th scope="row">{escape(label)}</th>')
-        if len(self._rows) < _LABEL_ROWS and type(key) is str:
-            self._rows[(prefix, key)] = row
+        if self._cached < _LABEL_ROWS and type(key) is str:
+            self._rows.setdefault(prefix, {})[key] = row
+            self._cached += 1
         return row
 
     def _fields(self, mapping: Mapping[Any, Any], prefix: str, out: list[str], depth: int) -> None:
-        rows = self._rows
+        rows = self._rows.get(prefix) or {}
         append = out.append
+        special = _SPECIAL.search
         for key, value in mapping.items():
-            found = rows.get((prefix, key)) if type(key) is str else None
+            found = rows.get(key) if type(key) is str else None
             path, row = found if found is not None else self._row(prefix, key)
-            append(row)
             kind = type(value)
             if kind is str:
-                text = self._string(value) if len(value) >= 10 else value
-                append(f'<td dir="auto">{escape(text)}</td></tr>')
+                text = value
+                if text[4:5] == "-" and (len(text) == 10 or len(text) >= 19):
+                    text = self._string(text)
+                if special(text) is not None:
+                    text = escape(text)
+                append(f'{row}<td dir="auto">{text}</td></tr>')
             elif kind is int:
                 if 0 <= value < 1000:
-                    append(f'<td dir="auto" class="num">{value}</td></tr>')
+                    append(f'{row}<td dir="auto" class="num">{value}</td></tr>')
                 else:
-                    append(f'<td dir="auto" class="num">{self._integer(value)}</td></tr>')
+                    append(f'{row}<td dir="auto" class="num">{self._integer(value)}</td></tr>')
             elif kind is dict:
                 if value:
-                    append("<td><table><tbody>")
+                    append(f"{row}<td><table><tbody>")
                     if depth < _MAX_DEPTH:
                         self._fields(value, path, out, depth + 1)
                     append("</tbody></table></td></tr>")
                 else:
-                    append(f'<td class="empty">{self._empty}</td></tr>')
+                    append(f'{row}<td class="empty">{self._empty}</td></tr>')
             else:
-                append(self._cell(value, path, depth))
-                append("</tr>")
+                append(f"{row}{self._cell(value, path, depth)}</tr>")
 
     def _cell(self, value: Any, path: str, depth: int) -> str:
         kind = type(value)
