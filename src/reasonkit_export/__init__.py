@@ -30,6 +30,7 @@ from reasonkit_export._service import ExportService
 from reasonkit_export._version import __version__
 from reasonkit_export.exceptions import (
     ConflictError,
+    ConflictRetriesExhausted,
     CryptoError,
     DatabaseError,
     ExportError,
@@ -54,6 +55,7 @@ __all__ = [
     "Category",
     "CategoryDescription",
     "ConflictError",
+    "ConflictRetriesExhausted",
     "ControllerInfo",
     "CryptoError",
     "DatabaseError",

@@ -25,8 +25,9 @@ import attrs
 import fsspec
 
 from reasonkit_export._models import ExportConfig, StorageBackend
+from reasonkit_export._redact import mask_url as _mask_url
 from reasonkit_export._service import ExportService
-from reasonkit_export.exceptions import InvalidRequest
+from reasonkit_export.exceptions import ConfigError, InvalidRequest
 from reasonkit_export.protocols import DataSource, JobRepository, ScheduleRepository
 from reasonkit_export.repositories import FileJobRepository, FileScheduleRepository
 from reasonkit_export.storage import FsspecStorage
@@ -56,10 +57,6 @@ FILE_SUFFIX = "_file"
 MASK = "********"
 
 _SQL_SCHEMES = frozenset({"sqlite", "postgresql", "postgres"})
-
-
-class ConfigError(InvalidRequest):
-    """The configuration is invalid; the message names the setting, never a secret."""
 
 
 @attrs.frozen
@@ -186,9 +183,9 @@ class Settings:
         warnings: things worth telling the operator (unknown variables).
     """
 
-    storage_url: str
-    storage_options: Mapping[str, Any]
-    repository_url: str
+    storage_url: str = attrs.field(repr=lambda url: repr(mask_url(url)))
+    storage_options: Mapping[str, Any] = attrs.field(repr=lambda o: _mask_options(o))  # noqa: PLW0108 - defined below
+    repository_url: str = attrs.field(repr=lambda url: repr(mask_url(url)))
     repository_schema: str | None
     sources: tuple[str, ...]
     export_config: ExportConfig = attrs.field(repr=False)
@@ -521,7 +518,8 @@ def _local_path(url: str) -> Path:
 def _repositories(settings: Settings) -> tuple[JobRepository, ScheduleRepository]:
     if not settings.uses_sql:
         root = _local_path(settings.repository_url)
-        return FileJobRepository(root), FileScheduleRepository(root)
+        keys = settings.export_config.signing_keys  # keyed user folder names
+        return FileJobRepository(root, signing_keys=keys), FileScheduleRepository(root)
     try:
         from reasonkit_export.repositories.sql import SqlJobRepository, SqlScheduleRepository
     except ImportError as exc:
@@ -586,13 +584,12 @@ def artifact_location(settings: Settings, key: str) -> str:
 
 
 def mask_url(url: str) -> str:
-    """Hide a password in a URL (``postgresql://app:***@db/app``)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
+    """Hide passwords in a URL (``postgresql://app:***@db/app``, ``?password=***``)."""
+    return _mask_url(url, MASK)
+
+
+def _mask_options(options: Mapping[str, Any]) -> str:
+    return repr(dict.fromkeys(options, MASK))
 
 
 def _shown(setting: Setting, settings: Settings) -> str:

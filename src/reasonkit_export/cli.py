@@ -39,6 +39,7 @@ from reasonkit_export._cli_config import (
 )
 from reasonkit_export._demo import demo_sources
 from reasonkit_export._models import ExportConfig, ExportFormat, ExportJob, ExportStatus
+from reasonkit_export._redact import mask_url as _mask_url
 from reasonkit_export._serialization import job_to_dict
 from reasonkit_export._service import ExportService
 from reasonkit_export._version import __version__
@@ -229,7 +230,7 @@ def _demo(args: argparse.Namespace, _ctx: _Context) -> int:
     service = ExportService.from_config(config, sources=demo_sources(args.records))
     job = service.create_export(args.user, args.format, ["all"])
     job = service.process_export(job.id)
-    print(json.dumps(job_to_dict(job), indent=2, ensure_ascii=False))
+    print(json.dumps(_shown_job(job, args), indent=2, ensure_ascii=False))
     if job.status is not ExportStatus.COMPLETED:
         print(f"export failed: {job.error}", file=sys.stderr)
         return EXIT_FAILED
@@ -257,16 +258,25 @@ def _process(args: argparse.Namespace, ctx: _Context) -> int:
     return _report(ctx, job)
 
 
+def _shown_job(job: ExportJob, args: argparse.Namespace) -> dict[str, Any]:
+    """The job as JSON; the live token in ``download_url`` masked unless --show-secrets."""
+    data = job_to_dict(job)
+    if data.get("download_url") and not getattr(args, "show_secrets", False):
+        data["download_url"] = _mask_url(str(data["download_url"]))
+    return data
+
+
 def _status(args: argparse.Namespace, ctx: _Context) -> int:
     job = ctx.service(with_sources=False).get_job(args.job_id)
-    print(json.dumps(job_to_dict(job), indent=2, ensure_ascii=False))
+    print(json.dumps(_shown_job(job, args), indent=2, ensure_ascii=False))
     return EXIT_OK
 
 
 def _history(args: argparse.Namespace, ctx: _Context) -> int:
     jobs = ctx.service(with_sources=False).get_history(args.user, limit=args.limit)
     if args.json:
-        print(json.dumps([job_to_dict(job) for job in jobs], indent=2, ensure_ascii=False))
+        shown = [_shown_job(job, args) for job in jobs]
+        print(json.dumps(shown, indent=2, ensure_ascii=False))
         return EXIT_OK
     if not jobs:
         print("no exports")
@@ -488,6 +498,30 @@ class _Prefixed:
         return self._source.read(size)
 
 
+def _audit(args: argparse.Namespace, ctx: _Context) -> int:
+    """List the tables that reference the user that no data source covers."""
+    import sqlalchemy
+
+    from reasonkit_export._cli_config import load_sources
+    from reasonkit_export.sources.sql import audit_coverage
+
+    specs = args.source or list(ctx.settings.sources)
+    engine = sqlalchemy.create_engine(args.database_url, hide_parameters=True)
+    try:
+        report = audit_coverage(
+            engine,
+            load_sources(specs),
+            root_table=args.root_table,
+            ignore=args.ignore or (),
+            schema=args.schema,
+        )
+    finally:
+        engine.dispose()
+    for line in report.lines():
+        print(line)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
 def _config(args: argparse.Namespace, ctx: _Context) -> int:
     if args.explain:
         for setting in SETTINGS:
@@ -537,6 +571,9 @@ def _add_global_options(
     parser.add_argument(
         "--debug", action="store_true", default=default_debug, help="show tracebacks and debug logs"
     )
+
+
+_SHOW_SECRETS = "print the live download token in download_url (masked by default)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -616,6 +653,7 @@ def _parser() -> argparse.ArgumentParser:
 
     status = command("status", _status, "print a job as JSON (operator view: no owner check)")
     status.add_argument("job_id", metavar="JOB_ID")
+    status.add_argument("--show-secrets", action="store_true", help=_SHOW_SECRETS)
 
     history = command("history", _history, "list a user's exports, newest first")
     history.add_argument("user", metavar="USER")
@@ -623,6 +661,7 @@ def _parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=20, help="at most this many (1-1000, default 20)"
     )
     history.add_argument("--json", action="store_true", help="print the jobs as JSON")
+    history.add_argument("--show-secrets", action="store_true", help=_SHOW_SECRETS)
 
     run_due = command("run-due", _run_due, "create the exports of due schedules, then build them")
     run_due.add_argument(
@@ -683,6 +722,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("file", metavar="FILE")
     verify.add_argument("-i", "--identity-file", metavar="F", help=identity_help)
+
+    audit = command(
+        "audit",
+        _audit,
+        "list tables that reference the user that no data source covers (exit 1 if any)",
+        description=(
+            "Reflects the database at DATABASE_URL, follows foreign keys from the root "
+            "table and reports every table linked to the user that no configured data "
+            "source covers, with its columns that look like personal data. Exit 0 when "
+            "everything is covered, 1 otherwise: run it in CI when the schema changes."
+        ),
+    )
+    audit.add_argument("database_url", metavar="DATABASE_URL", help="a SQLAlchemy URL")
+    audit.add_argument("--root-table", required=True, help="the table with one row per user")
+    audit.add_argument(
+        "--source",
+        action="append",
+        metavar="MODULE:FACTORY",
+        help="data sources to check; repeat for several (default: the configured sources)",
+    )
+    audit.add_argument(
+        "--ignore", action="append", metavar="TABLE", help="a table not to export on purpose"
+    )
+    audit.add_argument("--schema", help="the database schema to reflect")
 
     config = command(
         "config",

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
@@ -42,6 +42,7 @@ from typing import Any, BinaryIO, cast
 
 import attrs
 
+from reasonkit_export._encoding import dumps_compact
 from reasonkit_export._i18n import Messages, messages
 from reasonkit_export._pipeline import BackgroundSink
 from reasonkit_export.formats._base import (
@@ -51,8 +52,14 @@ from reasonkit_export.formats._base import (
     Section,
     WriteResult,
 )
-from reasonkit_export.formats._csv_table import CSV_MEDIA_TYPE, CsvTable
-from reasonkit_export.formats._html import RECORDS_PER_PAGE, HtmlSpool, HtmlView, category_directory
+from reasonkit_export.formats._csv_table import CSV_MEDIA_TYPE, CsvTable, declared_fields
+from reasonkit_export.formats._html import (
+    INDEX_NAME,
+    RECORDS_PER_PAGE,
+    HtmlSpool,
+    HtmlView,
+    category_directory,
+)
 from reasonkit_export.formats._json import JsonWriter
 from reasonkit_export.formats._manifest import (
     MANIFEST_NAME,
@@ -61,7 +68,7 @@ from reasonkit_export.formats._manifest import (
     encode_manifest,
 )
 from reasonkit_export.formats._spool import RecordSpool
-from reasonkit_export.formats._text import archive_readme
+from reasonkit_export.formats._text import archive_readme, format_number
 from reasonkit_export.formats._zipstream import ZipStream
 
 __all__ = ["ZipArchive", "ZipWriter", "member_stem", "write_csv_archive"]
@@ -185,10 +192,12 @@ class _MemberWriter:
 
         A deflate sync flush, so that what a member has taken is known to have
         reached the sink (the split writer's size accounting needs that).
+        False when the member is buffered until it is closed (see
+        :meth:`ZipArchive.member`).
         """
         self.flush()
-        self._stream.sync()
-        return True
+        synced: bool = self._stream.sync()
+        return synced
 
     def writable(self) -> bool:
         """Always true (file-like protocol)."""
@@ -254,7 +263,12 @@ class ZipArchive:
 
     @contextmanager
     def member(
-        self, name: str, media_type: str, *, category: str | None = None
+        self,
+        name: str,
+        media_type: str,
+        *,
+        category: str | None = None,
+        size_bound: int | None = None,
     ) -> Iterator[_MemberWriter]:
         """Open member ``name`` for writing; it is complete when the block ends.
 
@@ -262,11 +276,16 @@ class ZipArchive:
             name: the member name, from :meth:`unique_name`.
             media_type: recorded in the manifest.
             category: the category whose records the member holds, if one.
+            size_bound: an upper bound of the member's size, if known: a
+                deflated member is then streamed with a data descriptor
+                (ZIP64 only if the bound needs it); otherwise, and when
+                stored, it is buffered in a temporary file and written with
+                its sizes in the local header (see formats/_zipstream.py).
         """
         if name.casefold() in self._written:
             raise ValueError(f"member {name!r} is already in the archive")
         self._written.add(name.casefold())
-        stream = self._zip.open(name, compress=self._compress)
+        stream = self._zip.open(name, compress=self._compress, size_bound=size_bound)
         self._open = stream
         writer = _MemberWriter(stream)
         try:
@@ -299,10 +318,11 @@ class ZipArchive:
         warnings: Iterable[str] = (),
         redacted_counts: Mapping[str, int] | None = None,
         part: int | None = None,
+        parts: int | None = None,
     ) -> None:
         """Write ``manifest.json`` as the last member and close the archive.
 
-        ``redacted_counts`` and ``part`` are as in
+        ``redacted_counts``, ``part`` and ``parts`` are as in
         :func:`~reasonkit_export.formats._manifest.build_manifest`.
         """
         manifest = build_manifest(
@@ -312,6 +332,7 @@ class ZipArchive:
             warnings=warnings,
             redacted_counts=redacted_counts,
             part=part,
+            parts=parts,
         )
         self.add(MANIFEST_NAME, encode_manifest(manifest), "application/json")
         self._zip.close()
@@ -320,6 +341,7 @@ class ZipArchive:
     def abort(self) -> None:
         """Stop writing to the sink and release zipfile's handles quietly."""
         self._sink.detach()
+        self._zip.abort()
         self._done = True
         self._open = None
 
@@ -366,6 +388,21 @@ class _Spooled:
             self.records.close()
 
 
+def _json_bound(info: ExportInfo, spooled: list[_Spooled]) -> int:
+    """An upper bound of ``data.json``'s size, from the spools' sizes (see JsonWriter).
+
+    Each record takes its spooled line plus one byte (``,\n`` for ``\n``);
+    the head, the category keys and ``about`` texts, and the closing counts
+    are bounded by their JSON with generous room for numbers and punctuation.
+    """
+    records = sum(cast(RecordSpool, item.records).nbytes + item.count for item in spooled)
+    meta = dumps_compact(
+        [info.user_id, info.generator, info.categories, info.controller, info.about]
+    )
+    names = sum(len(dumps_compact(item.category)) for item in spooled)
+    return records + 3 * (len(meta) + names) + 64 * len(spooled) + 4096
+
+
 def _spool_sections(
     sections: Iterable[Section],
     spooled: list[_Spooled],
@@ -408,7 +445,7 @@ def write_csv_archive(
         with ZipArchive(sink, date_time=info.generated_at, compresslevel=compresslevel) as archive:
             readme_name = archive.unique_name("", "README", ".txt")
             msg = messages(info.locale)
-            listing = _write_tables(archive, spooled, "", bom=bom, msg=msg)
+            listing = _write_tables(archive, spooled, "", bom=bom, msg=msg, info=info)
             listing += [
                 (readme_name, msg("readme.file.readme")),
                 (MANIFEST_NAME, msg("readme.file.manifest")),
@@ -449,15 +486,25 @@ def _write_html(
 
 
 def _write_tables(
-    archive: ZipArchive, spooled: list[_Spooled], directory: str, *, bom: bool, msg: Messages
+    archive: ZipArchive,
+    spooled: list[_Spooled],
+    directory: str,
+    *,
+    bom: bool,
+    msg: Messages,
+    info: ExportInfo,
 ) -> list[tuple[str, str]]:
     """Write one CSV member per category; return README lines for them."""
     listing = []
     for item in spooled:
         name = archive.unique_name(directory, member_stem(item.category), ".csv")
         assert item.table is not None
-        with archive.member(name, CSV_MEDIA_TYPE, category=item.category) as member:
-            item.table.write_csv(cast(BinaryIO, member), bom=bom)
+        fields = declared_fields(info, item.category)
+        bound = item.table.size_bound(bom=bom, fields=fields)
+        with archive.member(
+            name, CSV_MEDIA_TYPE, category=item.category, size_bound=bound
+        ) as member:
+            item.table.write_csv(cast(BinaryIO, member), bom=bom, fields=fields)
         listing.append((name, msg("readme.file.csv", category=item.category)))
     return listing
 
@@ -475,6 +522,12 @@ class ZipWriter:
             :class:`~reasonkit_export.formats._pdf.PdfWriter`.
         include_html: add the offline HTML view (``index.html`` and ``html/``).
         html_records_per_page: the most records one HTML page holds.
+        pdf_fonts: extra fallback font files for the PDF report.
+        pdf_progress: called while the PDF report renders.
+        pdf_summary_above: above this many records in the export, the report
+            is a summary of each category's first ``pdf_summary_records``
+            records (None: always the complete report).
+        pdf_summary_records: records per category in a summary report.
     """
 
     def __init__(
@@ -488,6 +541,10 @@ class ZipWriter:
         include_csv: bool = True,
         include_html: bool = True,
         html_records_per_page: int = RECORDS_PER_PAGE,
+        pdf_fonts: Sequence[str] = (),
+        pdf_progress: Callable[[int, int], None] | None = None,
+        pdf_summary_above: int | None = None,
+        pdf_summary_records: int = 100,
     ) -> None:
         self.include_html = include_html
         self.html_records_per_page = html_records_per_page
@@ -497,18 +554,44 @@ class ZipWriter:
         self.include_csv = include_csv
         self.compresslevel = compresslevel
         self.pdf_writer_factory = pdf_writer_factory
+        self.pdf_fonts = tuple(pdf_fonts)
+        self.pdf_progress = pdf_progress
+        self.pdf_summary_above = pdf_summary_above
+        self.pdf_summary_records = pdf_summary_records
 
     def plan(self, info: ExportInfo) -> ArtifactPlan:
         """A ``.zip``; it compresses inside, so no service-level gzip."""
         return ArtifactPlan(extension="zip", media_type="application/zip", gzip_allowed=False)
 
-    def _pdf_writer(self) -> FormatWriter:
+    def _pdf_summarised(self, total: int) -> bool:
+        """Whether the report of an export of ``total`` records is a summary."""
+        return self.pdf_summary_above is not None and total > self.pdf_summary_above
+
+    def _pdf_writer(self, total: int) -> FormatWriter:
         if self.pdf_writer_factory is not None:
             return self.pdf_writer_factory()
         # Imported lazily: fpdf2 is only loaded when a PDF is actually made.
         from reasonkit_export.formats._pdf import PdfWriter
 
-        return PdfWriter()
+        return PdfWriter(
+            fonts=self.pdf_fonts,
+            progress=self.pdf_progress,
+            summary_records=self.pdf_summary_records if self._pdf_summarised(total) else None,
+        )
+
+    def _pdf_listing(self, msg: Messages, total: int) -> str:
+        """The README's line for report.pdf: what it holds, and the rule when one applies."""
+        if self.pdf_writer_factory is not None or self.pdf_summary_above is None:
+            return msg("readme.file.pdf")
+        count = format_number(self.pdf_summary_records, msg.locale)
+        rule = msg(
+            "readme.pdf_rule",
+            limit=format_number(self.pdf_summary_above, msg.locale),
+            count=count,
+        )
+        if self._pdf_summarised(total):
+            return f"{msg('readme.file.pdf_summary', count=count)} {rule}"
+        return f"{msg('readme.file.pdf')} {rule}"
 
     def write(self, info: ExportInfo, sections: Iterable[Section], sink: BinaryIO) -> WriteResult:
         """Spool every section once, then stream the archive's members into ``sink``."""
@@ -521,6 +604,9 @@ class ZipWriter:
             if self.include_html
             else None
         )
+        # The PDF cover points to the HTML view when the archive has one.
+        pdf_info = attrs.evolve(info, html_index=INDEX_NAME if html is not None else None)
+        background = None
         try:
             _spool_sections(
                 sections,
@@ -531,6 +617,7 @@ class ZipWriter:
                 html=html,
             )
             counts = {item.category: item.count for item in spooled}
+            background = self._start_summary(pdf_info, spooled, sum(counts.values()))
 
             def replay(*, encoded: bool = False) -> list[Section]:
                 # data.json copies the spooled JSON bytes instead of re-encoding.
@@ -549,20 +636,27 @@ class ZipWriter:
                 json_name = archive.unique_name("", "data", ".json")
                 pdf_name = archive.unique_name("", "report", ".pdf")
                 readme_name = archive.unique_name("", "README", ".txt")
-                with archive.member(json_name, "application/json") as member:
+                with archive.member(
+                    json_name, "application/json", size_bound=_json_bound(info, spooled)
+                ) as member:
                     JsonWriter().write(info, replay(encoded=True), cast(BinaryIO, member))
                 msg = messages(info.locale)
                 listing = [(json_name, msg("readme.file.data_json"))]
                 if self.include_csv:
-                    listing += _write_tables(archive, spooled, "csv/", bom=self.csv_bom, msg=msg)
+                    listing += _write_tables(
+                        archive, spooled, "csv/", bom=self.csv_bom, msg=msg, info=info
+                    )
                 index_name = archive.unique_name("", "index", ".html") if html else None
                 if self.include_pdf:
-                    pdf = self._pdf_writer()
-                    pdf_info = attrs.evolve(info, html_index=index_name)
+                    total = sum(counts.values())
                     with archive.member(pdf_name, "application/pdf") as member:
-                        result = pdf.write(pdf_info, replay(), cast(BinaryIO, member))
+                        if background is not None:
+                            result = background.copy_to(cast(BinaryIO, member))
+                        else:
+                            pdf = self._pdf_writer(total)
+                            result = pdf.write(pdf_info, replay(), cast(BinaryIO, member))
                     warnings.extend(result.warnings)
-                    listing.append((pdf_name, msg("readme.file.pdf")))
+                    listing.append((pdf_name, self._pdf_listing(msg, total)))
                 if html is not None and index_name is not None:
                     listing = (
                         _write_html(
@@ -583,9 +677,28 @@ class ZipWriter:
                 archive.add(readme_name, readme, _TEXT)
                 archive.finish(info, record_counts=counts, warnings=warnings)
         finally:
+            if background is not None:
+                background.close()
             for item in spooled:
                 item.close()
         return WriteResult(record_counts=counts, warnings=tuple(warnings))
+
+    def _start_summary(self, info: ExportInfo, spooled: list[_Spooled], total: int) -> Any:
+        """Start rendering a summary report in another process (None: render it in place)."""
+        if (
+            not self.include_pdf
+            or self.pdf_writer_factory is not None
+            or not self._pdf_summarised(total)
+        ):
+            return None
+        from reasonkit_export.formats._pdf import BackgroundReport
+
+        return BackgroundReport(
+            info,
+            [(item.category, cast(RecordSpool, item.records)) for item in spooled],
+            summary_records=self.pdf_summary_records,
+            fonts=self.pdf_fonts,
+        )
 
     def _write_json_only(
         self, info: ExportInfo, sections: Iterable[Section], sink: BinaryIO

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from reasonkit_export._models import ExportJob, NotificationEvent
-from reasonkit_export.exceptions import InvalidRequest
+from reasonkit_export.exceptions import InvalidRequest, SmtpDeliveryError
 
 __all__ = ["SmtpDeliveryError", "SmtpNotifier"]
 
@@ -42,47 +42,6 @@ _MONTHS = (
     "November",
     "December",
 )
-
-
-class SmtpDeliveryError(smtplib.SMTPException):
-    """Sending a notification e-mail failed.
-
-    The message names the stage (``connect``, ``starttls``, ``login``,
-    ``send``), the underlying error type and the SMTP reply code, and never
-    the password, the recipient's address or the server's reply text (which
-    often quotes the address).
-
-    Attributes:
-        stage: where the conversation with the server broke off.
-        smtp_code: the server's reply code, when it sent one.
-    """
-
-    def __init__(self, message: str, stage: str = "send", smtp_code: int | None = None) -> None:
-        super().__init__(message)
-        self.stage = stage
-        self.smtp_code = smtp_code
-
-    def __reduce__(self) -> tuple[type[SmtpDeliveryError], tuple[str, str, int | None]]:
-        return type(self), (str(self), self.stage, self.smtp_code)
-
-    @classmethod
-    def from_cause(cls, stage: str, cause: BaseException) -> SmtpDeliveryError:
-        """Describe ``cause`` without its text, which may quote the recipient."""
-        code = _reply_code(cause)
-        detail = type(cause).__name__ if code is None else f"{type(cause).__name__} {code}"
-        if not isinstance(cause, smtplib.SMTPException) and isinstance(cause, OSError):
-            # Socket and TLS errors (refused, timed out, certificate) carry no
-            # secrets and are what an operator needs to see.
-            detail = f"{detail}: {cause.strerror or cause}"
-        return cls(f"notification e-mail not sent ({stage} failed: {detail})", stage, code)
-
-
-def _reply_code(exc: BaseException) -> int | None:
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return int(exc.smtp_code)
-    if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
-        return int(next(iter(exc.recipients.values()))[0])
-    return None
 
 
 @attrs.frozen
@@ -113,13 +72,16 @@ class SmtpNotifier:
         sender: the ``From`` address, e.g. ``"Example <no-reply@example.com>"``.
         recipient_resolver: ``user_id -> address``, supplied by the host;
             ``None`` means "do not e-mail this user" and is not an error.
-        security: ``"none"``, ``"starttls"`` (upgrade after connecting) or
-            ``"ssl"`` (implicit TLS from the first byte).
+        security: ``"starttls"`` (the default: upgrade after connecting, and
+            refuse to send if the server does not offer STARTTLS), ``"ssl"``
+            (implicit TLS from the first byte) or ``"none"`` (plaintext; the
+            message carries the download link, a bearer credential, so only
+            set it explicitly for a relay on the same host).
         username: the login, if the server needs one (needs TLS).
         password: its password; never shown in ``repr``, logs or errors.
         timeout: seconds for connecting and for each server reply.
         ssl_context: the TLS settings; default: the system's trusted CAs with
-            hostname checking.
+            hostname checking (certificates are always verified).
         subject_prefix: put before every subject, e.g. ``"[Example] "``.
         product_name: how the messages name the service ("your data export
             for <product_name>").
@@ -135,7 +97,7 @@ class SmtpNotifier:
         port: int = 25,
         sender: str,
         recipient_resolver: Callable[[str], str | None],
-        security: Security = "none",
+        security: Security = "starttls",
         username: str | None = None,
         password: str | None = None,
         timeout: float = 10.0,
@@ -315,12 +277,23 @@ class SmtpNotifier:
             with client:
                 if self._security == "starttls":
                     stage = "starttls"
+                    client.ehlo()
+                    if not client.has_extn("starttls"):
+                        # Never fall back to plaintext: the mail carries the link.
+                        raise SmtpDeliveryError(
+                            "notification e-mail not sent (starttls failed: the server "
+                            "does not offer STARTTLS, and the link is never sent in "
+                            "plaintext unless security='none' is set explicitly)",
+                            stage="starttls",
+                        )
                     client.starttls(context=self._context())
                 if self._username is not None and self._password is not None:
                     stage = "login"
                     client.login(self._username, self._password)
                 stage = "send"
                 client.send_message(message, from_addr=parseaddr(self._sender)[1])
+        except SmtpDeliveryError:
+            raise
         except OSError as exc:  # smtplib.SMTPException and ssl.SSLError are OSErrors
             # "from None": the cause's text may quote the recipient's address.
             raise SmtpDeliveryError.from_cause(stage, exc) from None

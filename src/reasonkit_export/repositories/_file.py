@@ -7,9 +7,16 @@ Layout under ``directory``::
     schedules/<schedule id>.json     one document per schedule
     .lock                            flock(2) lock serialising writers
 
-``<user key>`` is a SHA-256 of the user id, so no personal data appears in
-file names. Documents are replaced atomically (write to a temporary file in
-the same directory, fsync, ``os.replace``), so readers never see a partial
+``<user key>`` is an HMAC-SHA-256 of the user id under the first signing key
+when the repository has signing keys (``signing_keys=``), else a SHA-256 of
+the user id; either way no personal data appears in file names, and with a
+key the names cannot be matched against a list of known user ids. Folders
+named under an older key (after a rotation) or without a key (written by an
+earlier version) stay readable; the next job added for that user moves their
+markers into the current folder and removes the old one.
+
+Documents are replaced atomically (write to a temporary file in the same
+directory, fsync, ``os.replace``), so readers never see a partial
 document and need no lock. Writers take an exclusive ``flock`` on ``.lock``,
 which makes compare-and-set, claims and schedule fire-time claims safe across
 the threads and processes of one host (not across hosts on a network file
@@ -21,10 +28,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import hmac
 import json
 import os
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,6 +40,7 @@ from uuid import UUID, uuid4
 
 import attrs
 
+from reasonkit_export._files import DIR_MODE, FILE_MODE, check_mode, create_private, make_dirs
 from reasonkit_export._models import ExportJob, ExportStatus, ScheduledExport
 from reasonkit_export._serialization import (
     job_from_dict,
@@ -39,6 +48,7 @@ from reasonkit_export._serialization import (
     schedule_from_dict,
     schedule_to_dict,
 )
+from reasonkit_export._tokens import normalize_keys
 from reasonkit_export.exceptions import (
     ConflictError,
     DatabaseError,
@@ -55,10 +65,12 @@ T = TypeVar("T")
 class _DocumentStore:
     """Atomic JSON documents in a directory tree, with a cross-process write lock."""
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], *, file_mode: int, dir_mode: int) -> None:
         self.root = Path(directory)
+        self.file_mode = check_mode(file_mode, "file_mode")
+        self.dir_mode = check_mode(dir_mode, "dir_mode")
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.root, self.dir_mode)
         except OSError as exc:
             raise DatabaseError(f"cannot create repository directory: {exc.strerror}") from exc
         self._thread_lock = threading.Lock()
@@ -67,12 +79,21 @@ class _DocumentStore:
     def locked(self) -> Iterator[None]:
         """Hold the exclusive write lock (threads and processes)."""
         with self._thread_lock:
-            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+            fd = self._open_lock()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 yield
             finally:
                 os.close(fd)  # closing the descriptor releases the flock
+
+    def _open_lock(self) -> int:
+        path = self.root / ".lock"
+        try:
+            return os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, self.file_mode)
+            os.fchmod(fd, self.file_mode)  # the umask may have narrowed it
+            return fd
 
     def read(self, path: Path) -> dict[str, Any] | None:
         """Return the document at ``path``, or None if there is none."""
@@ -87,10 +108,10 @@ class _DocumentStore:
 
     def write(self, path: Path, document: dict[str, Any]) -> None:
         """Replace the document at ``path`` atomically."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(path.parent, self.dir_mode)
         temporary = path.with_name(f".{path.name}.{uuid4().hex}.tmp")
         try:
-            with temporary.open("wb") as handle:
+            with create_private(temporary, self.file_mode) as handle:
                 handle.write(json.dumps(document, separators=(",", ":")).encode())
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -99,6 +120,23 @@ class _DocumentStore:
             with contextlib.suppress(OSError):
                 temporary.unlink()
             raise DatabaseError(f"cannot write repository document {path.name}") from exc
+
+    def make_dir(self, directory: Path) -> None:
+        """Create ``directory`` (and parents) with the store's folder mode."""
+        try:
+            make_dirs(directory, self.dir_mode)
+        except OSError as exc:
+            raise DatabaseError(f"cannot create repository directory: {exc.strerror}") from exc
+
+    def touch(self, path: Path) -> None:
+        """Create an empty marker file with the store's file mode (no error if present)."""
+        self.make_dir(path.parent)
+        try:
+            create_private(path, self.file_mode).close()
+        except FileExistsError:
+            return
+        except OSError as exc:
+            raise DatabaseError(f"cannot write repository marker {path.name}") from exc
 
     def read_all(self, directory: Path, decode: Callable[[dict[str, Any]], T]) -> Iterator[T]:
         """Yield every ``*.json`` document of ``directory``, decoded."""
@@ -113,25 +151,70 @@ class _DocumentStore:
                     yield decode(data)
 
 
-def _user_key(user_id: str) -> str:
-    return hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:32]
+_FOLDER_CONTEXT = b"reasonkit-export/user-folder\x00"  # separates these MACs from tokens
+
+
+def _user_key(user_id: str, key: bytes | None = None) -> str:
+    data = user_id.encode("utf-8")
+    if key is None:
+        return hashlib.sha256(data).hexdigest()[:32]
+    return hmac.new(key, _FOLDER_CONTEXT + data, hashlib.sha256).hexdigest()[:32]
 
 
 class FileJobRepository:
-    """Jobs as JSON documents in ``directory``; safe for several processes on one host."""
+    """Jobs as JSON documents in ``directory``; safe for several processes on one host.
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self._store = _DocumentStore(directory)
+    Args:
+        directory: the repository's folder (created if missing).
+        file_mode: the mode of every document and marker, whatever the
+            umask; 0o600 by default (documents hold user ids and live
+            download tokens).
+        dir_mode: the mode of every folder created; 0o700 by default.
+        signing_keys: keys for naming user folders (HMAC of the user id);
+            the first names new folders, all are read (pass
+            ``ExportConfig.signing_keys``). Without keys, folder names are a
+            plain SHA-256 of the user id.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        file_mode: int = FILE_MODE,
+        dir_mode: int = DIR_MODE,
+        signing_keys: Sequence[str | bytes] = (),
+    ) -> None:
+        self._keys = normalize_keys(list(signing_keys))
+        self._store = _DocumentStore(directory, file_mode=file_mode, dir_mode=dir_mode)
         self._jobs = self._store.root / "jobs"
         self._users = self._store.root / "users"
-        self._jobs.mkdir(exist_ok=True)
-        self._users.mkdir(exist_ok=True)
+        self._store.make_dir(self._jobs)
+        self._store.make_dir(self._users)
 
     def __repr__(self) -> str:
         return f"FileJobRepository({str(self._store.root)!r})"
 
     def _path(self, job_id: UUID) -> Path:
         return self._jobs / f"{job_id}.json"
+
+    def _user_dirs(self, user_id: str) -> list[Path]:
+        """The user's current folder first, then older spellings still read."""
+        keys: list[bytes | None] = [*self._keys, None]
+        return [self._users / name for name in dict.fromkeys(_user_key(user_id, k) for k in keys)]
+
+    def _migrate(self, current: Path, older: list[Path]) -> None:
+        """Move markers from older folder names into ``current`` (under the lock)."""
+        for folder in older:
+            try:
+                names = os.listdir(folder)
+            except FileNotFoundError:
+                continue
+            for name in names:
+                self._store.touch(current / name)
+                with contextlib.suppress(FileNotFoundError):
+                    (folder / name).unlink()
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
     def _load(self, job_id: UUID) -> ExportJob:
         data = self._store.read(self._path(job_id))
@@ -144,9 +227,9 @@ class FileJobRepository:
         with self._store.locked():
             if self._path(job.id).exists():
                 raise ConflictError(job.id)
-            marker = self._users / _user_key(job.user_id) / str(job.id)
-            marker.parent.mkdir(exist_ok=True)
-            marker.touch()
+            current, *older = self._user_dirs(job.user_id)
+            self._store.touch(current / str(job.id))
+            self._migrate(current, older)
             self._store.write(self._path(job.id), job_to_dict(job))
         return job
 
@@ -162,10 +245,14 @@ class FileJobRepository:
         statuses: Collection[ExportStatus] | None = None,
     ) -> list[ExportJob]:
         """Return a user's jobs, newest first."""
-        try:
-            names = os.listdir(self._users / _user_key(user_id))
-        except FileNotFoundError:
-            return []
+        names: dict[str, None] = {}
+        # Older folders first: a marker being moved is touched in the current
+        # folder before it leaves the old one, so this order never misses it.
+        for folder in reversed(self._user_dirs(user_id)):
+            try:
+                names.update(dict.fromkeys(os.listdir(folder)))
+            except FileNotFoundError:
+                continue
         jobs: list[ExportJob] = []
         for name in names:
             data = self._store.read(self._jobs / f"{name}.json")
@@ -198,12 +285,21 @@ class FileJobRepository:
 
 
 class FileScheduleRepository:
-    """Schedules as JSON documents in ``directory`` (may be shared with the job repository)."""
+    """Schedules as JSON documents in ``directory`` (may be shared with the job repository).
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self._store = _DocumentStore(directory)
+    ``file_mode`` and ``dir_mode`` work as for :class:`FileJobRepository`.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        file_mode: int = FILE_MODE,
+        dir_mode: int = DIR_MODE,
+    ) -> None:
+        self._store = _DocumentStore(directory, file_mode=file_mode, dir_mode=dir_mode)
         self._dir = self._store.root / "schedules"
-        self._dir.mkdir(exist_ok=True)
+        self._store.make_dir(self._dir)
 
     def __repr__(self) -> str:
         return f"FileScheduleRepository({str(self._store.root)!r})"
