@@ -391,6 +391,7 @@ class ExportConfig:
     csv_neutralize_formulas: bool = True
     zip_include_pdf: bool = True
     zip_include_csv: bool = True
+    zip_include_html: bool = True
     split_archives: bool = False
     signing_keys: tuple[bytes, ...] = attrs.field(default=(), converter=_signing_keys, repr=False)
     schedule_min_interval: timedelta = attrs.field(
