@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
-from reasonkit_export.testing import FailingDataSource, StaticDataSource
+from reasonkit_export.testing import FailingDataSource, RecordingNotifier, StaticDataSource
 
 PROFILE = [
     {
@@ -38,3 +40,18 @@ def not_a_source() -> list[object]:
 def exploding() -> list[object]:
     """A factory that raises, with personal data in its message."""
     raise RuntimeError("cannot connect as zoe@example.org")
+
+
+RECORDED = RecordingNotifier()
+
+
+def make_notifier() -> RecordingNotifier:
+    """The notifier named by ``notifier = "tests.cli_sources:make_notifier"``."""
+    return RECORDED
+
+
+def hide_emails(category: str, record: Mapping[str, Any], user_id: str) -> Mapping[str, Any]:
+    """A redactor: blanks the ``email`` field."""
+    if "email" not in record:
+        return record
+    return {**record, "email": "(redacted)"}

@@ -18,8 +18,10 @@ from pathlib import Path
 import attrs
 import pytest
 
-from reasonkit_export import ExportService, ExportStatus
-from reasonkit_export._cli_config import (
+from reasonkit_export import ExportConfig, ExportService, ExportStatus
+from reasonkit_export.cli import main
+from reasonkit_export.crypto import encrypt, generate_identity
+from reasonkit_export.settings import (
     SETTINGS,
     ConfigError,
     Settings,
@@ -29,8 +31,6 @@ from reasonkit_export._cli_config import (
     load_sources,
     mask_url,
 )
-from reasonkit_export.cli import main
-from reasonkit_export.crypto import encrypt, generate_identity
 
 SIGNING_KEY = "s" * 40
 
@@ -51,8 +51,8 @@ def config_file(tmp_path: Path) -> Path:
     """A TOML file pointing storage and repository at tmp dirs, with the test sources."""
     path = tmp_path / "reasonkit-export.toml"
     path.write_text(
-        f'storage_url = "{tmp_path / "files"}"\n'
-        f'repository_url = "file://{tmp_path / "jobs"}"\n'
+        f'storage = "{tmp_path / "files"}"\n'
+        f'repository = "file://{tmp_path / "jobs"}"\n'
         'sources = ["tests.cli_sources:make_sources"]\n'
         "rate_limit = false\n",
         encoding="utf-8",
@@ -75,7 +75,7 @@ def run(capsys: pytest.CaptureFixture[str]) -> Run:
 @pytest.fixture
 def service(config_file: Path) -> Iterator[ExportService]:
     """The service the CLI builds from config_file (to arrange state directly)."""
-    built = build_service(load_settings(config_file, {}))
+    built = build_service(load_settings(config_file, environ={}))
     yield built
     close_service(built)
 
@@ -466,7 +466,7 @@ def test_environment_overrides_the_file(
         handle.write("link_expiry_hours = 12\nmax_attempts = 5\n")
     monkeypatch.setenv("REASONKIT_EXPORT_LINK_EXPIRY_HOURS", "48")
     monkeypatch.setenv("REASONKIT_EXPORT_COMPRESSION_ENABLED", "off")
-    settings = load_settings(None, os.environ)
+    settings = load_settings(None, environ=os.environ)
     assert settings.export_config.link_expiry_hours == 48.0
     assert settings.export_config.max_attempts == 5
     assert settings.export_config.compression_enabled is False
@@ -485,7 +485,7 @@ def test_config_masks_secrets(run: Run, tmp_path: Path) -> None:
     config.write_text(
         f'encryption_key = "{identity}"\n'
         f'signing_keys = ["{SIGNING_KEY}"]\n'
-        'repository_url = "postgresql+psycopg://app:hunter2-password@db/app"\n'
+        'repository = "postgresql+psycopg://app:hunter2-password@db/app"\n'
         'repository_schema = "exports"\n'
         "[storage_options]\n"
         'key = "AKIAEXAMPLE"\n'
@@ -512,10 +512,10 @@ def test_secret_files_and_their_precedence(tmp_path: Path) -> None:
         f'encryption_key_file = "{key_file}"\nsigning_keys_file = "{signing}"\n',
         encoding="utf-8",
     )
-    settings = load_settings(config, {})
+    settings = load_settings(config, environ={})
     assert settings.export_config.encryption_key == str(first)
     assert settings.export_config.signing_keys == (SIGNING_KEY.encode(), b"t" * 32)
-    overridden = load_settings(config, {"REASONKIT_EXPORT_ENCRYPTION_KEY": str(second)})
+    overridden = load_settings(config, environ={"REASONKIT_EXPORT_ENCRYPTION_KEY": str(second)})
     assert overridden.export_config.encryption_key == str(second)
     assert "env REASONKIT_EXPORT_ENCRYPTION_KEY" in overridden.origins["encryption_key"]
     both = {
@@ -523,16 +523,16 @@ def test_secret_files_and_their_precedence(tmp_path: Path) -> None:
         "REASONKIT_EXPORT_ENCRYPTION_KEY_FILE": str(key_file),
     }
     with pytest.raises(ConfigError, match="either encryption_key or encryption_key_file"):
-        load_settings(config, both)
+        load_settings(config, environ=both)
     with pytest.raises(ConfigError, match="cannot read"):
-        load_settings(None, {"REASONKIT_EXPORT_SIGNING_KEYS_FILE": str(tmp_path / "nope")})
+        load_settings(None, environ={"REASONKIT_EXPORT_SIGNING_KEYS_FILE": str(tmp_path / "nope")})
 
 
 def test_defaults_and_environment_parsing(tmp_path: Path) -> None:
     """With no file, defaults apply; lists and booleans parse from the environment."""
     settings = load_settings(
         None,
-        {
+        environ={
             "REASONKIT_EXPORT_SOURCES": "a:b, c:d",
             "REASONKIT_EXPORT_RATE_LIMIT": "no",
             "REASONKIT_EXPORT_REPOSITORY_SCHEMA": "",  # empty counts as unset
@@ -540,15 +540,16 @@ def test_defaults_and_environment_parsing(tmp_path: Path) -> None:
         },
     )
     assert settings.config_path is None
-    assert settings.storage_url == "reasonkit-exports/files"
+    assert settings.storage is None
+    assert settings.config == ExportConfig(rate_limit=None)
     assert settings.sources == ("a:b", "c:d")
     assert settings.export_config.rate_limit is None
     assert settings.repository_schema is None
     assert settings.warnings == ("ignoring unknown environment variable REASONKIT_EXPORT_TYPO",)
     with pytest.raises(ConfigError, match="REASONKIT_EXPORT_RATE_LIMIT"):
-        load_settings(None, {"REASONKIT_EXPORT_RATE_LIMIT": "maybe"})
+        load_settings(None, environ={"REASONKIT_EXPORT_RATE_LIMIT": "maybe"})
     with pytest.raises(ConfigError, match="REASONKIT_EXPORT_MAX_ATTEMPTS: expected an integer"):
-        load_settings(None, {"REASONKIT_EXPORT_MAX_ATTEMPTS": "three"})
+        load_settings(None, environ={"REASONKIT_EXPORT_MAX_ATTEMPTS": "three"})
 
 
 @pytest.mark.parametrize(
@@ -559,8 +560,8 @@ def test_defaults_and_environment_parsing(tmp_path: Path) -> None:
         ("link_expiry_hours = [\n", "is not valid TOML"),
         ("compression_level = 11\n", "compression_level must be an integer within 0-9"),
         ("encryption_key = 'AGE-SECRET-KEY-1GARBAGE'\n", "encryption_key is not a valid"),
-        ("repository_url = 'mongodb://db'\n", "unsupported scheme 'mongodb'"),
-        ("repository_schema = 'x'\n", "PostgreSQL repositories only"),
+        ("repository = 'mongodb://db'\n", "unsupported scheme 'mongodb'"),
+        ("repository_schema = 'x'\n", "SQL repositories only"),
     ],
 )
 def test_bad_config_exits_2(run: Run, tmp_path: Path, toml: str, message: str) -> None:
@@ -595,10 +596,11 @@ def test_config_explain_lists_every_setting(run: Run) -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("no_colon", "is not of the form 'module:factory'"),
+        ("no_colon", "is not an import path of the form 'module:name'"),
         ("tests.no_such_module:make", "cannot import module 'tests.no_such_module'"),
         ("tests.cli_sources:missing", "has no 'missing'"),
-        ("tests.cli_sources:PROFILE", "is not callable"),
+        ("tests.cli_sources:PROFILE", "gave a dict, which is not a DataSource"),
+        ("tests.cli_sources:__doc__", "is neither a DataSource"),
         ("tests.cli_sources:not_a_source", "which is not a DataSource"),
         ("tests.cli_sources:exploding", "raised RuntimeError"),
     ],
@@ -623,7 +625,7 @@ def test_mask_url_hides_only_the_password() -> None:
 
 def test_build_service_uses_the_configured_places(tmp_path: Path, config_file: Path) -> None:
     """build_service wires storage, file repositories and the sources from the settings."""
-    settings: Settings = load_settings(config_file, {})
+    settings: Settings = load_settings(config_file, environ={})
     service = build_service(settings)
     try:
         assert service.categories == ("profile", "reasoning_history", "broken")

@@ -343,8 +343,51 @@ def _compression_level(_inst: object, attribute: attrs.Attribute[Any], value: ob
 class ExportConfig:
     """How the service builds, stores and hands out exports.
 
-    The first seven fields and their defaults come from the original seed.
-    ``encryption_key`` is a secret and never appears in ``repr``.
+    Every field is also a setting of :func:`reasonkit_export.settings.load_settings`
+    (the same name in a TOML file, ``REASONKIT_EXPORT_<NAME>`` in the
+    environment). Secrets (``encryption_key``, ``signing_keys``,
+    ``decryption_identities``) never appear in ``repr``.
+
+    Attributes:
+        storage_backend: where artifacts go when no storage is given: ``local``
+            (``<local_path>/files``, jobs under ``<local_path>/jobs``), ``s3``
+            (``s3://<s3_bucket>``) or ``memory``.
+        s3_bucket: the bucket for ``storage_backend = "s3"``.
+        local_path: the directory for ``storage_backend = "local"``.
+        link_expiry_hours: hours a completed export stays downloadable.
+        max_file_size_mb: size cap of one export file, in MiB.
+        compression_enabled: gzip JSON and CSV exports.
+        encryption_key: age identity (``AGE-SECRET-KEY-1...``) that encrypts new
+            exports and decrypts them.
+        rate_limit: per-user limits on new exports (Art. 12(5)); ``None``
+            (``rate_limit = false``) turns them off.
+        download_url_template: the download link of completed exports, with
+            ``{job_id}`` and optionally ``{token}``.
+        compression_level: gzip/deflate level, 0-9 (1: fast, about 10% larger).
+        lease_seconds: how long a worker's claim on a job lasts before it must
+            renew it.
+        max_attempts: attempts before an export that keeps crashing fails.
+        csv_bom: start CSV files with a UTF-8 byte order mark (for spreadsheets).
+        csv_neutralize_formulas: prefix CSV cells a spreadsheet would run as a
+            formula.
+        zip_include_pdf: put the PDF report into ZIP exports.
+        zip_include_csv: put one CSV file per category into ZIP exports.
+        split_archives: write a ZIP export over ``max_file_size_mb`` as several
+            volumes instead of failing.
+        signing_keys: keys (32+ bytes each) that sign download tokens; the first
+            signs, all verify.
+        schedule_min_interval: the shortest gap allowed between two runs of a
+            schedule.
+        response_months: months until a request's Art. 12(3) deadline
+            (``ExportJob.due_at``).
+        controller: who the controller is and the user's rights, written into
+            every export (Art. 15(1)); ``None`` leaves the block out.
+        rate_limit_fallback: hand a user over the rate limit their newest
+            unexpired export of the same kind instead of an error.
+        encryption_recipients: extra age recipients (``age1...``) every new
+            export is encrypted to.
+        decryption_identities: extra age identities that only decrypt (e.g.
+            rotated-out keys).
     """
 
     storage_backend: StorageBackend = attrs.field(

@@ -210,6 +210,35 @@ class ExportService:
             deliveries=deliveries,
         )
 
+    @classmethod
+    def from_settings(
+        cls,
+        path_or_mapping: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+        **overrides: Any,
+    ) -> ExportService:
+        """Build the service a settings file or mapping plus the environment describe.
+
+        The one entry point the CLI, the worker and the examples share; see
+        :mod:`reasonkit_export.settings` for every setting.
+
+        Args:
+            path_or_mapping: a TOML file, or a mapping of the same shape;
+                ``None`` reads ``$REASONKIT_EXPORT_CONFIG``, else
+                ``./reasonkit-export.toml`` if it exists, else defaults only.
+                ``REASONKIT_EXPORT_*`` environment variables override it.
+            **overrides: ``environ`` (instead of ``os.environ``) and Python
+                objects replacing wiring settings: ``sources``, ``repository``,
+                ``schedules``, ``storage``, ``notifier``, ``deliveries``,
+                ``redactor``, ``clock``.
+
+        Raises:
+            ConfigError: the settings are invalid (the message names the setting).
+        """
+        from reasonkit_export.settings import build_service, load_settings
+
+        environ = overrides.pop("environ", None)
+        return build_service(load_settings(path_or_mapping, environ=environ), **overrides)
+
     @staticmethod
     def _register(sources: Iterable[DataSource]) -> dict[str, DataSource]:
         registered: dict[str, DataSource] = {}

@@ -1,7 +1,7 @@
 """The ``reasonkit-export`` command line (also ``python -m reasonkit_export``).
 
 Operator commands over the service a TOML file and ``REASONKIT_EXPORT_*``
-environment variables describe (see :mod:`reasonkit_export._cli_config` and
+environment variables describe (see :mod:`reasonkit_export.settings` and
 ``docs/cli.md``), plus ``demo``, which needs no configuration.
 
 Exit codes: 0 success, 1 the operation ran but failed, 2 bad usage or
@@ -20,23 +20,11 @@ import sys
 import tempfile
 import threading
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from reasonkit_export._cli_config import (
-    CONFIG_ENV,
-    DEFAULT_CONFIG_NAME,
-    FILE_SUFFIX,
-    SETTINGS,
-    Settings,
-    artifact_location,
-    build_service,
-    close_service,
-    describe_settings,
-    key_lines,
-    load_settings,
-)
 from reasonkit_export._demo import demo_sources
 from reasonkit_export._models import ExportConfig, ExportFormat, ExportJob, ExportStatus
 from reasonkit_export._serialization import job_to_dict
@@ -53,6 +41,19 @@ from reasonkit_export.exceptions import (
     InvalidToken,
     KeyFormatError,
     RateLimitExceeded,
+)
+from reasonkit_export.settings import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG_NAME,
+    FILE_SUFFIX,
+    Settings,
+    artifact_location,
+    build_service,
+    close_service,
+    describe_settings,
+    explain_settings,
+    key_lines,
+    load_settings,
 )
 
 __all__ = ["main"]
@@ -106,9 +107,13 @@ class _Context:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(self._config, self._environ)
-            for warning in self._settings.warnings:
-                print(f"warning: {warning}", file=sys.stderr)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", DeprecationWarning)
+                self._settings = load_settings(self._config, environ=self._environ)
+            for warning in caught:
+                print(f"warning: {warning.message}", file=sys.stderr)
+            for note in self._settings.warnings:
+                print(f"warning: {note}", file=sys.stderr)
         return self._settings
 
     def service(self, *, with_sources: bool = True) -> ExportService:
@@ -326,13 +331,16 @@ def _recover(args: argparse.Namespace, ctx: _Context) -> int:
 
 
 def _migrate(_args: argparse.Namespace, ctx: _Context) -> int:
-    settings = ctx.settings
-    if not settings.uses_sql:
-        print("file repository: nothing to migrate")
-        return EXIT_OK
     repository: Any = ctx.service(with_sources=False).repository
+    migrate = getattr(repository, "migrate", None)
+    if not callable(migrate):
+        kind = {"FileJobRepository": "file", "InMemoryJobRepository": "memory"}.get(
+            type(repository).__name__, type(repository).__name__
+        )
+        print(f"{kind} repository: nothing to migrate")
+        return EXIT_OK
     # One call creates or upgrades both the job and the schedule tables.
-    version = repository.migrate()
+    version = migrate()
     print(f"schema version {version}")
     return EXIT_OK
 
@@ -490,18 +498,13 @@ class _Prefixed:
 
 def _config(args: argparse.Namespace, ctx: _Context) -> int:
     if args.explain:
-        for setting in SETTINGS:
-            default = "(not set)" if setting.default is None else json.dumps(setting.default)
-            kind = {"list": "list of strings", "table": "table / JSON object"}.get(
-                setting.kind, setting.kind
-            )
-            print(f"{setting.key}  [{setting.env}]  {kind}, default {default}")
-            print(f"    {setting.help}")
-            if setting.secret:
-                print(f"    secret: masked in output; or {setting.key}{FILE_SUFFIX} = PATH")
+        for line in explain_settings():
+            print(line)
         print()
         print(
             f"Precedence: {CONFIG_ENV} / --config / ./{DEFAULT_CONFIG_NAME} < environment. "
+            "A dotted key is a key inside a TOML table ([rate_limit] max_active); in the "
+            "environment it is joined by '_' (REASONKIT_EXPORT_RATE_LIMIT_MAX_ACTIVE). "
             "Lists in the environment are comma-separated; booleans are 1/0, true/false, "
             "yes/no, on/off; an empty variable counts as unset; relative paths are relative "
             "to the working directory."
