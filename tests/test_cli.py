@@ -97,11 +97,16 @@ def _completed_zip(run: Run) -> Path:
 
 
 def test_demo_exports_to_disk(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`demo` writes a real gzip JSON export and prints its path, size and sha256."""
+    """`demo` prints a short summary and writes the user's file under its real name."""
     assert main(["demo", "--dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
+    assert len(out.splitlines()) <= 8
+    assert "storage_key" not in out
     lines = {line.split(":", 1)[0]: line.split(":", 1)[1].strip() for line in out.splitlines()[-3:]}
     path = Path(lines["file"])
+    assert path.parent == tmp_path
+    assert path.name.startswith("export-")
+    assert path.name.endswith(".json.gz")
     data = path.read_bytes()
     assert lines["size"] == f"{len(data)} bytes"
     assert lines["sha256"] == hashlib.sha256(data).hexdigest()

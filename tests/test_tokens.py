@@ -83,11 +83,14 @@ def test_tampered_tokens_are_rejected(signed: ExportService) -> None:
 
 
 def test_expired_token_is_rejected(signed: ExportService, clock: FrozenClock) -> None:
-    """A token past the link expiry is refused."""
-    token = signed.create_download_token(_completed(signed), user_id="alice")
+    """A genuine token past the link expiry raises ExportExpired (410), not InvalidToken."""
+    job_id = _completed(signed)
+    token = signed.create_download_token(job_id, user_id="alice")
     clock.advance(hours=24)
-    with pytest.raises(InvalidToken, match="expired"):
+    with pytest.raises(ExportExpired, match="expired") as info:
         signed.open_download_by_token(token)
+    assert not isinstance(info.value, InvalidToken)
+    assert str(info.value.job_id) == str(job_id)
 
 
 def test_future_dated_token_is_rejected(signed: ExportService, clock: FrozenClock) -> None:

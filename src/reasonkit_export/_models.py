@@ -103,7 +103,7 @@ class StorageBackend(enum.StrEnum):
 def coerce_format(value: ExportFormat | str) -> ExportFormat:
     """Return ``value`` as an :class:`ExportFormat`, or raise InvalidRequest."""
     try:
-        return ExportFormat(value)
+        return ExportFormat(value.strip().lower() if isinstance(value, str) else value)
     except ValueError:
         allowed = ", ".join(f.value for f in ExportFormat)
         raise InvalidRequest(
@@ -117,7 +117,8 @@ def coerce_category(value: Category | str) -> str:
         return value.value
     if not isinstance(value, str) or not value.strip():
         raise InvalidRequest(f"invalid category {value!r}: expected a non-empty string")
-    name = value.strip()
+    # Case-insensitive: "Profile" and "profile" name one category.
+    name = value.strip().lower()
     if len(name) > 64 or not all(c.isalnum() or c in "_-." for c in name):
         raise InvalidRequest(
             f"invalid category {value!r}: use at most 64 letters, digits, '_', '-' or '.'"

@@ -90,11 +90,13 @@ def _system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def _user(user_id: str | UUID) -> str:
-    if isinstance(user_id, UUID):
+def _user(user_id: str | int | UUID) -> str:
+    # Integer ids (most databases' primary keys) become their decimal string,
+    # so 42 and "42" are one user everywhere, repository keys included.
+    if isinstance(user_id, UUID) or (isinstance(user_id, int) and not isinstance(user_id, bool)):
         return str(user_id)
     if not isinstance(user_id, str) or not user_id.strip():
-        raise InvalidRequest("user_id must be a non-empty string or UUID")
+        raise InvalidRequest("user_id must be a non-empty string, an integer or a UUID")
     if len(user_id) > 256:
         raise InvalidRequest("user_id is longer than 256 characters")
     return user_id
@@ -846,9 +848,11 @@ class ExportService:
         """Open the export a signed token points at.
 
         Raises:
-            InvalidToken: malformed, tampered, expired, future-dated, or signed
-                by a key that is no longer configured.
-            ExportExpired, ExportNotReady: the job is no longer downloadable.
+            InvalidToken: malformed, tampered, future-dated, or signed by a
+                key that is no longer configured.
+            ExportExpired: the token (or the export's download window) has
+                expired: the user should see "expired" (HTTP 410).
+            ExportNotReady: the job is not completed.
         """
         if self._signer is None:
             raise InvalidToken("this service has no signing keys")

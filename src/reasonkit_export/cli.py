@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from reasonkit_export._demo import demo_sources
-from reasonkit_export._models import ExportConfig, ExportFormat, ExportJob, ExportStatus
+from reasonkit_export._models import ExportFormat, ExportJob, ExportStatus
 from reasonkit_export._serialization import job_to_dict
 from reasonkit_export._service import ExportService
 from reasonkit_export._version import __version__
@@ -225,22 +225,38 @@ class _Progress:
 
 def _demo(args: argparse.Namespace, _ctx: _Context) -> int:
     root = Path(args.dir).resolve()
-    config = ExportConfig(
-        storage_backend="local",
-        local_path=str(root),
-        compression_enabled=not args.no_compression,
-        rate_limit=None,
+    service = ExportService.from_settings(
+        {
+            "local_path": str(root),
+            "compression_enabled": not args.no_compression,
+            "rate_limit": False,
+        },
+        environ={},  # the demo reads no configuration
+        sources=demo_sources(args.records),
     )
-    service = ExportService.from_config(config, sources=demo_sources(args.records))
     job = service.create_export(args.user, args.format, ["all"])
     job = service.process_export(job.id)
-    print(json.dumps(job_to_dict(job), indent=2, ensure_ascii=False))
     if job.status is not ExportStatus.COMPLETED:
         print(f"export failed: {job.error}", file=sys.stderr)
         return EXIT_FAILED
-    assert job.storage_key is not None
-    path = root / "files" / job.storage_key
-    print(f"file:   {path}")
+    assert job.filename is not None
+    # The user's file under its real name, next to the storage (decrypted,
+    # written aside and renamed, so a half-written file is never visible).
+    target = root / Path(job.filename).name
+    with service.open_download(job.id, user_id=job.user_id) as download:
+        fd, temporary = tempfile.mkstemp(dir=root, prefix=f".{target.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as sink:
+                shutil.copyfileobj(download, sink, _COPY_CHUNK)
+            Path(temporary).replace(target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    counts = ", ".join(f"{name} {count}" for name, count in job.record_counts.items())
+    print(f"exported {sum(job.record_counts.values())} records for {job.user_id} ({counts})")
+    print(f"job:    {job.id} ({job.format.value}, {job.status.value})")
+    print(f"store:  {root} (jobs in jobs/, stored files in files/)")
+    print(f"file:   {target}")
     print(f"size:   {job.file_size} bytes")
     print(f"sha256: {job.sha256}")
     return EXIT_OK
@@ -582,6 +598,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--format",
         default="json",
+        type=str.lower,
         choices=[f.value for f in ExportFormat],
         help="export format (default: %(default)s)",
     )
@@ -604,6 +621,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--format",
         default="json",
+        type=str.lower,
         choices=[f.value for f in ExportFormat],
         help="export format (default: %(default)s)",
     )

@@ -42,6 +42,7 @@ import attrs
 import fsspec
 
 from reasonkit_export._about import ControllerInfo
+from reasonkit_export._keys import key_lines
 from reasonkit_export._models import ExportConfig, RateLimit, StorageBackend
 from reasonkit_export.exceptions import InvalidRequest
 from reasonkit_export.protocols import (
@@ -465,12 +466,6 @@ def _from_env(setting: Setting, text: str, where: str) -> Any:
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: expected a JSON object")
     return value
-
-
-def key_lines(text: str) -> list[str]:
-    """The non-blank, non-comment lines of a key file (age-keygen files have comments)."""
-    lines = (line.strip() for line in text.splitlines())
-    return [line for line in lines if line and not line.startswith("#")]
 
 
 def _read_secret_file(setting: Setting, path_text: str, where: str) -> Any:
