@@ -55,3 +55,15 @@ def hide_emails(category: str, record: Mapping[str, Any], user_id: str) -> Mappi
     if "email" not in record:
         return record
     return {**record, "email": "(redacted)"}
+
+
+def unreachable_smtp() -> object:
+    """An SMTP notifier pointing at a port nothing listens on."""
+    from reasonkit_export.notifiers import SmtpNotifier
+
+    return SmtpNotifier(
+        host="127.0.0.1",
+        port=1,
+        sender="exports@example.org",
+        recipient_resolver=lambda user_id: f"{user_id}@example.org",
+    )

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from reasonkit_export._cli_ops import add_commands
 from reasonkit_export._demo import demo_sources
 from reasonkit_export._models import ExportFormat, ExportJob, ExportStatus
 from reasonkit_export._serialization import job_to_dict
@@ -705,6 +706,8 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("file", metavar="FILE")
     verify.add_argument("-i", "--identity-file", metavar="F", help=identity_help)
 
+    add_commands(command)
+
     config = command(
         "config",
         _config,
@@ -759,6 +762,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`... | head`): nothing left to say to it, and
+        # Python must not complain again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - every error becomes one line and an exit code
         code, message = _classify(exc)
         if args.debug:
