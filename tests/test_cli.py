@@ -25,7 +25,6 @@ from reasonkit_export.settings import (
     SETTINGS,
     ConfigError,
     Settings,
-    build_service,
     close_service,
     load_settings,
     load_sources,
@@ -75,7 +74,7 @@ def run(capsys: pytest.CaptureFixture[str]) -> Run:
 @pytest.fixture
 def service(config_file: Path) -> Iterator[ExportService]:
     """The service the CLI builds from config_file (to arrange state directly)."""
-    built = build_service(load_settings(config_file, environ={}))
+    built = ExportService.from_settings(load_settings(config_file, environ={}))
     yield built
     close_service(built)
 
@@ -628,10 +627,10 @@ def test_mask_url_hides_only_the_password() -> None:
     assert mask_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
-def test_build_service_uses_the_configured_places(tmp_path: Path, config_file: Path) -> None:
-    """build_service wires storage, file repositories and the sources from the settings."""
+def test_from_settings_uses_the_configured_places(tmp_path: Path, config_file: Path) -> None:
+    """from_settings wires storage, file repositories and the sources from the settings."""
     settings: Settings = load_settings(config_file, environ={})
-    service = build_service(settings)
+    service = ExportService.from_settings(settings)
     try:
         assert service.categories == ("profile", "reasoning_history", "broken")
         job = service.process_export(service.create_export("ivy", "json", ["profile"]).id)

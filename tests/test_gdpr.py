@@ -395,3 +395,14 @@ def test_catalogues_fall_back_key_by_key() -> None:
     assert french("report.title") == "Votre export de données"
     assert french("report.records") == "Records"
     assert messages("xx")("report.page", page=2, pages=3) == "Page 2 of 3"
+
+
+def test_timezone_is_recorded_and_validated(service: ExportService) -> None:
+    """create_export stores an IANA timezone (default UTC) and refuses unknown ones."""
+    from reasonkit_export.exceptions import InvalidTimezone
+
+    assert service.create_export("alice", "json", ["profile"]).timezone == "UTC"
+    job = service.create_export("carol", "json", ["profile"], timezone="Europe/Berlin")
+    assert service.get_job(job.id).timezone == "Europe/Berlin"
+    with pytest.raises(InvalidTimezone, match="timezone"):
+        service.create_export("bob", "json", ["profile"], timezone="Mars/Base")

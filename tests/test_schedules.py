@@ -66,6 +66,16 @@ def test_schedule_in_a_timezone(unlimited: ExportService) -> None:
     assert schedule.next_run == datetime(2025, 6, 3, 7, 0, tzinfo=UTC)  # 09:00 CEST
 
 
+def test_scheduled_jobs_show_times_in_the_schedule_zone(
+    unlimited: ExportService, clock: FrozenClock
+) -> None:
+    """A job a schedule creates carries the schedule's timezone for the views people read."""
+    unlimited.schedule_export("alice", "0 9 * * *", "json", ["profile"], timezone="Europe/Berlin")
+    clock.set(datetime(2025, 6, 3, 7, 0, tzinfo=UTC))
+    (job,) = unlimited.run_due_schedules()
+    assert job.timezone == "Europe/Berlin"
+
+
 @pytest.mark.parametrize(
     ("expression", "timezone", "reason"),
     [

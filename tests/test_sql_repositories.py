@@ -545,3 +545,31 @@ def test_stale_save_through_another_engine_conflicts(backend: Backend) -> None:
         with pytest.raises(ConflictError):
             first.save(attrs.evolve(job, progress=20))
         assert first.get(job.id).progress == 10
+
+
+def test_v2_gives_old_jobs_the_utc_timezone(backend: Backend) -> None:
+    """Migration 2 writes timezone UTC into job documents stored before it existed."""
+    migrate(backend.engine, backend.schema)
+    jobs = SqlJobRepository(backend.engine, schema=backend.schema)
+    old = [jobs.add(_job(user=f"user-{n}")) for n in range(3)]
+    berlin = jobs.add(_job(user="user-b", timezone="Europe/Berlin"))
+    table = table_metadata(backend.schema).tables[
+        f"{backend.schema}.reasonkit_jobs" if backend.schema else "reasonkit_jobs"
+    ]
+    prefix = f'"{backend.schema}".' if backend.schema else ""
+    with backend.engine.begin() as connection:
+        for job in old:
+            document = connection.scalar(
+                sqlalchemy.select(table.c.document).where(table.c.id == job.id)
+            )
+            del document["timezone"]
+            connection.execute(
+                sqlalchemy.update(table).where(table.c.id == job.id).values(document=document)
+            )
+        connection.execute(text(f"UPDATE {prefix}reasonkit_schema_version SET version = 1"))
+    assert migrate(backend.engine, backend.schema) == SCHEMA_VERSION
+    with backend.engine.connect() as connection:
+        documents = connection.execute(sqlalchemy.select(table.c.document)).scalars().all()
+    assert sorted(d["timezone"] for d in documents) == ["Europe/Berlin", "UTC", "UTC", "UTC"]
+    assert jobs.get(berlin.id).timezone == "Europe/Berlin"
+    assert all(jobs.get(job.id).timezone == "UTC" for job in old)

@@ -26,6 +26,7 @@ from reasonkit_export._models import (
     ScheduledExport,
     StorageBackend,
 )
+from reasonkit_export._present import Presenter
 from reasonkit_export._service import ExportService
 from reasonkit_export._version import __version__
 from reasonkit_export._views import job_view, schedule_view
@@ -39,6 +40,7 @@ from reasonkit_export.exceptions import (
     ExportNotReady,
     InvalidRequest,
     InvalidSchedule,
+    InvalidTimezone,
     InvalidToken,
     ProcessingError,
     RateLimitExceeded,
@@ -69,8 +71,10 @@ __all__ = [
     "ExportStatus",
     "InvalidRequest",
     "InvalidSchedule",
+    "InvalidTimezone",
     "InvalidToken",
     "NotificationEvent",
+    "Presenter",
     "ProcessingError",
     "RateLimit",
     "RateLimitExceeded",

@@ -304,6 +304,7 @@ class AsyncExportService:
         since: datetime | None = None,
         override_reason: str | None = None,
         locale: str | None = None,
+        timezone: str | None = None,
     ) -> ExportJob:
         """Request an export and return its pending job (:meth:`ExportService.create_export`)."""
         return await self._call(
@@ -315,6 +316,7 @@ class AsyncExportService:
             since=since,
             override_reason=override_reason,
             locale=locale,
+            timezone=timezone,
         )
 
     async def get_job(self, job_id: UUID | str) -> ExportJob:

@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from reasonkit_export._about import describe
+from reasonkit_export._about import CategoryDescription, description_of
 from reasonkit_export._models import (
     ArtifactPart,
     ExportConfig,
@@ -309,17 +309,19 @@ def _sections(
 
 def _describe_all(
     categories: tuple[str, ...], sources: Mapping[str, DataSource]
-) -> dict[str, dict[str, Any]]:
-    about: dict[str, dict[str, Any]] = {}
+) -> dict[str, CategoryDescription]:
+    described: dict[str, CategoryDescription] = {}
     for category in categories:
         if category in sources:
             try:
-                about[category] = describe(sources[category])
+                description = description_of(sources[category])
             except (InvalidRequest, TypeError) as exc:
                 raise ProcessingError(
                     f"data source for category {category!r} has an invalid description: {exc}"
                 ) from exc
-    return about
+            if description is not None:
+                described[category] = description
+    return described
 
 
 def supports_since(source: DataSource) -> bool:
@@ -379,6 +381,7 @@ def build_artifact(
     """
     job = lease.job
     writer = make_writer(job.format, config)
+    descriptions = _describe_all(job.categories, sources)
     info = ExportInfo(
         export_id=job.id,
         user_id=job.user_id,
@@ -387,7 +390,13 @@ def build_artifact(
         categories=job.categories,
         generator=f"reasonkit_export {__version__}",
         locale=job.locale,
-        about=_describe_all(job.categories, sources),
+        about={
+            category: descriptions[category].to_dict(job.locale) if category in descriptions else {}
+            for category in job.categories
+            if category in sources
+        },
+        timezone=job.timezone,
+        descriptions=descriptions,
         controller=config.controller.to_dict() if config.controller is not None else None,
         since=job.since,
         since_applied=tuple(

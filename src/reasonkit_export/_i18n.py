@@ -1,4 +1,4 @@
-"""Message catalogues for the fixed texts of README.txt and the PDF.
+"""Message catalogues for the fixed texts of README.txt, the HTML view and the PDF.
 
 English (``en``) and German (``de``) ship with the library; a host adds or
 overrides catalogues with :func:`register_catalogue`. Lookups fall back from
@@ -19,6 +19,41 @@ __all__ = ["DEFAULT_LOCALE", "Messages", "messages", "normalize_locale", "regist
 DEFAULT_LOCALE = "en"
 
 _EN: dict[str, str] = {
+    "html.breadcrumbs": "You are here",
+    "html.pages": "Pages",
+    "html.open_page": "Open page {page}",
+    "html.page_range": "Records {first}–{last}",
+    "html.pagination": "Pages",
+    "html.first": "« First",
+    "html.previous": "‹ Previous",
+    "html.next": "Next ›",
+    "html.last": "Last »",
+    "html.all_pages": "All pages",
+    "html.showing": "Records {first}–{last} of {count} · page {page} of {pages}",
+    "html.intro": (
+        "This is a copy of the personal data we keep about you. Choose a category to read "
+        "its records. These pages work offline: nothing is loaded from the internet."
+    ),
+    "html.timezone": "Times shown in",
+    "html.category": "Category",
+    "html.files": "Other files in this archive",
+    "html.files_intro": "The same data in other forms, for programs and spreadsheets:",
+    "readme.start_html": (
+        "Start here: open index.html in a web browser to read your data. It works "
+        "offline, from the unpacked folder."
+    ),
+    "readme.file.index_html": "Start here: your data as web pages, for any web browser.",
+    "readme.file.html_dir": "The pages index.html links to, one folder per category.",
+    "report.start_html": (
+        "To browse your data, unpack the archive and open index.html in a web browser."
+    ),
+    "present.yes": "yes",
+    "present.no": "no",
+    "present.not_set": "not set",
+    "present.empty": "none",
+    "present.seconds": "{seconds} s",
+    "present.binary.one": "binary data, {size} byte",
+    "present.binary.other": "binary data, {size} bytes",
     "report.title": "Your data export",
     "report.user": "User",
     "report.generated": "Generated",
@@ -138,6 +173,43 @@ _EN: dict[str, str] = {
 }
 
 _DE: dict[str, str] = {
+    "html.breadcrumbs": "Sie sind hier",
+    "html.pages": "Seiten",
+    "html.open_page": "Seite {page} öffnen",
+    "html.page_range": "Datensätze {first}–{last}",
+    "html.pagination": "Seiten",
+    "html.first": "« Erste",
+    "html.previous": "‹ Zurück",
+    "html.next": "Weiter ›",
+    "html.last": "Letzte »",
+    "html.all_pages": "Alle Seiten",
+    "html.showing": "Datensätze {first}–{last} von {count} · Seite {page} von {pages}",
+    "html.intro": (
+        "Dies ist eine Kopie der personenbezogenen Daten, die wir über Sie speichern. "
+        "Wählen Sie eine Kategorie, um ihre Datensätze zu lesen. Diese Seiten funktionieren "
+        "offline: Nichts wird aus dem Internet geladen."
+    ),
+    "html.timezone": "Zeitangaben in",
+    "html.category": "Kategorie",
+    "html.files": "Weitere Dateien in diesem Archiv",
+    "html.files_intro": "Dieselben Daten in anderen Formen, für Programme und Tabellen:",
+    "readme.start_html": (
+        "Beginnen Sie hier: Öffnen Sie index.html in einem Webbrowser, um Ihre Daten zu "
+        "lesen. Das funktioniert offline, im entpackten Ordner."
+    ),
+    "readme.file.index_html": "Beginnen Sie hier: Ihre Daten als Webseiten, für jeden Webbrowser.",
+    "readme.file.html_dir": "Die Seiten, auf die index.html verweist, ein Ordner je Kategorie.",
+    "report.start_html": (
+        "Um Ihre Daten zu durchsuchen, entpacken Sie das Archiv und öffnen Sie index.html in "
+        "einem Webbrowser."
+    ),
+    "present.yes": "ja",
+    "present.no": "nein",
+    "present.not_set": "nicht gesetzt",
+    "present.empty": "keine",
+    "present.seconds": "{seconds} s",
+    "present.binary.one": "Binärdaten, {size} Byte",
+    "present.binary.other": "Binärdaten, {size} Bytes",
     "report.title": "Ihr Datenexport",
     "report.user": "Nutzer",
     "report.generated": "Erstellt",

@@ -234,6 +234,7 @@ class ExportJob:
     redacted_counts: Mapping[str, int] = attrs.field(factory=dict, converter=_counts)
     rate_limit_override: str | None = None
     locale: str = "en"
+    timezone: str = "UTC"
     delivery_results: Mapping[str, str] = attrs.field(factory=dict, converter=_texts_by_name)
     parts: tuple[ArtifactPart, ...] = attrs.field(default=(), converter=_parts)
 

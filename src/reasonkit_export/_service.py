@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 import attrs
@@ -48,6 +48,7 @@ from reasonkit_export._models import (
     coerce_format,
     ensure_utc,
 )
+from reasonkit_export._present import validate_timezone
 from reasonkit_export._tokens import TokenSigner
 from reasonkit_export.delivery._base import Delivery
 from reasonkit_export.exceptions import (
@@ -79,6 +80,9 @@ from reasonkit_export.repositories import (
 from reasonkit_export.storage import FsspecStorage
 
 __all__ = ["ExportService"]
+
+if TYPE_CHECKING:
+    from reasonkit_export.settings import Settings
 
 logger = logging.getLogger("reasonkit_export")
 
@@ -215,7 +219,7 @@ class ExportService:
     @classmethod
     def from_settings(
         cls,
-        path_or_mapping: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+        path_or_mapping: str | os.PathLike[str] | Mapping[str, Any] | Settings | None = None,
         **overrides: Any,
     ) -> ExportService:
         """Build the service a settings file or mapping plus the environment describe.
@@ -224,22 +228,50 @@ class ExportService:
         :mod:`reasonkit_export.settings` for every setting.
 
         Args:
-            path_or_mapping: a TOML file, or a mapping of the same shape;
+            path_or_mapping: a TOML file, a mapping of the same shape, or
+                :class:`~reasonkit_export.settings.Settings` already loaded;
                 ``None`` reads ``$REASONKIT_EXPORT_CONFIG``, else
                 ``./reasonkit-export.toml`` if it exists, else defaults only.
                 ``REASONKIT_EXPORT_*`` environment variables override it.
-            **overrides: ``environ`` (instead of ``os.environ``) and Python
-                objects replacing wiring settings: ``sources``, ``repository``,
-                ``schedules``, ``storage``, ``notifier``, ``deliveries``,
-                ``redactor``, ``clock``.
+            **overrides: ``environ`` (instead of ``os.environ``),
+                ``with_sources=False`` (skip importing the sources), and
+                Python objects replacing wiring settings: ``sources``,
+                ``repository``, ``schedules``, ``storage``, ``notifier``,
+                ``deliveries``, ``redactor``, ``clock``.
 
         Raises:
             ConfigError: the settings are invalid (the message names the setting).
         """
-        from reasonkit_export.settings import build_service, load_settings
+        from reasonkit_export.settings import Settings, load_settings, resolve_wiring
 
         environ = overrides.pop("environ", None)
-        return build_service(load_settings(path_or_mapping, environ=environ), **overrides)
+        if isinstance(path_or_mapping, Settings):
+            settings = path_or_mapping
+        else:
+            settings = load_settings(path_or_mapping, environ=environ)
+        wiring = resolve_wiring(settings, **overrides)
+        if wiring.storage is None:
+            return cls.from_config(
+                settings.config,
+                sources=wiring.sources,
+                repository=wiring.repository,
+                schedules=wiring.schedules,
+                notifier=wiring.notifier,
+                clock=wiring.clock,
+                redactor=wiring.redactor,
+                deliveries=wiring.deliveries,
+            )
+        return cls(
+            sources=wiring.sources,
+            repository=wiring.repository,
+            schedules=wiring.schedules,
+            storage=wiring.storage,
+            notifier=wiring.notifier,
+            config=settings.config,
+            clock=wiring.clock,
+            redactor=wiring.redactor,
+            deliveries=wiring.deliveries,
+        )
 
     @staticmethod
     def _register(sources: Iterable[DataSource]) -> dict[str, DataSource]:
@@ -288,6 +320,7 @@ class ExportService:
         since: datetime | None = None,
         override_reason: str | None = None,
         locale: str | None = None,
+        timezone: str | None = None,
     ) -> ExportJob:
         """Request an export and return its pending job.
 
@@ -307,8 +340,12 @@ class ExportService:
                 rate limit (kept on the job).
             locale: the language of the README and PDF texts (``en``, ``de``,
                 or any registered catalogue; falls back to English).
+            timezone: the IANA time zone (``Europe/Berlin``) in which the
+                views people read (HTML, PDF, README) show times; default
+                UTC. JSON and CSV keep UTC.
 
         Raises:
+            InvalidTimezone: ``timezone`` is not an IANA time zone name.
             InvalidRequest: unknown format, unknown or no categories, bad user
                 id, ``since`` in the future, or a blank override reason.
             RateLimitExceeded: the user is over the configured rate limit (and
@@ -328,6 +365,7 @@ class ExportService:
             since=since,
             override_reason=override_reason,
             locale=normalize_locale(locale),
+            timezone=validate_timezone(timezone),
         )
 
     def _create(
@@ -342,6 +380,7 @@ class ExportService:
         since: datetime | None = None,
         override_reason: str | None = None,
         locale: str = "en",
+        timezone: str = "UTC",
     ) -> ExportJob:
         now = self._now()
         with self._create_lock:  # check-then-add, atomic among this process's threads
@@ -372,6 +411,7 @@ class ExportService:
                     since=since,
                     rate_limit_override=override_reason,
                     locale=locale,
+                    timezone=timezone,
                 )
             )
         logger.info("export %s created (format=%s)", stored.id, fmt.value)
@@ -1170,6 +1210,7 @@ class ExportService:
                     job_id=job_id,
                     schedule_id=schedule.id,
                     since=self._incremental_since(schedule),
+                    timezone=schedule.timezone,
                 )
             except ConflictError:
                 return None  # another host created this very job a moment ago

@@ -28,6 +28,7 @@ JOB_VIEW_FIELDS: tuple[str, ...] = (
     "completed_at",
     "expires_at",
     "due_at",
+    "timezone",
     "deadline_extension_reason",
     "error",
     "record_counts",
@@ -81,6 +82,7 @@ def job_view(job: ExportJob) -> dict[str, Any]:
     completed_at           ISO 8601 UTC
     expires_at             ISO 8601 UTC: the download window closes
     due_at                 ISO 8601 UTC: the GDPR Art. 12(3) deadline
+    timezone               the IANA zone people-facing views use
     deadline_extension_reason
                            why the deadline was extended (Art. 12(3))
     error                  why the export failed (safe to show)
@@ -105,6 +107,7 @@ def job_view(job: ExportJob) -> dict[str, Any]:
         "completed_at": _time(job.completed_at),
         "expires_at": _time(job.expires_at),
         "due_at": _time(job.due_at),
+        "timezone": job.timezone,
         "deadline_extension_reason": job.deadline_extension_reason,
         "error": job.error,
         "record_counts": dict(job.record_counts),

@@ -49,7 +49,6 @@ from reasonkit_export.settings import (
     FILE_SUFFIX,
     Settings,
     artifact_location,
-    build_service,
     close_service,
     describe_settings,
     explain_settings,
@@ -119,7 +118,7 @@ class _Context:
 
     def service(self, *, with_sources: bool = True) -> ExportService:
         if self._service is None:
-            self._service = build_service(self.settings, with_sources=with_sources)
+            self._service = ExportService.from_settings(self.settings, with_sources=with_sources)
         return self._service
 
     def close(self) -> None:

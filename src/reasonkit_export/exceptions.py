@@ -4,7 +4,8 @@ The tree::
 
     ExportError
     ├── InvalidRequest (ValueError)         bad arguments, bad configuration
-    │   └── InvalidSchedule                 a cron expression or timezone we refuse
+    │   ├── InvalidSchedule                 a cron expression or timezone we refuse
+    │   └── InvalidTimezone                 an export's timezone is not an IANA name
     ├── ExportNotFound (LookupError)        no such job (or another user's job)
     │   └── ScheduleNotFound                no such schedule (or another user's)
     ├── ExportExpired                       the download window has closed
@@ -48,6 +49,7 @@ __all__ = [
     "InvalidKey",
     "InvalidRequest",
     "InvalidSchedule",
+    "InvalidTimezone",
     "InvalidToken",
     "KeyFormatError",
     "NoIdentityMatch",
@@ -70,6 +72,10 @@ class InvalidRequest(ExportError, ValueError):
 
 class InvalidSchedule(InvalidRequest):
     """A schedule (cron expression, timezone, interval) is refused."""
+
+
+class InvalidTimezone(InvalidRequest):
+    """An export's ``timezone`` is not an IANA time zone name (``Europe/Berlin``)."""
 
 
 class ExportNotFound(ExportError, LookupError):

@@ -14,10 +14,10 @@ after a common prefix groups fields: ``[csv] bom`` is ``csv_bom``.
 the parser and the documentation never drift from :class:`ExportConfig`.
 
 :func:`load_settings` resolves a file or mapping plus the environment into a
-:class:`Settings`; :func:`build_service` turns it into an
-:class:`~reasonkit_export.ExportService`. Hosts usually call
+:class:`Settings`; :func:`resolve_wiring` imports and opens what it names.
+Hosts call
 :meth:`ExportService.from_settings <reasonkit_export.ExportService.from_settings>`,
-which does both.
+which does both and builds the service.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 import fsspec
@@ -53,9 +53,6 @@ from reasonkit_export.protocols import (
     Storage,
 )
 
-if TYPE_CHECKING:
-    from reasonkit_export._service import ExportService
-
 __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG_NAME",
@@ -64,8 +61,8 @@ __all__ = [
     "ConfigError",
     "Setting",
     "Settings",
+    "Wiring",
     "artifact_location",
-    "build_service",
     "close_service",
     "describe_settings",
     "explain_settings",
@@ -75,6 +72,7 @@ __all__ = [
     "load_sources",
     "mask_url",
     "parse_duration",
+    "resolve_wiring",
 ]
 
 logger = logging.getLogger("reasonkit_export.settings")
@@ -900,7 +898,26 @@ def _close_all(objects: Iterable[object]) -> None:
             close()
 
 
-def build_service(
+@attrs.frozen(kw_only=True)
+class Wiring:
+    """The objects the wiring settings name, ready for :class:`ExportService`.
+
+    ``storage`` is ``None`` when it comes from ``config.storage_backend``
+    (:meth:`ExportService.from_config` then places files and, unless given,
+    jobs and schedules under ``local_path``).
+    """
+
+    sources: tuple[DataSource, ...]
+    repository: JobRepository | None
+    schedules: ScheduleRepository | None
+    storage: Storage | None
+    notifier: Notifier | None
+    deliveries: tuple[Any, ...]
+    redactor: Callable[..., Any] | None
+    clock: Callable[[], datetime] | None
+
+
+def resolve_wiring(
     settings: Settings,
     *,
     with_sources: bool = True,
@@ -912,11 +929,11 @@ def build_service(
     deliveries: Sequence[Any] | None = None,
     redactor: Callable[..., Any] | None = None,
     clock: Callable[[], datetime] | None = None,
-) -> ExportService:
-    """Build the service the settings describe.
+) -> Wiring:
+    """Import, open and connect what the wiring settings name.
 
-    Keyword arguments given here replace the matching wiring setting (hosts
-    often pass Python objects rather than import paths).
+    Keyword arguments given here replace the matching setting (hosts often
+    pass Python objects rather than import paths).
 
     Args:
         settings: from :func:`load_settings`.
@@ -935,8 +952,6 @@ def build_service(
         ConfigError: an import path cannot be loaded, or the SQL extra is missing.
         InvalidRequest, DatabaseError, StorageError: the backends refused.
     """
-    from reasonkit_export._service import ExportService
-
     if sources is None:
         sources = load_sources(settings.sources) if with_sources else []
     opened: list[object] = []
@@ -964,31 +979,19 @@ def build_service(
             redactor = load_object(settings.redactor, "redactor")
             if not callable(redactor):
                 raise ConfigError(f"redactor: {settings.redactor!r} is not callable")
-        if storage is None:
-            return ExportService.from_config(
-                settings.config,
-                sources=sources,
-                repository=repository,
-                schedules=schedules,
-                notifier=notifier,
-                clock=clock,
-                redactor=redactor,
-                deliveries=deliveries,
-            )
-        return ExportService(
-            sources=sources,
-            repository=repository,
-            schedules=schedules,
-            storage=storage,
-            notifier=notifier,
-            config=settings.config,
-            clock=clock,
-            redactor=redactor,
-            deliveries=deliveries,
-        )
     except BaseException:
         _close_all(opened)
         raise
+    return Wiring(
+        sources=tuple(sources),
+        repository=repository,
+        schedules=schedules,
+        storage=storage,
+        notifier=notifier,
+        deliveries=tuple(deliveries),
+        redactor=redactor,
+        clock=clock,
+    )
 
 
 def _delivery(spec: str) -> Any:
@@ -997,7 +1000,15 @@ def _delivery(spec: str) -> Any:
     return _instance(spec, "deliveries", Delivery)
 
 
-def close_service(service: ExportService) -> None:
+class _HasRepositories(Protocol):
+    @property
+    def repository(self) -> JobRepository: ...
+
+    @property
+    def schedules(self) -> ScheduleRepository: ...
+
+
+def close_service(service: _HasRepositories) -> None:
     """Release what the service's repositories hold (SQL engines)."""
     seen: list[object] = []
     for repository in (service.repository, service.schedules):

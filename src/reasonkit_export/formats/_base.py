@@ -9,6 +9,8 @@ from uuid import UUID
 
 import attrs
 
+from reasonkit_export._about import CategoryDescription
+
 __all__ = [
     "ArtifactPlan",
     "ExportInfo",
@@ -53,6 +55,11 @@ class ExportInfo:
         locale: the language of fixed texts (README, PDF headings).
         about: per category, its Art. 15(1) description (only fields set).
         controller: the controller's Art. 15 facts, if configured.
+        timezone: the IANA zone people's views show times in (JSON and CSV
+            keep UTC).
+        descriptions: per category, the data source's
+            :class:`~reasonkit_export.CategoryDescription` (titles and field
+            labels for the views people read).
     """
 
     export_id: UUID
@@ -67,6 +74,8 @@ class ExportInfo:
     locale: str = "en"
     about: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
     controller: Mapping[str, Any] | None = None
+    timezone: str = "UTC"
+    descriptions: Mapping[str, CategoryDescription] = attrs.field(factory=dict)
 
 
 @attrs.frozen(kw_only=True)

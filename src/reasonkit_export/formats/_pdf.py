@@ -50,7 +50,7 @@ from reasonkit_export.formats._pdf_layout import (
     display_pairs,
 )
 from reasonkit_export.formats._spool import RecordSpool
-from reasonkit_export.formats._zip import (
+from reasonkit_export.formats._text import (
     about_lines,
     controller_lines,
     format_number,

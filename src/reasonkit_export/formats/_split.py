@@ -64,11 +64,11 @@ from reasonkit_export.formats._manifest import (
     build_manifest,
     encode_manifest,
 )
+from reasonkit_export.formats._text import render_readme
 from reasonkit_export.formats._zip import (
     ZipArchive,
     _MemberWriter,
     member_stem,
-    render_readme,
 )
 
 __all__ = ["SplitResult", "SplitZipWriter", "Volume", "VolumeFactory"]

@@ -136,8 +136,34 @@ def _v1(connection: Connection, tables: Tables) -> None:
     tables.schedules.create(connection)
 
 
+_BATCH = 500
+
+
+def _v2_job_timezone(connection: Connection, tables: Tables) -> None:
+    """Jobs gain ``timezone`` (the zone people's views show times in): UTC for old jobs.
+
+    The job document is the source of truth, so the key is written into every
+    stored document that lacks it (in batches, keyed by id), keeping reads of
+    old rows explicit rather than relying on a default.
+    """
+    jobs = tables.jobs
+    last = None
+    while True:
+        query = select(jobs.c.id, jobs.c.document).order_by(jobs.c.id).limit(_BATCH)
+        if last is not None:
+            query = query.where(jobs.c.id > last)
+        rows = connection.execute(query).all()
+        if not rows:
+            return
+        for job_id, document in rows:
+            if isinstance(document, dict) and "timezone" not in document:
+                updated = {**document, "timezone": "UTC"}
+                connection.execute(update(jobs).where(jobs.c.id == job_id).values(document=updated))
+        last = rows[-1][0]
+
+
 # Append-only: step n brings the schema from version n - 1 to n.
-_STEPS: tuple[Callable[[Connection, Tables], None], ...] = (_v1,)
+_STEPS: tuple[Callable[[Connection, Tables], None], ...] = (_v1, _v2_job_timezone)
 SCHEMA_VERSION = len(_STEPS)
 
 

@@ -84,6 +84,8 @@ class JobRepositoryContract:
             file_size=10,
             categories=("profile", "ünïcode-ok"),
             expires_at=T0 + timedelta(days=1),
+            locale="de-AT",
+            timezone="Europe/Berlin",
         )
         repository.add(job)
         assert repository.get(job.id) == job
