@@ -684,9 +684,7 @@ def test_overdue_lists_requests_past_their_deadline(
 
     repository = FileJobRepository(tmp_path / "jobs")
     config = tmp_path / "reasonkit-export.toml"
-    config.write_text(
-        f'storage_url = "{tmp_path / "files"}"\nrepository_url = "{tmp_path / "jobs"}"\n'
-    )
+    config.write_text(f'storage = "{tmp_path / "files"}"\nrepository = "{tmp_path / "jobs"}"\n')
     assert main(["overdue", "--config", str(config)]) == 0
     from datetime import UTC, datetime
 

@@ -10,7 +10,7 @@ import pytest
 
 from reasonkit_export import ExportConfig, ExportService, ExportStatus, InvalidRequest
 from reasonkit_export._download import Download
-from reasonkit_export.delivery import StorageCopyDelivery
+from reasonkit_export.delivery import DestinationPolicy, StorageCopyDelivery
 from reasonkit_export.testing import FrozenClock
 
 Factory = Callable[..., ExportService]
@@ -36,7 +36,9 @@ class Recording:
 def test_deliveries_run_and_are_recorded(make_service: Factory, tmp_path: Any) -> None:
     """Each delivery runs once after completion; results and failures are recorded."""
     good, bad = Recording("good"), Recording("bad", fail=True)
-    copy = StorageCopyDelivery(str(tmp_path / "other-controller"))
+    copy = StorageCopyDelivery(
+        str(tmp_path / "other-controller"), allow=DestinationPolicy.host_configured()
+    )
     service = make_service(deliveries=[good, bad, copy])
     job = service.process_export(service.create_export("alice", "json", ["profile"]).id)
     assert job.status is ExportStatus.COMPLETED

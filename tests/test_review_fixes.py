@@ -21,7 +21,7 @@ from reasonkit_export import (
     InvalidRequest,
     NotificationEvent,
 )
-from reasonkit_export.delivery import StorageCopyDelivery
+from reasonkit_export.delivery import DestinationPolicy, StorageCopyDelivery
 from reasonkit_export.formats import verify_archive, write_csv_table
 from reasonkit_export.storage import FsspecStorage
 from reasonkit_export.testing import FrozenClock, RecordingNotifier, StaticDataSource
@@ -99,7 +99,9 @@ def test_split_exports_are_delivered_volume_by_volume(make_service: Factory, tmp
     ]
     service = make_service(
         sources=[StaticDataSource("history", records)],
-        deliveries=[StorageCopyDelivery(str(tmp_path / "dest"))],
+        deliveries=[
+            StorageCopyDelivery(str(tmp_path / "dest"), allow=DestinationPolicy.host_configured())
+        ],
         config=ExportConfig(
             storage_backend="memory", max_file_size_mb=1, split_archives=True, rate_limit=None
         ),

@@ -169,6 +169,7 @@ def make_notifier(server: LocalController) -> Callable[..., SmtpNotifier]:
             "recipient_resolver": {"user-42": ADDRESS}.get,
             "timeout": 5.0,
             "product_name": "Example",
+            "security": "none",  # the plain test server; the default is starttls
         }
         options.update(overrides)
         return SmtpNotifier(**options)
@@ -480,7 +481,12 @@ def test_configuration_is_validated() -> None:
         SmtpNotifier(host="h", sender=SENDER, recipient_resolver=resolver, security="tls")  # type: ignore[arg-type]
     with pytest.raises(InvalidRequest, match="starttls"):
         SmtpNotifier(
-            host="h", sender=SENDER, recipient_resolver=resolver, username=LOGIN, password=PASSWORD
+            host="h",
+            sender=SENDER,
+            recipient_resolver=resolver,
+            username=LOGIN,
+            password=PASSWORD,
+            security="none",
         )
     with pytest.raises(InvalidRequest):
         SmtpNotifier(host="h", sender=SENDER, recipient_resolver=resolver, username=LOGIN)
@@ -524,3 +530,51 @@ def test_service_completes_when_the_mail_server_is_down(
     assert done.notification_error is not None
     assert "connect failed" in done.notification_error
     assert ADDRESS not in done.notification_error
+
+
+def test_default_refuses_a_server_without_starttls(inbox: Inbox, server: LocalController) -> None:
+    """By default (starttls) a server that does not offer STARTTLS gets nothing in plaintext."""
+    notifier = SmtpNotifier(
+        host="127.0.0.1",
+        port=server.port,
+        sender=SENDER,
+        recipient_resolver=lambda _user: ADDRESS,
+        timeout=5.0,
+    )
+    assert "security='starttls'" in repr(notifier)
+    with pytest.raises(SmtpDeliveryError, match="does not offer STARTTLS") as caught:
+        notifier.notify(_job(), NotificationEvent.COMPLETED)
+    assert caught.value.stage == "starttls"
+    assert inbox.envelopes == []
+
+
+def test_default_upgrades_to_tls_and_verifies(
+    inbox: Inbox, server_tls: ssl.SSLContext, client_tls: ssl.SSLContext
+) -> None:
+    """By default the link travels only after STARTTLS, with a verified certificate."""
+    controller = _start(inbox, tls_context=server_tls, require_starttls=True)
+    try:
+        SmtpNotifier(
+            host="localhost",
+            port=controller.port,
+            sender=SENDER,
+            recipient_resolver=lambda _user: ADDRESS,
+            ssl_context=client_tls,
+            timeout=5.0,
+        ).notify(_job(), NotificationEvent.COMPLETED)
+    finally:
+        controller.stop()
+    assert len(inbox.envelopes) == 1  # require_starttls: no mail without TLS
+
+
+def test_explicit_none_sends_plaintext(inbox: Inbox, server: LocalController) -> None:
+    """security='none' is honoured only when set explicitly."""
+    SmtpNotifier(
+        host="127.0.0.1",
+        port=server.port,
+        sender=SENDER,
+        recipient_resolver=lambda _user: ADDRESS,
+        security="none",
+        timeout=5.0,
+    ).notify(_job(), NotificationEvent.COMPLETED)
+    assert len(inbox.envelopes) == 1

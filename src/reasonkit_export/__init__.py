@@ -32,6 +32,7 @@ from reasonkit_export._version import __version__
 from reasonkit_export._views import job_view, schedule_view
 from reasonkit_export.exceptions import (
     ConflictError,
+    ConflictRetriesExhausted,
     CryptoError,
     DatabaseError,
     ExportError,
@@ -56,6 +57,7 @@ __all__ = [
     "Category",
     "CategoryDescription",
     "ConflictError",
+    "ConflictRetriesExhausted",
     "ControllerInfo",
     "CryptoError",
     "DatabaseError",

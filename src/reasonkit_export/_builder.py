@@ -324,6 +324,18 @@ def _describe_all(
     return described
 
 
+def _excluded_all(
+    categories: tuple[str, ...], sources: Mapping[str, DataSource]
+) -> dict[str, tuple[str, ...]]:
+    """Per category, the fields its source declares it left out (``excluded_fields``)."""
+    excluded: dict[str, tuple[str, ...]] = {}
+    for category in categories:
+        names = getattr(sources.get(category), "excluded_fields", ())
+        if names and not isinstance(names, str):
+            excluded[category] = tuple(str(name) for name in names)
+    return excluded
+
+
 def supports_since(source: DataSource) -> bool:
     """Whether a data source declares it can filter by a ``since`` lower bound."""
     return getattr(source, "supports_since", False) is True
@@ -398,6 +410,7 @@ def build_artifact(
         timezone=job.timezone,
         descriptions=descriptions,
         controller=config.controller.to_dict() if config.controller is not None else None,
+        excluded_fields=_excluded_all(job.categories, sources),
         since=job.since,
         since_applied=tuple(
             category

@@ -39,7 +39,7 @@ def normalize_keys(keys: Sequence[str | bytes]) -> tuple[bytes, ...]:
     """Return signing keys as bytes, refusing ones shorter than 32 bytes."""
     result: list[bytes] = []
     for index, key in enumerate(keys):
-        raw = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+        raw = key.encode() if isinstance(key, str) else bytes(key)
         if len(raw) < MIN_KEY_BYTES:
             raise InvalidRequest(
                 f"signing_keys[{index}] is {len(raw)} bytes; at least {MIN_KEY_BYTES} are needed"
@@ -49,12 +49,21 @@ def normalize_keys(keys: Sequence[str | bytes]) -> tuple[bytes, ...]:
 
 
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _unb64(text: str) -> bytes:
-    padded = text + "=" * (-len(text) % 4)
-    return base64.urlsafe_b64decode(padded.encode("ascii"))
+def _unb64(text: str) -> bytes | None:
+    """The bytes whose unpadded base64url spelling is exactly ``text``, else ``None``.
+
+    Strict on purpose: padding, whitespace, characters outside the URL-safe
+    alphabet (which the lenient decoder would drop) and non-zero unused trailing
+    bits all fail the round trip, so every token has exactly one spelling.
+    """
+    try:
+        raw = base64.urlsafe_b64decode(text + "==")
+    except ValueError:  # non-ASCII text or an impossible length
+        return None
+    return raw if _b64(raw) == text else None
 
 
 @attrs.frozen(kw_only=True)
@@ -94,7 +103,7 @@ class TokenSigner:
             "exp": int(expires_at.timestamp()),
         }
         body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-        signature = hmac.new(self._keys[0], body.encode("ascii"), hashlib.sha256).digest()
+        signature = hmac.new(self._keys[0], body.encode(), hashlib.sha256).digest()
         return f"{body}.{_b64(signature)}"
 
     def verify(self, token: str, *, now: datetime) -> TokenClaims:
@@ -108,10 +117,13 @@ class TokenSigner:
         if not isinstance(token, str) or len(token) > 2048 or token.count(".") != 1:
             raise InvalidToken("malformed download token")
         body, _, signature_text = token.partition(".")
+        signature = _unb64(signature_text)
+        body_bytes = _unb64(body)
+        if signature is None or body_bytes is None:
+            raise InvalidToken("malformed download token")
         try:
-            signature = _unb64(signature_text)
-            payload: dict[str, Any] = json.loads(_unb64(body))
-        except (ValueError, UnicodeDecodeError) as exc:
+            payload: dict[str, Any] = json.loads(body_bytes)
+        except ValueError as exc:  # not JSON, or not UTF-8
             raise InvalidToken("malformed download token") from exc
         key = self._matching_key(body, signature)
         if key is None:
@@ -144,7 +156,7 @@ class TokenSigner:
     def _matching_key(self, body: str, signature: bytes) -> bytes | None:
         found: bytes | None = None
         for key in self._keys:
-            expected = hmac.new(key, body.encode("ascii"), hashlib.sha256).digest()
+            expected = hmac.new(key, body.encode(), hashlib.sha256).digest()
             # Check every key, so timing does not tell which one matched.
             if hmac.compare_digest(expected, signature) and found is None:
                 found = key

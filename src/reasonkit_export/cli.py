@@ -512,6 +512,30 @@ class _Prefixed:
         return self._source.read(size)
 
 
+def _audit(args: argparse.Namespace, ctx: _Context) -> int:
+    """List the tables that reference the user that no data source covers."""
+    import sqlalchemy
+
+    from reasonkit_export.settings import load_sources
+    from reasonkit_export.sources.sql import audit_coverage
+
+    specs = args.source or list(ctx.settings.sources)
+    engine = sqlalchemy.create_engine(args.database_url, hide_parameters=True)
+    try:
+        report = audit_coverage(
+            engine,
+            load_sources(specs),
+            root_table=args.root_table,
+            ignore=args.ignore or (),
+            schema=args.schema,
+        )
+    finally:
+        engine.dispose()
+    for line in report.lines():
+        print(line)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
 def _config(args: argparse.Namespace, ctx: _Context) -> int:
     if args.explain:
         for line in explain_settings():
@@ -706,6 +730,30 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("-i", "--identity-file", metavar="F", help=identity_help)
 
     add_commands(command)
+
+    audit = command(
+        "audit",
+        _audit,
+        "list tables that reference the user that no data source covers (exit 1 if any)",
+        description=(
+            "Reflects the database at DATABASE_URL, follows foreign keys from the root "
+            "table and reports every table linked to the user that no configured data "
+            "source covers, with its columns that look like personal data. Exit 0 when "
+            "everything is covered, 1 otherwise: run it in CI when the schema changes."
+        ),
+    )
+    audit.add_argument("database_url", metavar="DATABASE_URL", help="a SQLAlchemy URL")
+    audit.add_argument("--root-table", required=True, help="the table with one row per user")
+    audit.add_argument(
+        "--source",
+        action="append",
+        metavar="MODULE:FACTORY",
+        help="data sources to check; repeat for several (default: the configured sources)",
+    )
+    audit.add_argument(
+        "--ignore", action="append", metavar="TABLE", help="a table not to export on purpose"
+    )
+    audit.add_argument("--schema", help="the database schema to reflect")
 
     config = command(
         "config",

@@ -19,6 +19,7 @@ The tree::
     │   └── InvalidKey (also ValueError)    a storage key we refuse (e.g. traversal)
     ├── DatabaseError                       a job or schedule repository failed
     │   └── ConflictError                   a fenced write lost (stale version/attempt)
+    │       └── ConflictRetriesExhausted    it kept losing for every bounded retry
     └── CryptoError                         age encryption / decryption failed
         ├── KeyFormatError (ValueError)     a malformed recipient or identity string
         ├── HeaderError                     malformed age header
@@ -37,6 +38,7 @@ from uuid import UUID
 
 __all__ = [
     "ConflictError",
+    "ConflictRetriesExhausted",
     "CryptoError",
     "DatabaseError",
     "ExportError",
@@ -180,6 +182,17 @@ class ConflictError(DatabaseError):
     def __init__(self, record_id: UUID | str) -> None:
         super().__init__(f"record {record_id} was changed by another writer")
         self.record_id = record_id
+
+
+class ConflictRetriesExhausted(ConflictError):
+    """A read-modify-write lost to concurrent writers on every one of its attempts."""
+
+    def __init__(self, record_id: UUID | str, attempts: int) -> None:
+        DatabaseError.__init__(
+            self, f"record {record_id} kept changing underneath; gave up after {attempts} tries"
+        )
+        self.record_id = record_id
+        self.attempts = attempts
 
 
 class CryptoError(ExportError):

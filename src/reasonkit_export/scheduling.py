@@ -473,14 +473,16 @@ def validate_schedule(
 
 
 def _describe(interval: timedelta) -> str:
-    minutes = int(interval.total_seconds() // 60)
+    """Whole days, hours or minutes when exact; otherwise the timedelta's own text."""
+    seconds = int(interval.total_seconds())
+    if seconds != interval.total_seconds() or seconds % 60:
+        return str(interval)
+    minutes = seconds // 60
     if minutes and minutes % 1440 == 0:
         return f"{minutes // 1440} day(s)"
     if minutes and minutes % 60 == 0:
         return f"{minutes // 60} hour(s)"
-    if interval.total_seconds() % 60 == 0:
-        return f"{minutes} minute(s)"
-    return str(interval)
+    return f"{minutes} minute(s)"
 
 
 def next_fire(cron_expression: str, timezone: str, after: datetime) -> datetime:

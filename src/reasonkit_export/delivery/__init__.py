@@ -9,6 +9,9 @@ the job; a failed delivery never fails or loses the export.
   receivers check it with :func:`verify_webhook_signature`.
 * :class:`StorageCopyDelivery` streams the artifact itself to a storage URL
   (S3, a mounted share, ...), atomically and checked against its SHA-256.
+* :class:`DestinationPolicy` is the allow-list for destinations a user may
+  name (protocols, hosts or buckets, public addresses only, checked at
+  connect time).
 * :class:`NotifierDelivery` sends one more completion message through a
   :class:`~reasonkit_export.protocols.Notifier`.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 from reasonkit_export.delivery._base import Delivery, DeliveryError
 from reasonkit_export.delivery._copy import StorageCopyDelivery
 from reasonkit_export.delivery._notify import NotifierDelivery
+from reasonkit_export.delivery._policy import DestinationPolicy, public_address
 from reasonkit_export.delivery._webhook import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
@@ -31,9 +35,11 @@ __all__ = [
     "SIGNATURE_HEADER",
     "Delivery",
     "DeliveryError",
+    "DestinationPolicy",
     "NotifierDelivery",
     "StorageCopyDelivery",
     "WebhookDelivery",
+    "public_address",
     "sign_webhook",
     "verify_webhook_signature",
 ]

@@ -33,6 +33,7 @@ from reasonkit_export._download import Download
 from reasonkit_export._models import ExportJob
 from reasonkit_export._version import __version__
 from reasonkit_export.delivery._base import DeliveryError, check_name
+from reasonkit_export.delivery._policy import DestinationPolicy, DestinationRefused
 from reasonkit_export.exceptions import InvalidRequest
 
 __all__ = [
@@ -184,7 +185,7 @@ def webhook_payload(job: ExportJob, *, delivery_id: str, created: datetime) -> d
 class _Attempt:
     """The outcome of one HTTP attempt."""
 
-    __slots__ = ("describe", "retry_after", "retryable", "status")
+    __slots__ = ("describe", "refused", "retry_after", "retryable", "status")
 
     def __init__(
         self,
@@ -193,11 +194,18 @@ class _Attempt:
         retryable: bool,
         describe: str,
         retry_after: float | None = None,
+        refused: bool = False,
     ) -> None:
         self.status = status
         self.retryable = retryable
-        self.describe = describe
+        self.describe = describe  # for the operator's log
         self.retry_after = retry_after
+        self.refused = refused
+
+    @property
+    def shown(self) -> str:
+        """What the job record may say: an HTTP status, never a network reason."""
+        return f"HTTP {self.status}" if self.status is not None else "no answer"
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -227,10 +235,17 @@ class WebhookDelivery:
             may not replace the signature, delivery, framing or host headers.
             Never shown.
         ssl_context: for ``https://``; the system's default trust store when omitted.
+        allow: which destinations may be reached (see
+            :class:`~reasonkit_export.delivery.DestinationPolicy`). By default
+            only the URL's own host, over ``https``, at a public address:
+            the name is resolved at connect time and private, loopback,
+            link-local and metadata addresses are refused, on the address
+            actually connected to. A receiver the host runs itself on an
+            internal address needs ``allow=DestinationPolicy.host_configured()``.
 
     Raises:
-        InvalidRequest: a bad URL, a short secret, bad retry settings or a
-            reserved header.
+        InvalidRequest: a bad or disallowed URL, a short secret, bad retry
+            settings or a reserved header.
     """
 
     def __init__(
@@ -246,10 +261,23 @@ class WebhookDelivery:
         sleep: Callable[[float], None] = time.sleep,
         headers: Mapping[str, str] | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        allow: DestinationPolicy | None = None,
     ) -> None:
         self.name = check_name(name)
         self._secret = _secret_bytes(secret)
         self._parse_url(url)
+        if allow is None:
+            allow = DestinationPolicy(hosts=[self._host])
+        elif not isinstance(allow, DestinationPolicy):
+            raise InvalidRequest("allow must be a DestinationPolicy")
+        if not allow.allows_protocol(self._scheme):
+            raise InvalidRequest(
+                f"webhook {name!r}: {self._scheme!r} is not an allowed protocol "
+                "(https only unless the policy lists http)"
+            )
+        if not allow.allows_host(self._host):
+            raise InvalidRequest(f"webhook {name!r}: the URL's host is not on the allow-list")
+        self._policy = allow
         if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
             raise InvalidRequest(f"attempts must be a positive integer, got {attempts!r}")
         for label, number in (
@@ -333,10 +361,17 @@ class WebhookDelivery:
             last = self._post(body, delivery_id)
             if last.status is not None and 200 <= last.status < 300:
                 return f"HTTP {last.status}"
+            if last.refused:
+                # Our own policy refused the connection: say only that.
+                raise DeliveryError(
+                    f"webhook {self.name!r} to {self._origin} refused: the destination "
+                    "is not allowed",
+                    delivery=self.name,
+                    attempts=attempt,
+                )
             if not last.retryable:
                 raise DeliveryError(
-                    f"webhook {self.name!r} to {self._origin} refused the delivery "
-                    f"({last.describe}); not retried",
+                    f"webhook {self.name!r} to {self._origin} failed ({last.shown}); not retried",
                     delivery=self.name,
                     attempts=attempt,
                     status=last.status,
@@ -355,7 +390,7 @@ class WebhookDelivery:
         assert last is not None
         raise DeliveryError(
             f"webhook {self.name!r} to {self._origin} failed after {self.attempts} "
-            f"attempt{'s' if self.attempts != 1 else ''} (last: {last.describe})",
+            f"attempt{'s' if self.attempts != 1 else ''} (last: {last.shown})",
             delivery=self.name,
             attempts=self.attempts,
             status=last.status,
@@ -370,12 +405,19 @@ class WebhookDelivery:
         return min(base * (1 + jitter), self.max_backoff)
 
     def _connection(self) -> http.client.HTTPConnection:
+        connection: http.client.HTTPConnection
         if self._scheme == "https":
             context = self._ssl_context or ssl.create_default_context()
-            return http.client.HTTPSConnection(
+            connection = http.client.HTTPSConnection(
                 self._host, self._port, timeout=self.timeout, context=context
             )
-        return http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
+        else:
+            connection = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
+        if not self._policy.trusted:
+            # Resolve once and connect only to a vetted address; TLS still
+            # checks the certificate against the URL's host name.
+            connection._create_connection = self._policy.create_connection  # type: ignore[attr-defined]
+        return connection
 
     def _post(self, body: bytes, delivery_id: str) -> _Attempt:
         # Signed per attempt: a retry after a long backoff must still be fresh
@@ -396,6 +438,8 @@ class WebhookDelivery:
             response.read(_MAX_RESPONSE_BYTES)
             status = response.status
             retry_after = _retry_after(response.getheader("Retry-After"))
+        except DestinationRefused as exc:
+            return _Attempt(status=None, retryable=False, describe=_describe(exc), refused=True)
         except ssl.SSLCertVerificationError as exc:
             return _Attempt(status=None, retryable=False, describe=_describe(exc))
         except (OSError, http.client.HTTPException) as exc:

@@ -60,6 +60,8 @@ class ExportInfo:
         descriptions: per category, the data source's
             :class:`~reasonkit_export.CategoryDescription` (titles and field
             labels for the views people read).
+        excluded_fields: per category, the fields its data source left out
+            on purpose (credentials, for example); the manifest lists them.
     """
 
     export_id: UUID
@@ -76,6 +78,7 @@ class ExportInfo:
     controller: Mapping[str, Any] | None = None
     timezone: str = "UTC"
     descriptions: Mapping[str, CategoryDescription] = attrs.field(factory=dict)
+    excluded_fields: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
 
 
 @attrs.frozen(kw_only=True)

@@ -18,6 +18,7 @@ manifest alone (:func:`verify_archive` does exactly that). Layout
                  "categories_in_full": [...]},
       "controller": {"name": "Example GmbH", "contact": "privacy@example.com"},
       "about": {"reasoning_history": {"description": "...", "purposes": ["..."]}},
+      "excluded_fields": {"profile": ["password_hash"]},
       "record_counts": {"profile": 1, "reasoning_history": 5},
       "redacted_counts": {"reasoning_history": 1},
       "members": [
@@ -43,7 +44,9 @@ category how many records a redaction hook changed. ``locale`` is the
 language of the README and the report. A volume of a split archive adds
 ``part`` (1, 2, ...); its ``record_counts`` and ``redacted_counts`` count that
 volume's records only. All of these were added without changing the meaning
-of any earlier field, so ``schema_version`` stays 1: readers ignore keys they
+of any earlier field (as was ``excluded_fields``: per category, the fields
+its data source left out on purpose, present only when a source declares
+some), so ``schema_version`` stays 1: readers ignore keys they
 do not know.
 """
 
@@ -151,6 +154,10 @@ def build_manifest(
     manifest["about"] = {
         category: to_json_value(dict(about)) for category, about in info.about.items() if about
     }
+    if info.excluded_fields:
+        manifest["excluded_fields"] = {
+            category: list(names) for category, names in info.excluded_fields.items()
+        }
     manifest["record_counts"] = dict(record_counts)
     redacted = info.stats.redacted if redacted_counts is None else redacted_counts
     manifest["redacted_counts"] = dict(redacted)

@@ -113,13 +113,16 @@ class SmtpNotifier:
         sender: the ``From`` address, e.g. ``"Example <no-reply@example.com>"``.
         recipient_resolver: ``user_id -> address``, supplied by the host;
             ``None`` means "do not e-mail this user" and is not an error.
-        security: ``"none"``, ``"starttls"`` (upgrade after connecting) or
-            ``"ssl"`` (implicit TLS from the first byte).
+        security: ``"starttls"`` (the default: upgrade after connecting, and
+            refuse to send if the server does not offer STARTTLS), ``"ssl"``
+            (implicit TLS from the first byte) or ``"none"`` (plaintext; the
+            message carries the download link, a bearer credential, so only
+            set it explicitly for a relay on the same host).
         username: the login, if the server needs one (needs TLS).
         password: its password; never shown in ``repr``, logs or errors.
         timeout: seconds for connecting and for each server reply.
         ssl_context: the TLS settings; default: the system's trusted CAs with
-            hostname checking.
+            hostname checking (certificates are always verified).
         subject_prefix: put before every subject, e.g. ``"[Example] "``.
         product_name: how the messages name the service ("your data export
             for <product_name>").
@@ -135,7 +138,7 @@ class SmtpNotifier:
         port: int = 25,
         sender: str,
         recipient_resolver: Callable[[str], str | None],
-        security: Security = "none",
+        security: Security = "starttls",
         username: str | None = None,
         password: str | None = None,
         timeout: float = 10.0,
@@ -315,12 +318,23 @@ class SmtpNotifier:
             with client:
                 if self._security == "starttls":
                     stage = "starttls"
+                    client.ehlo()
+                    if not client.has_extn("starttls"):
+                        # Never fall back to plaintext: the mail carries the link.
+                        raise SmtpDeliveryError(
+                            "notification e-mail not sent (starttls failed: the server "
+                            "does not offer STARTTLS, and the link is never sent in "
+                            "plaintext unless security='none' is set explicitly)",
+                            stage="starttls",
+                        )
                     client.starttls(context=self._context())
                 if self._username is not None and self._password is not None:
                     stage = "login"
                     client.login(self._username, self._password)
                 stage = "send"
                 client.send_message(message, from_addr=parseaddr(self._sender)[1])
+        except SmtpDeliveryError:
+            raise
         except OSError as exc:  # smtplib.SMTPException and ssl.SSLError are OSErrors
             # "from None": the cause's text may quote the recipient's address.
             raise SmtpDeliveryError.from_cause(stage, exc) from None

@@ -32,6 +32,7 @@ from uuid import UUID, uuid4
 
 import attrs
 
+from reasonkit_export._files import DIR_MODE, FILE_MODE, check_mode, create_private, make_dirs
 from reasonkit_export._models import ExportJob, ExportStatus, ScheduledExport
 from reasonkit_export._serialization import (
     job_from_dict,
@@ -55,10 +56,12 @@ T = TypeVar("T")
 class _DocumentStore:
     """Atomic JSON documents in a directory tree, with a cross-process write lock."""
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], *, file_mode: int, dir_mode: int) -> None:
         self.root = Path(directory)
+        self.file_mode = check_mode(file_mode, "file_mode")
+        self.dir_mode = check_mode(dir_mode, "dir_mode")
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.root, self.dir_mode)
         except OSError as exc:
             raise DatabaseError(f"cannot create repository directory: {exc.strerror}") from exc
         self._thread_lock = threading.Lock()
@@ -67,12 +70,21 @@ class _DocumentStore:
     def locked(self) -> Iterator[None]:
         """Hold the exclusive write lock (threads and processes)."""
         with self._thread_lock:
-            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+            fd = self._open_lock()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 yield
             finally:
                 os.close(fd)  # closing the descriptor releases the flock
+
+    def _open_lock(self) -> int:
+        path = self.root / ".lock"
+        try:
+            return os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, self.file_mode)
+            os.fchmod(fd, self.file_mode)  # the umask may have narrowed it
+            return fd
 
     def read(self, path: Path) -> dict[str, Any] | None:
         """Return the document at ``path``, or None if there is none."""
@@ -87,10 +99,10 @@ class _DocumentStore:
 
     def write(self, path: Path, document: dict[str, Any]) -> None:
         """Replace the document at ``path`` atomically."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(path.parent, self.dir_mode)
         temporary = path.with_name(f".{path.name}.{uuid4().hex}.tmp")
         try:
-            with temporary.open("wb") as handle:
+            with create_private(temporary, self.file_mode) as handle:
                 handle.write(json.dumps(document, separators=(",", ":")).encode())
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -99,6 +111,23 @@ class _DocumentStore:
             with contextlib.suppress(OSError):
                 temporary.unlink()
             raise DatabaseError(f"cannot write repository document {path.name}") from exc
+
+    def make_dir(self, directory: Path) -> None:
+        """Create ``directory`` (and parents) with the store's folder mode."""
+        try:
+            make_dirs(directory, self.dir_mode)
+        except OSError as exc:
+            raise DatabaseError(f"cannot create repository directory: {exc.strerror}") from exc
+
+    def touch(self, path: Path) -> None:
+        """Create an empty marker file with the store's file mode (no error if present)."""
+        self.make_dir(path.parent)
+        try:
+            create_private(path, self.file_mode).close()
+        except FileExistsError:
+            return
+        except OSError as exc:
+            raise DatabaseError(f"cannot write repository marker {path.name}") from exc
 
     def read_all(self, directory: Path, decode: Callable[[dict[str, Any]], T]) -> Iterator[T]:
         """Yield every ``*.json`` document of ``directory``, decoded."""
@@ -118,14 +147,28 @@ def _user_key(user_id: str) -> str:
 
 
 class FileJobRepository:
-    """Jobs as JSON documents in ``directory``; safe for several processes on one host."""
+    """Jobs as JSON documents in ``directory``; safe for several processes on one host.
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self._store = _DocumentStore(directory)
+    Args:
+        directory: the repository's folder (created if missing).
+        file_mode: the mode of every document and marker, whatever the
+            umask; 0o600 by default (documents hold user ids and live
+            download tokens).
+        dir_mode: the mode of every folder created; 0o700 by default.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        file_mode: int = FILE_MODE,
+        dir_mode: int = DIR_MODE,
+    ) -> None:
+        self._store = _DocumentStore(directory, file_mode=file_mode, dir_mode=dir_mode)
         self._jobs = self._store.root / "jobs"
         self._users = self._store.root / "users"
-        self._jobs.mkdir(exist_ok=True)
-        self._users.mkdir(exist_ok=True)
+        self._store.make_dir(self._jobs)
+        self._store.make_dir(self._users)
 
     def __repr__(self) -> str:
         return f"FileJobRepository({str(self._store.root)!r})"
@@ -145,8 +188,7 @@ class FileJobRepository:
             if self._path(job.id).exists():
                 raise ConflictError(job.id)
             marker = self._users / _user_key(job.user_id) / str(job.id)
-            marker.parent.mkdir(exist_ok=True)
-            marker.touch()
+            self._store.touch(marker)
             self._store.write(self._path(job.id), job_to_dict(job))
         return job
 
@@ -198,12 +240,21 @@ class FileJobRepository:
 
 
 class FileScheduleRepository:
-    """Schedules as JSON documents in ``directory`` (may be shared with the job repository)."""
+    """Schedules as JSON documents in ``directory`` (may be shared with the job repository).
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self._store = _DocumentStore(directory)
+    ``file_mode`` and ``dir_mode`` work as for :class:`FileJobRepository`.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        file_mode: int = FILE_MODE,
+        dir_mode: int = DIR_MODE,
+    ) -> None:
+        self._store = _DocumentStore(directory, file_mode=file_mode, dir_mode=dir_mode)
         self._dir = self._store.root / "schedules"
-        self._dir.mkdir(exist_ok=True)
+        self._store.make_dir(self._dir)
 
     def __repr__(self) -> str:
         return f"FileScheduleRepository({str(self._store.root)!r})"

@@ -28,6 +28,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.spec import AbstractFileSystem
 
+from reasonkit_export._files import DIR_MODE, FILE_MODE, check_mode, create_private, make_dirs
 from reasonkit_export.exceptions import InvalidKey, InvalidRequest, StorageError
 
 __all__ = ["FsspecStorage", "validate_key"]
@@ -80,6 +81,10 @@ class FsspecStorage:
             ``config_kwargs["signature_version"]`` defaults to ``"s3v4"``.
         block_size: the write buffer handed to fsspec; on S3 also the
             multipart part size (at least 5 MiB, S3's minimum).
+        file_mode: on the local disk, the mode of every file written
+            (temporaries included), whatever the umask; 0o600 by default.
+        dir_mode: on the local disk, the mode of every folder created;
+            0o700 by default. Existing folders keep their mode.
     """
 
     def __init__(
@@ -88,7 +93,11 @@ class FsspecStorage:
         *,
         storage_options: Mapping[str, Any] | None = None,
         block_size: int = 4 * 1024 * 1024,
+        file_mode: int = FILE_MODE,
+        dir_mode: int = DIR_MODE,
     ) -> None:
+        self._file_mode = check_mode(file_mode, "file_mode")
+        self._dir_mode = check_mode(dir_mode, "dir_mode")
         options = dict(storage_options or {})
         if fsspec.utils.get_protocol(url) in _S3_PROTOCOLS:
             options = _s3_options(options)
@@ -107,7 +116,7 @@ class FsspecStorage:
         self._s3 = bool(protocols & _S3_PROTOCOLS)
         if self._local:
             try:
-                os.makedirs(self._root, exist_ok=True)
+                make_dirs(self._root, self._dir_mode)
             except OSError as exc:
                 raise StorageError(f"cannot create storage directory: {exc.strerror}") from exc
 
@@ -157,8 +166,11 @@ class FsspecStorage:
         temporary = f"{directory}/.{name}.{uuid4().hex}.part"
         try:
             if self._local:
-                os.makedirs(directory, exist_ok=True)
-            handle = self._fs.open(temporary, "wb", block_size=self._block_size)
+                # Personal data: exact modes, never the umask's 0644 / 0755.
+                make_dirs(directory, self._dir_mode)
+                handle: Any = create_private(temporary, self._file_mode, buffering=self._block_size)
+            else:
+                handle = self._fs.open(temporary, "wb", block_size=self._block_size)
         except OSError as exc:
             raise StorageError(f"cannot open {key!r} for writing: {exc}") from exc
         try:

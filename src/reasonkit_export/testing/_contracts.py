@@ -39,6 +39,7 @@ __all__ = ["JobRepositoryContract", "ScheduleRepositoryContract", "StorageContra
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
+_TICK = timedelta(microseconds=1)
 
 
 def _job(user: str = "user-1", *, minutes: int = 0, **changes: Any) -> ExportJob:
@@ -217,6 +218,91 @@ class JobRepositoryContract:
         assert [j.id for j in processing] == [stale.id]
         everything = repository.list_by_status(set(ExportStatus))
         assert len(list(everything)) == 4
+
+    def test_sweep_skips_a_live_lease_however_old_the_job(self, repository: JobRepository) -> None:
+        """A processing job is swept by its lease, never by its age: a live lease is kept."""
+        old_but_held = repository.add(
+            _job(
+                minutes=-3 * 24 * 60,
+                status=ExportStatus.PROCESSING,
+                lease_expires_at=T0 + timedelta(minutes=4),
+            )
+        )
+        new_but_abandoned = repository.add(
+            _job(
+                minutes=-1,
+                status=ExportStatus.PROCESSING,
+                lease_expires_at=T0 - timedelta(hours=2),
+            )
+        )
+        swept = repository.list_by_status({ExportStatus.PROCESSING}, before=T0)
+        assert [j.id for j in swept] == [new_but_abandoned.id]
+        later = repository.list_by_status({ExportStatus.PROCESSING}, before=T0 + LEASE)
+        assert {j.id for j in later} == {old_but_held.id, new_but_abandoned.id}
+
+    def test_sweep_deadlines_are_strictly_before(self, repository: JobRepository) -> None:
+        """A deadline equal to 'before' is not yet due, for every kind of deadline."""
+        moment = T0 + timedelta(hours=1)
+        repository.add(_job(status=ExportStatus.COMPLETED, expires_at=moment))
+        repository.add(_job(status=ExportStatus.PROCESSING, lease_expires_at=moment))
+        repository.add(_job(status=ExportStatus.PENDING, created_at=moment))
+        assert list(repository.list_by_status(set(ExportStatus), before=moment)) == []
+        assert len(list(repository.list_by_status(set(ExportStatus), before=moment + _TICK))) == 3
+
+    def test_sweep_of_completed_jobs_uses_expiry_not_age(self, repository: JobRepository) -> None:
+        """A completed job created long ago is swept only once its expiry has passed."""
+        kept = repository.add(
+            _job(
+                minutes=-30 * 24 * 60,
+                status=ExportStatus.COMPLETED,
+                expires_at=T0 + timedelta(days=1),
+            )
+        )
+        due = repository.add(
+            _job(minutes=-1, status=ExportStatus.COMPLETED, expires_at=T0 - timedelta(minutes=1))
+        )
+        swept = repository.list_by_status({ExportStatus.COMPLETED}, before=T0)
+        assert [j.id for j in swept] == [due.id]
+        assert kept.id in {j.id for j in repository.list_by_status({ExportStatus.COMPLETED})}
+
+    def test_sweep_of_other_statuses_uses_creation_time(self, repository: JobRepository) -> None:
+        """Pending, failed and cancelled jobs are swept by created_at; other statuses are not."""
+        old = [
+            repository.add(_job(minutes=-10, status=status))
+            for status in (ExportStatus.PENDING, ExportStatus.FAILED, ExportStatus.CANCELLED)
+        ]
+        repository.add(_job(minutes=10, status=ExportStatus.PENDING))
+        swept = repository.list_by_status(
+            {ExportStatus.PENDING, ExportStatus.FAILED, ExportStatus.CANCELLED}, before=T0
+        )
+        assert {j.id for j in swept} == {job.id for job in old}
+        only_failed = repository.list_by_status({ExportStatus.FAILED}, before=T0)
+        assert [j.id for j in only_failed] == [old[1].id]
+
+    def test_processing_job_without_lease_is_claimable(self, repository: JobRepository) -> None:
+        """A processing job with no lease at all can be taken over (attempt + 1)."""
+        job = repository.add(_job(status=ExportStatus.PROCESSING, attempt=1))
+        claimed = repository.claim(job.id, now=T0, lease=LEASE)
+        assert claimed is not None
+        assert (claimed.attempt, claimed.lease_expires_at) == (2, T0 + LEASE)
+        assert claimed.updated_at == T0
+
+    def test_claim_a_moment_before_lease_expiry_returns_none(
+        self, repository: JobRepository
+    ) -> None:
+        """Up to the instant its lease ends a job stays with its worker."""
+        job = repository.add(_job())
+        first = repository.claim(job.id, now=T0, lease=LEASE)
+        assert repository.claim(job.id, now=T0 + LEASE - _TICK, lease=LEASE) is None
+        assert repository.get(job.id) == first
+
+    def test_list_for_user_breaks_ties_by_id(self, repository: JobRepository) -> None:
+        """Jobs created at the same instant are listed by id, descending."""
+        jobs = [repository.add(_job()) for _ in range(4)]
+        expected = sorted((job.id for job in jobs), key=str, reverse=True)
+        assert [j.id for j in repository.list_for_user("user-1")] == expected
+        assert [j.id for j in repository.list_for_user("user-1", limit=2)] == expected[:2]
+        assert repository.list_for_user("user-1", limit=0) == []
 
 
 def _schedule(user: str = "user-1", *, minutes: int = 0, **changes: Any) -> ScheduledExport:
