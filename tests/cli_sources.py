@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,3 +67,30 @@ def unreachable_smtp() -> object:
         sender="exports@example.org",
         recipient_resolver=lambda user_id: f"{user_id}@example.org",
     )
+
+
+ENQUEUED: list[str] = []
+
+
+def enqueue(job_id: str) -> None:
+    """The host's queue for ``--enqueue tests.cli_sources:enqueue``: records the id."""
+    assert isinstance(job_id, str)
+    ENQUEUED.append(job_id)
+
+
+class SlowSource:
+    """A profile source that takes about two seconds (for stopping a worker mid-job)."""
+
+    category = "profile"
+
+    def records(self, user_id: str) -> Iterator[dict[str, Any]]:
+        import time
+
+        for n in range(8):
+            time.sleep(0.25)
+            yield {"n": n, "user": user_id}
+
+
+def slow_sources() -> list[object]:
+    """One slow source."""
+    return [SlowSource()]

@@ -27,6 +27,7 @@ from reasonkit_export._models import (
     StorageBackend,
 )
 from reasonkit_export._present import Presenter
+from reasonkit_export._run_worker import WorkerStats, run_worker
 from reasonkit_export._service import ExportService
 from reasonkit_export._version import __version__
 from reasonkit_export._views import job_view, schedule_view
@@ -85,10 +86,12 @@ __all__ = [
     "SourceError",
     "StorageBackend",
     "StorageError",
+    "WorkerStats",
     "__version__",
     "generate_signing_key",
     "job_view",
     "load_identity",
     "register_catalogue",
+    "run_worker",
     "schedule_view",
 ]

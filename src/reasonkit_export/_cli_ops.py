@@ -25,7 +25,13 @@ from reasonkit_export._views import schedule_view
 from reasonkit_export.exceptions import ExportError, InvalidRequest
 from reasonkit_export.settings import Settings, load_sources, mask_url
 
-__all__ = ["DOCTOR_EXIT_CODES", "add_commands"]
+__all__ = [
+    "DOCTOR_EXIT_CODES",
+    "add_commands",
+    "add_enqueue_option",
+    "enqueue_jobs",
+    "load_enqueue",
+]
 
 _COPY_CHUNK = 1024 * 1024
 
@@ -377,6 +383,68 @@ def _doctor(_args: argparse.Namespace, ctx: Context) -> int:
     return doctor.code
 
 
+# ------------------------------------------------------------------ worker and queues
+
+
+def load_enqueue(spec: str) -> Callable[[str], object]:
+    """The host's ``module:function`` that enqueues a job id (checked before any work)."""
+    from reasonkit_export.settings import ConfigError, load_object
+
+    function = load_object(spec, "--enqueue")
+    if not callable(function):
+        raise ConfigError(f"--enqueue: {spec!r} is not callable")
+    return function  # type: ignore[no-any-return]
+
+
+def enqueue_jobs(spec: str, function: Callable[[str], object], jobs: Iterable[ExportJob]) -> int:
+    """Hand each job id (a string) to the host's function; print one line each."""
+    for count, job in enumerate(jobs):
+        try:
+            function(str(job.id))
+        except Exception as exc:
+            # The type only: the host's message may carry anything.
+            raise ExportError(
+                f"--enqueue {spec} raised {type(exc).__name__} for {job.id} "
+                f"({count} enqueued before it)"
+            ) from exc
+        print(f"{job.id} enqueued")
+    return 0
+
+
+def add_enqueue_option(parser: argparse.ArgumentParser) -> None:
+    """``--enqueue module:function`` on ``recover`` and ``run-due``."""
+    parser.add_argument(
+        "--enqueue",
+        metavar="MODULE:FUNCTION",
+        help="hand each job id (a string) to this function of the host's queue "
+        "instead of building here (e.g. myapp.tasks:enqueue_export)",
+    )
+
+
+def _worker(args: argparse.Namespace, ctx: Context) -> int:
+    import logging
+
+    from reasonkit_export._run_worker import run_worker
+
+    # One line per job on stderr, whatever the --debug level.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    worker_logger = logging.getLogger("reasonkit_export.worker")
+    worker_logger.addHandler(handler)
+    worker_logger.setLevel(logging.DEBUG if args.debug else logging.INFO)
+    worker_logger.propagate = False
+    try:
+        stats = run_worker(
+            ctx.service(),
+            poll_interval=args.poll,
+            maintenance_interval=None if args.no_maintenance else args.maintenance_interval,
+            once=args.once,
+        )
+    finally:
+        worker_logger.removeHandler(handler)
+    return 1 if args.once and stats.failed else 0
+
+
 # ------------------------------------------------------------------ parser
 
 
@@ -439,6 +507,37 @@ def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     fetch.add_argument("job_id", metavar="JOB_ID")
     fetch.add_argument("-o", "--output", metavar="DIR", default=".", help="directory (default .)")
     fetch.add_argument("--force", action="store_true", help="replace existing files")
+
+    worker = command(
+        "worker",
+        _worker,
+        "build pending exports straight from the repository, and run maintenance",
+        description=(
+            "Claims pending exports from the job repository and builds them, one log "
+            "line per job on stderr; every --maintenance-interval seconds it also "
+            "expires old exports (deleting their files), requeues stale ones and fires "
+            "due schedules. Run as many as you like, on as many machines: claims are "
+            "atomic (PostgreSQL: FOR UPDATE SKIP LOCKED). SIGTERM or Ctrl-C stops it "
+            "after the current export."
+        ),
+    )
+    worker.add_argument(
+        "--poll", type=float, default=2.0, help="seconds between looks when idle (default 2)"
+    )
+    worker.add_argument(
+        "--maintenance-interval",
+        type=float,
+        default=60.0,
+        help="seconds between maintenance passes (default 60)",
+    )
+    worker.add_argument(
+        "--no-maintenance", action="store_true", help="only build (cron runs the maintenance)"
+    )
+    worker.add_argument(
+        "--once",
+        action="store_true",
+        help="exit when nothing is pending (exit 1 if an export failed)",
+    )
 
     command(
         "doctor",

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from reasonkit_export._cli_ops import add_commands
+from reasonkit_export._cli_ops import add_commands, add_enqueue_option, enqueue_jobs, load_enqueue
 from reasonkit_export._demo import demo_sources
 from reasonkit_export._models import ExportFormat, ExportJob, ExportStatus
 from reasonkit_export._serialization import job_to_dict
@@ -300,8 +300,12 @@ def _history(args: argparse.Namespace, ctx: _Context) -> int:
     return EXIT_OK
 
 
-def _process_all(service: ExportService, jobs: list[ExportJob], *, process: bool) -> int:
-    """Process (unless told not to) and list the jobs; 1 if any did not complete."""
+def _process_all(
+    service: ExportService, jobs: list[ExportJob], *, process: bool, enqueue: str | None = None
+) -> int:
+    """Process, enqueue or only list the jobs; 1 if any processed one did not complete."""
+    if enqueue is not None:
+        return enqueue_jobs(enqueue, load_enqueue(enqueue), jobs)
     code = EXIT_OK
     for job in jobs:
         if process:
@@ -313,9 +317,11 @@ def _process_all(service: ExportService, jobs: list[ExportJob], *, process: bool
 
 
 def _run_due(args: argparse.Namespace, ctx: _Context) -> int:
+    if args.enqueue:
+        load_enqueue(args.enqueue)  # a wrong path fails before any schedule fires
     service = ctx.service()
     jobs = service.run_due_schedules()
-    code = _process_all(service, jobs, process=not args.no_process)
+    code = _process_all(service, jobs, process=not args.no_process, enqueue=args.enqueue)
     print(f"{len(jobs)} due schedule(s) created exports", file=sys.stderr)
     return code
 
@@ -339,9 +345,11 @@ def _overdue(_args: argparse.Namespace, ctx: _Context) -> int:
 
 
 def _recover(args: argparse.Namespace, ctx: _Context) -> int:
-    service = ctx.service(with_sources=not args.no_process)
+    if args.enqueue:
+        load_enqueue(args.enqueue)  # a wrong path fails before any job is requeued
+    service = ctx.service(with_sources=not (args.no_process or args.enqueue))
     jobs = service.recover_stale()
-    code = _process_all(service, jobs, process=not args.no_process)
+    code = _process_all(service, jobs, process=not args.no_process, enqueue=args.enqueue)
     print(f"{len(jobs)} export(s) requeued", file=sys.stderr)
     return code
 
@@ -673,6 +681,7 @@ def _parser() -> argparse.ArgumentParser:
     run_due.add_argument(
         "--no-process", action="store_true", help="only create the jobs (a queue builds them)"
     )
+    add_enqueue_option(run_due)
 
     command("expire", _expire, "expire exports past their download window and delete files")
 
@@ -686,6 +695,7 @@ def _parser() -> argparse.ArgumentParser:
     recover.add_argument(
         "--no-process", action="store_true", help="only requeue (a queue builds them)"
     )
+    add_enqueue_option(recover)
 
     command("migrate", _migrate, "create or upgrade the SQL tables (file repositories: no-op)")
 
