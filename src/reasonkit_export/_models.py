@@ -188,10 +188,52 @@ def _percent(_inst: object, _attribute: attrs.Attribute[Any], value: int) -> Non
 class ExportJob:
     """One export request and everything known about it.
 
-    The fields of the original seed come first; the rest serve the lifecycle.
     ``file_size`` and ``sha256`` describe the artifact exactly as the user
     downloads it (after decryption, still compressed if compression is on).
     ``version`` increases on every stored change and fences concurrent writes.
+    What a host shows its users is :func:`reasonkit_export.job_view`.
+
+    Attributes:
+        id: the job id.
+        user_id: whose data it is (an integer id is stored as its decimal string).
+        format: ``json``, ``csv``, ``pdf`` or ``zip``.
+        categories: the category names exported (``all`` already expanded).
+        status: where the job is in its lifecycle (see :class:`ExportStatus`).
+        progress: 0-100, updated while the export is built.
+        download_url: the link from ``ExportConfig.download_url_template`` once
+            completed (may carry a signed token).
+        file_size: bytes of the file as the user downloads it.
+        created_at: when it was requested (UTC).
+        completed_at: when it completed (UTC).
+        expires_at: when the download window closes (UTC).
+        error: why it failed, safe to show.
+        attempt: how many times a worker has claimed it.
+        version: increases on every stored change; fences concurrent writes.
+        started_at: when the current attempt started (UTC).
+        lease_expires_at: when the current worker's claim runs out (UTC).
+        updated_at: when it was last stored (UTC).
+        sha256: hex digest of the file as the user downloads it.
+        filename: the file's real name (``export-...json.gz``).
+        media_type: the IANA media type of the file.
+        storage_key: where the artifact is in the storage (internal).
+        record_counts: records exported per category.
+        encrypted: whether the stored artifact is age-encrypted.
+        recipient_fingerprint: which key set encrypted it (internal).
+        notify: whether the notifier is told about this job.
+        pending_notification: a notification recorded but not yet sent (outbox).
+        notification_error: why the last notification failed.
+        schedule_id: the schedule that created it, if any.
+        warnings: things the user should know about the export, safe to show.
+        due_at: the GDPR Art. 12(3) deadline (UTC).
+        deadline_extension_reason: why the deadline was extended, if it was.
+        since: incremental exports: only records newer than this (UTC).
+        since_applied: the categories that honoured ``since``.
+        redacted_counts: records changed by redaction, per category.
+        rate_limit_override: why an administrator bypassed the rate limit.
+        locale: the language of the human-readable parts.
+        timezone: the IANA time zone of the human-readable parts.
+        delivery_results: outcome of each delivery step, by name.
+        parts: the volumes of a split export (empty unless split).
     """
 
     id: UUID = attrs.field(factory=uuid4)
@@ -246,7 +288,25 @@ class ExportJob:
 
 @attrs.frozen(kw_only=True)
 class ScheduledExport:
-    """A recurring export: a cron expression evaluated in an IANA timezone."""
+    """A recurring export: a cron expression evaluated in an IANA timezone.
+
+    Attributes:
+        id: the schedule id.
+        user_id: whose data it exports.
+        cron_expression: five-field cron expression (minute hour day month weekday).
+        format: ``json``, ``csv``, ``pdf`` or ``zip``.
+        categories: the category names to export.
+        notify_email: whether the created exports notify the user.
+        enabled: whether it fires.
+        last_run: the due time it last fired for (UTC).
+        next_run: the next due time (UTC).
+        timezone: the IANA time zone the expression is evaluated in.
+        created_at: when it was created (UTC).
+        version: increases on every stored change; fences concurrent writes.
+        last_job_id: the export its last run created.
+        last_error: why its last run failed to create an export.
+        incremental: export only what changed since the last run.
+    """
 
     id: UUID = attrs.field(factory=uuid4)
     user_id: str
