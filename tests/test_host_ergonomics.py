@@ -35,7 +35,7 @@ def _service(tmp_path: Path | None = None, **config: object) -> ExportService:
     return ExportService(
         sources=sources,
         repository=repository,
-        config=ExportConfig(storage_backend="memory", rate_limit=None, **config),  # type: ignore[arg-type]
+        config=ExportConfig(storage_backend="memory", rate_limit=None, **config),
     )
 
 
@@ -73,17 +73,17 @@ def test_schedule_view_is_the_documented_allow_list() -> None:
 def test_integer_user_ids_are_their_decimal_string(tmp_path: Path) -> None:
     """42 and "42" are the same user, in the job, the history and the repository."""
     service = _service(tmp_path)
-    job = service.create_export(42, "json", ["profile"])  # type: ignore[arg-type]
+    job = service.create_export(42, "json", ["profile"])
     assert job.user_id == "42"
     assert [j.id for j in service.get_history("42")] == [job.id]
-    assert [j.id for j in service.get_history(42)] == [job.id]  # type: ignore[arg-type]
-    assert service.get_status(job.id, user_id=42).id == job.id  # type: ignore[arg-type]
+    assert [j.id for j in service.get_history(42)] == [job.id]
+    assert service.get_status(job.id, user_id=42).id == job.id
     stored = json.loads((tmp_path / "jobs" / f"{job.id}.json").read_text("utf-8"))
     assert stored["user_id"] == "42"
-    schedule = service.schedule_export(7, "0 3 * * *", "json", ["profile"])  # type: ignore[arg-type]
+    schedule = service.schedule_export(7, "0 3 * * *", "json", ["profile"])
     assert schedule.user_id == "7"
     with pytest.raises(InvalidRequest, match="user_id"):
-        service.create_export(True, "json", ["profile"])  # type: ignore[arg-type]
+        service.create_export(True, "json", ["profile"])
 
 
 def test_format_and_category_names_are_case_insensitive() -> None:

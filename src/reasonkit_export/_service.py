@@ -310,7 +310,7 @@ class ExportService:
 
     def create_export(
         self,
-        user_id: str | UUID,
+        user_id: str | int | UUID,
         format: ExportFormat | str,  # noqa: A002 - the seed's name
         categories: Sequence[Category | str] | Category | str,
         *,
@@ -364,7 +364,7 @@ class ExportService:
         """Return any job, without an ownership check (for workers and admins)."""
         return self._ctx.repository.get(_uuid(job_id, ExportNotFound))
 
-    def get_status(self, job_id: UUID | str, *, user_id: str | UUID) -> ExportJob:
+    def get_status(self, job_id: UUID | str, *, user_id: str | int | UUID) -> ExportJob:
         """Return the user's job; a completed job past its expiry is expired first.
 
         Raises:
@@ -372,11 +372,11 @@ class ExportService:
         """
         return self._requests.get_status(job_id, user_id=user_id)
 
-    def get_history(self, user_id: str | UUID, *, limit: int = 20) -> list[ExportJob]:
+    def get_history(self, user_id: str | int | UUID, *, limit: int = 20) -> list[ExportJob]:
         """Return the user's jobs, newest first, at most ``limit`` (1-1000)."""
         return self._requests.get_history(user_id, limit=limit)
 
-    def cancel_export(self, job_id: UUID | str, *, user_id: str | UUID) -> ExportJob:
+    def cancel_export(self, job_id: UUID | str, *, user_id: str | int | UUID) -> ExportJob:
         """Cancel the user's pending or processing export; idempotent once cancelled.
 
         A worker building the export notices at its next progress write or
@@ -449,7 +449,7 @@ class ExportService:
     # -------- downloads and tokens (_lifecycle._downloads)
 
     def open_download(
-        self, job_id: UUID | str, *, user_id: str | UUID, part: int | None = None
+        self, job_id: UUID | str, *, user_id: str | int | UUID, part: int | None = None
     ) -> Download:
         """Open the user's completed export for streaming (decrypted if encrypted).
 
@@ -465,7 +465,7 @@ class ExportService:
         """
         return self._downloads.open(self._requests.owned(job_id, user_id), part)
 
-    def create_download_token(self, job_id: UUID | str, *, user_id: str | UUID) -> str:
+    def create_download_token(self, job_id: UUID | str, *, user_id: str | int | UUID) -> str:
         """Return a signed token that downloads the user's completed export.
 
         The token is bound to the job, the user, the purpose and the job's
@@ -494,7 +494,7 @@ class ExportService:
 
     def schedule_export(
         self,
-        user_id: str | UUID,
+        user_id: str | int | UUID,
         cron_expression: str,
         format: ExportFormat | str,  # noqa: A002 - the seed's name
         categories: Sequence[Category | str] | Category | str,
@@ -523,11 +523,13 @@ class ExportService:
             incremental=incremental,
         )
 
-    def list_schedules(self, user_id: str | UUID) -> list[ScheduledExport]:
+    def list_schedules(self, user_id: str | int | UUID) -> list[ScheduledExport]:
         """Return the user's schedules, oldest first."""
         return self._scheduler.list_schedules(user_id)
 
-    def get_schedule(self, schedule_id: UUID | str, *, user_id: str | UUID) -> ScheduledExport:
+    def get_schedule(
+        self, schedule_id: UUID | str, *, user_id: str | int | UUID
+    ) -> ScheduledExport:
         """Return the user's schedule.
 
         Raises:
@@ -539,7 +541,7 @@ class ExportService:
         self,
         schedule_id: UUID | str,
         *,
-        user_id: str | UUID,
+        user_id: str | int | UUID,
         cron_expression: str = _UNSET,
         format: ExportFormat | str = _UNSET,  # noqa: A002 - the seed's name
         categories: Sequence[Category | str] | Category | str = _UNSET,
@@ -569,7 +571,7 @@ class ExportService:
             incremental=incremental,
         )
 
-    def delete_schedule(self, schedule_id: UUID | str, *, user_id: str | UUID) -> None:
+    def delete_schedule(self, schedule_id: UUID | str, *, user_id: str | int | UUID) -> None:
         """Delete the user's schedule (jobs it already made stay).
 
         Raises:
