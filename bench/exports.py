@@ -195,7 +195,8 @@ def _floor(*, encrypt: bool, out: Path) -> Callable[[int], int]:
                 encryptor = encrypting_writer(raw, generate_identity().recipient)
                 sink = encryptor
             archive = ZipStream(sink, level=1, date_time=datetime(2025, 1, 1))
-            with archive.open("data.json") as member:
+            # Streamed as the library streams a spooled data.json (bounded size).
+            with archive.open("data.json", size_bound=1 << 31) as member:
                 buffer = bytearray(b'{"reasoning_history":[')
                 for index, record in enumerate(SyntheticSource(count).records("u")):
                     if index:

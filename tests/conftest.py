@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
 import pytest
+from hypothesis import settings
 
 from reasonkit_export import ExportConfig, ExportService
 from reasonkit_export.storage import FsspecStorage
 from reasonkit_export.testing import FrozenClock, RecordingNotifier, StaticDataSource
 
 T0 = datetime(2025, 6, 1, 9, 30, tzinfo=UTC)
+
+# scripts/mutation.py sets REASONKIT_MUTATION=1: property tests then run fewer,
+# derandomised examples (an affordable run, reproducible verdicts), and test ids are
+# plain ASCII so that mutmut can hand them back to pytest on the command line.
+MUTATION_RUN = os.environ.get("REASONKIT_MUTATION") == "1"
+settings.register_profile("mutation", max_examples=30, derandomize=True, deadline=None)
+if MUTATION_RUN:
+    settings.load_profile("mutation")
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    """Under a mutation run, spell string parameters with safe characters only."""
+    if MUTATION_RUN and isinstance(val, str | bytes):
+        text = val.decode("latin-1") if isinstance(val, bytes) else val
+        return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:40] or "empty"
+    return None
+
 
 PROFILE = [
     {

@@ -25,6 +25,7 @@ from reasonkit_export._download import Download
 from reasonkit_export.delivery import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
     Delivery,
     DeliveryError,
     DestinationPolicy,
@@ -224,7 +225,8 @@ def test_webhook_posts_signed_event(receiver: tuple[Receiver, str], sleeps: list
     assert sleeps == []
     (request,) = state.requests
     assert request["path"] == "/hooks/exports?key=path-secret"
-    assert verify_webhook_signature(SECRET, request["body"], request["headers"][SIGNATURE_HEADER])
+    assert verify_webhook_signature(SECRET, request["body"], request["headers"])
+    assert request["headers"][SIGNATURE_HEADER].startswith("v1,")
 
 
 def test_webhook_payload_describes_job(receiver: tuple[Receiver, str], sleeps: list[float]) -> None:
@@ -274,39 +276,57 @@ def test_webhook_never_sends_record_data(
 def test_signature_rejects_tampering_wrong_secret_and_age(
     receiver: tuple[Receiver, str], sleeps: list[float]
 ) -> None:
-    """Tampered body, wrong secret, old or future timestamp all fail verification."""
+    """Tampered body or id, wrong secret, old or future timestamp all fail verification."""
     state, url = receiver
     job = make_job()
     webhook(url, sleeps).deliver(job, Opener(job))
     body: bytes = state.requests[0]["body"]
-    header: str = state.requests[0]["headers"][SIGNATURE_HEADER]
-    stamp = int(header.split(",", maxsplit=1)[0].removeprefix("t="))
-    assert verify_webhook_signature(SECRET, body, header)
-    assert verify_webhook_signature(SECRET.encode(), body.decode(), header, now=stamp + 299)
-    assert not verify_webhook_signature(SECRET, body.replace(b"user-42", b"user-43"), header)
-    assert not verify_webhook_signature("x" * 40, body, header)
-    assert not verify_webhook_signature(SECRET, body, header, now=stamp + 301)
-    assert not verify_webhook_signature(SECRET, body, header, now=stamp - 301)
+    headers: dict[str, str] = state.requests[0]["headers"]
+    stamp = int(headers[TIMESTAMP_HEADER])
+    assert verify_webhook_signature(SECRET, body, headers)
+    upper = {name.upper(): value for name, value in headers.items()}
+    assert verify_webhook_signature(SECRET.encode(), body.decode(), upper, now=stamp + 299)
+    assert not verify_webhook_signature(SECRET, body.replace(b"user-42", b"user-43"), headers)
+    assert not verify_webhook_signature(SECRET, body, {**headers, DELIVERY_HEADER: "other-id"})
+    assert not verify_webhook_signature("x" * 40, body, headers)
+    assert not verify_webhook_signature(SECRET, body, headers, now=stamp + 301)
+    assert not verify_webhook_signature(SECRET, body, headers, now=stamp - 301)
     old = datetime.fromtimestamp(stamp, UTC) + timedelta(hours=1)
-    assert not verify_webhook_signature(SECRET, body, header, now=old)
+    assert not verify_webhook_signature(SECRET, body, headers, now=old)
+
+
+GOOD = sign_webhook(SECRET, b"{}", msg_id="msg_1", timestamp=1)
 
 
 @pytest.mark.parametrize(
-    "header",
-    [None, "", "t=1", "v1=abc", "t=abc,v1=00", "t=1,t=2,v1=00", "garbage", "t=1,v1=é"],
+    "headers",
+    [
+        None,
+        {},
+        {**GOOD, SIGNATURE_HEADER: ""},
+        {**GOOD, TIMESTAMP_HEADER: "abc"},
+        {**GOOD, TIMESTAMP_HEADER: "9" * 5000},
+        {**GOOD, TIMESTAMP_HEADER: "1e3"},
+        {**GOOD, SIGNATURE_HEADER: "v1"},
+        {**GOOD, SIGNATURE_HEADER: "v1,é"},
+        {**GOOD, SIGNATURE_HEADER: "v2," + GOOD[SIGNATURE_HEADER][3:]},
+        {DELIVERY_HEADER: "msg_1", SIGNATURE_HEADER: GOOD[SIGNATURE_HEADER]},
+        "webhook-signature: v1,abc",
+    ],
 )
-def test_signature_rejects_malformed_headers(header: str | None) -> None:
+def test_signature_rejects_malformed_headers(headers: Any) -> None:
     """Missing or malformed signature headers verify as False, never raise."""
-    assert not verify_webhook_signature(SECRET, b"{}", header, now=1)
+    assert verify_webhook_signature(SECRET, b"{}", GOOD, now=1)
+    assert not verify_webhook_signature(SECRET, b"{}", headers, now=1)
 
 
 def test_signature_accepts_any_matching_v1() -> None:
-    """With several v1 entries (secret rotation), one match suffices."""
-    good = sign_webhook(SECRET, b"{}", timestamp=1000)
-    stamp, v1 = good.split(",")
-    rotated = f"{stamp},v1={'0' * 64},{v1}"
+    """With several space-separated v1 signatures (secret rotation), one match suffices."""
+    good = sign_webhook(SECRET, b"{}", msg_id="msg_1", timestamp=1000)
+    wrong = "v1," + "A" * 44
+    rotated = {**good, SIGNATURE_HEADER: f"{wrong} {good[SIGNATURE_HEADER]}"}
     assert verify_webhook_signature(SECRET, b"{}", rotated, now=1000)
-    assert not verify_webhook_signature(SECRET, b"{}", f"{stamp},v1={'0' * 64}", now=1000)
+    assert not verify_webhook_signature(SECRET, b"{}", {**good, SIGNATURE_HEADER: wrong}, now=1000)
 
 
 def test_webhook_retries_5xx_with_backoff_and_same_id(
@@ -325,9 +345,7 @@ def test_webhook_retries_5xx_with_backoff_and_same_id(
     assert len(ids) == 1
     assert len({r["body"] for r in state.requests}) == 1
     for request in state.requests:
-        assert verify_webhook_signature(
-            SECRET, request["body"], request["headers"][SIGNATURE_HEADER]
-        )
+        assert verify_webhook_signature(SECRET, request["body"], request["headers"])
 
 
 def test_webhook_backoff_is_capped(receiver: tuple[Receiver, str], sleeps: list[float]) -> None:
@@ -444,7 +462,7 @@ def test_webhook_refuses_bad_configuration() -> None:
     with pytest.raises(InvalidRequest, match="headers="):
         WebhookDelivery("https://user:pw@partner.example/hook", SECRET)
     with pytest.raises(InvalidRequest, match="set by the library"):
-        WebhookDelivery("https://partner.example/hook", SECRET, headers={"Reasonkit-Delivery": "x"})
+        WebhookDelivery("https://partner.example/hook", SECRET, headers={"Webhook-Id": "x"})
     with pytest.raises(InvalidRequest):
         WebhookDelivery("https://partner.example/hook", SECRET, attempts=0)
     with pytest.raises(InvalidRequest):

@@ -17,7 +17,6 @@ from uuid import uuid4
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from reasonkit_export import ExportJob, InvalidRequest
 from reasonkit_export.delivery import (
@@ -28,6 +27,7 @@ from reasonkit_export.delivery import (
     public_address,
 )
 from reasonkit_export.delivery import _policy as policy_module
+from tests.moto_support import moto_server
 from tests.test_delivery import DATA, SECRET, Opener, make_job
 
 IP = ipaddress.ip_address
@@ -300,7 +300,15 @@ def test_copy_needs_a_policy_for_user_destinations(tmp_path: Any) -> None:
         StorageCopyDelivery(lambda _job: "s3://inbox/x")
     with pytest.raises(InvalidRequest, match="fixed destination only"):
         StorageCopyDelivery(lambda _job: "s3://inbox/x", allow=DestinationPolicy.host_configured())
-    for fixed in (str(tmp_path), "file:///tmp/x", "memory://x", "ftp://h/x", "webhdfs://h/x"):
+    fixed_ones = (
+        str(tmp_path),
+        "file:///tmp/x",
+        "memory://x",
+        "ftp://h/x",
+        "webhdfs://h/x",
+        "s3://[x",
+    )
+    for fixed in fixed_ones:
         with pytest.raises(InvalidRequest, match="host_configured"):
             StorageCopyDelivery(fixed)
     assert not (tmp_path / "x").exists()
@@ -346,21 +354,8 @@ def test_copy_refuses_disallowed_user_destinations(
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    """moto's S3 server on 127.0.0.1, with AWS lookups fenced off."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        patch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
-        patch.setenv("NO_PROXY", "127.0.0.1,localhost")
-        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_ENDPOINT_URL"):
-            patch.delenv(name, raising=False)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        try:
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
+    """moto's S3 server on 127.0.0.1 for this module."""
+    yield from moto_server()
 
 
 def s3_setup(endpoint: str) -> tuple[Any, str, dict[str, Any]]:

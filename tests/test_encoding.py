@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -100,3 +101,23 @@ def test_unsupported_types_name_the_type_only() -> None:
             dumps({"x": Secret()})
         assert "Secret" in str(info.value)
         assert "alice" not in str(info.value)
+
+
+@pytest.mark.parametrize("dumps", [dumps_compact, stdlib_dumps], ids=["fast", "stdlib"])
+def test_line_separators_are_escaped(dumps: Callable[[Any], bytes]) -> None:
+    """U+2028, U+2029 and U+0085 are escaped, so splitlines() sees one line per record."""
+    value = {"text\u2028key": "a\u2028b\u2029c\x85d – é 🙂", "n": 1}
+    encoded = dumps(value)
+    assert b"\\u2028" in encoded
+    assert b"\\u2029" in encoded
+    assert b"\\u0085" in encoded
+    assert len(encoded.decode("utf-8").splitlines()) == 1
+    assert json.loads(encoded) == value
+
+
+@pytest.mark.parametrize("dumps", [dumps_compact, stdlib_dumps], ids=["fast", "stdlib"])
+def test_large_integers_keep_every_digit(dumps: Callable[[Any], bytes]) -> None:
+    """Integers beyond 2^53 (and beyond 64 bits) are written exactly, never as floats."""
+    values = [2**53 + 1, -(2**53) - 1, 2**63 + 7, -(2**80) - 3]
+    encoded = dumps(values)
+    assert encoded == ("[" + ",".join(str(v) for v in values) + "]").encode()

@@ -27,6 +27,7 @@ from reasonkit_export._models import (
     ExportStatus,
 )
 from reasonkit_export._pipeline import BackgroundSink, BufferedSink, MeteredSink, gzip_writer
+from reasonkit_export._sources import RegisteredSource
 from reasonkit_export._version import __version__
 from reasonkit_export.exceptions import (
     ConflictError,
@@ -36,7 +37,7 @@ from reasonkit_export.exceptions import (
     SourceError,
 )
 from reasonkit_export.formats._base import ExportInfo, FormatWriter, Section, WriteResult
-from reasonkit_export.protocols import DataSource, JobRepository, Storage
+from reasonkit_export.protocols import JobRepository, Storage
 
 __all__ = [
     "Artifact",
@@ -186,13 +187,12 @@ class _Progress:
         self._expected: int | None = None
         self.current: str | None = None
 
-    def start(self, category: str, source: DataSource, user_id: str) -> None:
+    def start(self, category: str, source: RegisteredSource, user_id: str) -> None:
         self.current = category
         self._expected = None
-        count = getattr(source, "count", None)
-        if callable(count):
+        if source.counting is not None:
             with contextlib.suppress(Exception):
-                value = count(user_id)
+                value = source.counting.count(user_id)
                 self._expected = value if isinstance(value, int) and value > 0 else None
 
     def tick(self, records: int) -> None:
@@ -214,7 +214,7 @@ Redactor = Callable[[str, Mapping[str, Any], str], Mapping[str, Any]]
 
 
 def _guarded(
-    source: DataSource,
+    source: RegisteredSource,
     category: str,
     info: ExportInfo,
     progress: _Progress,
@@ -223,13 +223,13 @@ def _guarded(
     """Yield the source's records, redacted, naming the category in any failure."""
     user_id = info.user_id
     progress.start(category, source, user_id)
-    source_redact = getattr(source, "redact", None)
+    source_redact = source.redacting.redact if source.redacting is not None else None
     redacted = 0
     try:
-        if category in info.since_applied:
-            records = source.records(user_id, since=info.since)  # type: ignore[call-arg]
+        if source.incremental is not None and category in info.since_applied:
+            records = source.incremental.records(user_id, since=info.since)
         else:
-            records = source.records(user_id)
+            records = source.source.records(user_id)
         iterator = iter(records)
     except Exception as exc:
         raise SourceError(category, type(exc).__name__) from exc
@@ -294,7 +294,7 @@ def _redact(
 
 def _sections(
     info: ExportInfo,
-    sources: Mapping[str, DataSource],
+    sources: Mapping[str, RegisteredSource],
     progress: _Progress,
     redactor: Redactor | None,
 ) -> Iterator[Section]:
@@ -308,13 +308,14 @@ def _sections(
 
 
 def _describe_all(
-    categories: tuple[str, ...], sources: Mapping[str, DataSource]
+    categories: tuple[str, ...], sources: Mapping[str, RegisteredSource]
 ) -> dict[str, CategoryDescription]:
     described: dict[str, CategoryDescription] = {}
     for category in categories:
         if category in sources:
+            source = sources[category].described
             try:
-                description = description_of(sources[category])
+                description = description_of(source) if source is not None else None
             except (InvalidRequest, TypeError) as exc:
                 raise ProcessingError(
                     f"data source for category {category!r} has an invalid description: {exc}"
@@ -325,20 +326,14 @@ def _describe_all(
 
 
 def _excluded_all(
-    categories: tuple[str, ...], sources: Mapping[str, DataSource]
+    categories: tuple[str, ...], sources: Mapping[str, RegisteredSource]
 ) -> dict[str, tuple[str, ...]]:
     """Per category, the fields its source declares it left out (``excluded_fields``)."""
-    excluded: dict[str, tuple[str, ...]] = {}
-    for category in categories:
-        names = getattr(sources.get(category), "excluded_fields", ())
-        if names and not isinstance(names, str):
-            excluded[category] = tuple(str(name) for name in names)
-    return excluded
-
-
-def supports_since(source: DataSource) -> bool:
-    """Whether a data source declares it can filter by a ``since`` lower bound."""
-    return getattr(source, "supports_since", False) is True
+    return {
+        category: sources[category].excluded_fields
+        for category in categories
+        if category in sources and sources[category].excluded_fields
+    }
 
 
 def make_writer(fmt: ExportFormat, config: ExportConfig) -> FormatWriter:
@@ -377,7 +372,7 @@ Encryptor = Callable[[Any], Any]
 def build_artifact(
     lease: WorkerLease,
     *,
-    sources: Mapping[str, DataSource],
+    sources: Mapping[str, RegisteredSource],
     storage: Storage,
     config: ExportConfig,
     now: datetime,
@@ -415,7 +410,9 @@ def build_artifact(
         since_applied=tuple(
             category
             for category in job.categories
-            if job.since is not None and category in sources and supports_since(sources[category])
+            if job.since is not None
+            and category in sources
+            and sources[category].incremental is not None
         ),
     )
     progress = _Progress(lease, len(job.categories))

@@ -26,6 +26,17 @@ dataclass / attrs instance            object of its fields
 
 Strings with lone surrogates (not encodable as UTF-8) get U+FFFD in their
 place. Anything else raises :class:`TypeError` naming the type (never the value).
+
+The encoded text is UTF-8 with one exception: U+2028 and U+2029 (line and
+paragraph separator) and U+0085 (next line) are written as ``\u2028``,
+``\u2029`` and ``\u0085``, because ``str.splitlines()``, JavaScript before
+ES2019 and many line-oriented tools treat them as line ends, which would
+break the one-record-per-line layout. The value is the same JSON string.
+
+Integers keep every digit, however large. Beyond ±(2^53 - 1)
+(JavaScript's ``Number.MAX_SAFE_INTEGER``) a reader that parses numbers as
+doubles (JavaScript's ``JSON.parse``, jq before 1.7) rounds them; the
+README and ``manifest.json`` say so, and the CSV tables write them as text.
 """
 
 from __future__ import annotations
@@ -42,9 +53,38 @@ from uuid import UUID
 
 import attrs
 
-__all__ = ["dumps_compact", "json_default", "stdlib_dumps", "to_json_value", "utf8"]
+__all__ = [
+    "MAX_SAFE_INTEGER",
+    "dumps_compact",
+    "json_default",
+    "stdlib_dumps",
+    "to_json_value",
+    "utf8",
+]
 
 JsonValue = Any
+
+MAX_SAFE_INTEGER = 2**53 - 1
+"""The largest integer a double holds exactly (JavaScript's ``Number.MAX_SAFE_INTEGER``)."""
+
+# UTF-8 of U+2028, U+2029 and U+0085: line ends to splitlines() and old JavaScript.
+_LINE_BREAKS = (
+    (b"\xe2\x80\xa8", b"\\u2028"),
+    (b"\xe2\x80\xa9", b"\\u2029"),
+    (b"\xc2\x85", b"\\u0085"),
+)
+
+
+def _escape_line_breaks(encoded: bytes) -> bytes:
+    """Escape U+2028, U+2029 and U+0085 in encoded JSON (they occur only inside strings).
+
+    JSON's structure is ASCII, so these bytes can only be inside a string,
+    and UTF-8 never has them as part of another character.
+    """
+    if b"\xe2\x80" in encoded or b"\xc2\x85" in encoded:
+        for raw, escaped in _LINE_BREAKS:
+            encoded = encoded.replace(raw, escaped)
+    return encoded
 
 
 def _float(value: float) -> float | None:
@@ -148,7 +188,7 @@ def _stdlib_dumps() -> Callable[[Any], bytes]:
             # NaN/Infinity (refused by allow_nan=False) or keys the C encoder
             # cannot spell: the full walk applies the documented rules.
             text = plain.encode(to_json_value(value))
-        return utf8(text)
+        return _escape_line_breaks(utf8(text))
 
     return dumps
 
@@ -168,6 +208,8 @@ def _orjson_dumps(fallback: Callable[[Any], bytes]) -> Callable[[Any], bytes] | 
         except (orjson_error, TypeError):
             return fallback(value)  # e.g. integers beyond 64 bits, lone surrogates
         # NaN and infinities come out as null, exactly as the documented rule says.
+        if b"\xe2\x80" in encoded or b"\xc2\x85" in encoded:
+            return _escape_line_breaks(encoded)
         return encoded
 
     return dumps

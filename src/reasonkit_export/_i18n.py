@@ -145,24 +145,40 @@ _EN: dict[str, str] = {
         'means "no value".'
     ),
     "readme.csv_apostrophe": (
-        "Text that begins with = + - @ or a tab or line break starts with an apostrophe (') "
-        "so that spreadsheet programs do not run it as a formula. The apostrophe is not "
-        "part of your data."
+        "Text that begins with = + - @ (also after spaces, and their full-width forms "
+        "＝ ＋ － ＠) or with a tab or line break starts with an apostrophe (') so that "
+        "spreadsheet programs do not run it as a formula. The apostrophe is not part of "
+        "your data. Numbers are written as numbers, negative ones too."
+    ),
+    "readme.numbers_heading": "Very large whole numbers",
+    "readme.numbers": (
+        "Whole numbers are exact in the JSON files, however many digits they have. Some "
+        "programs keep only about 16 digits (spreadsheets, JavaScript's JSON.parse, jq "
+        "before version 1.7): numbers above 9007199254740991 or below -9007199254740991 "
+        "may be rounded there, so read such numbers as text or with a program that "
+        "handles big numbers (for example Python's json module)."
+    ),
+    "readme.numbers_csv": (
+        "In the CSV tables such numbers are written as text, with an apostrophe in front, "
+        "so that spreadsheets show every digit."
     ),
     "readme.checksums_heading": "Checking that nothing was changed",
     "readme.checksums": (
         "manifest.json lists every other file with its size in bytes and its SHA-256 "
         "checksum. To check a file, compute its checksum and compare:"
     ),
-    "readme.part": "This archive is part {part} of your data export.",
+    "readme.part": "This archive is part {part} of {parts} of your data export.",
     "readme.part_combine": (
-        "Your export was too large for one file, so it was split into several archives "
-        '("...-part-1-of-3.zip" and so on). Each part can be opened on its own and holds '
-        "complete records; no record is split between parts. To get all of your data, "
-        "unpack every part into the same folder: the records of a category are in "
-        "data/<category>.json in each part, and reading the parts in order gives the "
-        "records in their original order. Each part's manifest.json lists its own files "
-        "and how many records of each category it holds."
+        "Your export was too large for one file, so it was split into {parts} archives "
+        '("...-part-1-of-{parts}.zip" and so on). Each part can be opened on its own and '
+        "holds complete records; no record is split between parts. To get all of your "
+        "data, unpack all {parts} parts into the same folder: nothing is overwritten "
+        "except this README.txt and manifest.json (each part has its own). The records "
+        "of a category are then in data/<category>.part-1.json, "
+        "data/<category>.part-2.json and so on, one file per part that holds some; "
+        "reading them in part order gives the records in their original order. Each "
+        "part's manifest.json lists its own files and how many records of each category "
+        "it holds."
     ),
     "readme.part_json_only": (
         "The parts hold your data as JSON (one document per category, one record per "
@@ -305,9 +321,22 @@ _DE: dict[str, str] = {
         'darin. Eine leere Zelle bedeutet "kein Wert".'
     ),
     "readme.csv_apostrophe": (
-        "Text, der mit = + - @ oder einem Tabulator oder Zeilenumbruch beginnt, beginnt mit "
-        "einem Apostroph ('), damit Tabellenkalkulationen ihn nicht als Formel ausführen. "
-        "Der Apostroph gehört nicht zu Ihren Daten."
+        "Text, der mit = + - @ (auch nach Leerzeichen, und in den breiten Formen "
+        "＝ ＋ － ＠) oder einem Tabulator oder Zeilenumbruch beginnt, beginnt mit einem "
+        "Apostroph ('), damit Tabellenkalkulationen ihn nicht als Formel ausführen. Der "
+        "Apostroph gehört nicht zu Ihren Daten. Zahlen stehen als Zahlen da, auch negative."
+    ),
+    "readme.numbers_heading": "Sehr große ganze Zahlen",
+    "readme.numbers": (
+        "Ganze Zahlen stehen in den JSON-Dateien exakt, egal wie viele Stellen sie haben. "
+        "Manche Programme behalten nur etwa 16 Stellen (Tabellenkalkulationen, JSON.parse "
+        "in JavaScript, jq vor Version 1.7): Zahlen über 9007199254740991 oder unter "
+        "-9007199254740991 können dort gerundet werden; lesen Sie solche Zahlen als Text "
+        "oder mit einem Programm, das große Zahlen beherrscht (etwa Pythons json-Modul)."
+    ),
+    "readme.numbers_csv": (
+        "In den CSV-Tabellen stehen solche Zahlen als Text, mit einem Apostroph davor, "
+        "damit Tabellenkalkulationen alle Stellen zeigen."
     ),
     "readme.checksums_heading": "Prüfen, dass nichts verändert wurde",
     "readme.checksums": (
@@ -315,16 +344,18 @@ _DE: dict[str, str] = {
         "SHA-256-Prüfsumme. Um eine Datei zu prüfen, berechnen Sie ihre Prüfsumme und "
         "vergleichen Sie:"
     ),
-    "readme.part": "Dieses Archiv ist Teil {part} Ihres Datenexports.",
+    "readme.part": "Dieses Archiv ist Teil {part} von {parts} Ihres Datenexports.",
     "readme.part_combine": (
-        "Ihr Export war für eine Datei zu groß und wurde deshalb auf mehrere Archive "
-        'aufgeteilt ("...-part-1-of-3.zip" usw.). Jeder Teil lässt sich für sich öffnen '
-        "und enthält vollständige Datensätze; kein Datensatz ist auf zwei Teile verteilt. "
-        "Um alle Ihre Daten zu erhalten, entpacken Sie alle Teile in denselben Ordner: "
-        "Die Datensätze einer Kategorie stehen in jedem Teil in data/<Kategorie>.json, "
-        "und die Teile der Reihe nach gelesen ergeben die ursprüngliche Reihenfolge. "
-        "Die manifest.json jedes Teils nennt seine Dateien und wie viele Datensätze jeder "
-        "Kategorie er enthält."
+        "Ihr Export war für eine Datei zu groß und wurde deshalb auf {parts} Archive "
+        'aufgeteilt ("...-part-1-of-{parts}.zip" usw.). Jeder Teil lässt sich für sich '
+        "öffnen und enthält vollständige Datensätze; kein Datensatz ist auf zwei Teile "
+        "verteilt. Um alle Ihre Daten zu erhalten, entpacken Sie alle {parts} Teile in "
+        "denselben Ordner: Dabei wird nichts überschrieben außer dieser README.txt und der "
+        "manifest.json (jeder Teil hat seine eigenen). Die Datensätze einer Kategorie "
+        "stehen dann in data/<Kategorie>.part-1.json, data/<Kategorie>.part-2.json usw., "
+        "eine Datei je Teil, der welche enthält; der Reihe nach gelesen ergeben sie die "
+        "ursprüngliche Reihenfolge. Die manifest.json jedes Teils nennt seine Dateien und "
+        "wie viele Datensätze jeder Kategorie er enthält."
     ),
     "readme.part_json_only": (
         "Die Teile enthalten Ihre Daten als JSON (ein Dokument je Kategorie, ein "

@@ -391,6 +391,11 @@ def _signing_keys(value: Iterable[str | bytes] | str | bytes) -> tuple[bytes, ..
     return normalize_keys(list(value))
 
 
+def _positive_int_or_none(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        _positive_int(_inst, attribute, value)
+
+
 def _non_negative_timedelta(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, timedelta) or value < timedelta(0):
         raise InvalidRequest(f"{attribute.name} must be a non-negative timedelta, got {value!r}")
@@ -450,6 +455,8 @@ class ExportConfig:
             export is encrypted to.
         decryption_identities: extra age identities that only decrypt (e.g.
             rotated-out keys).
+        max_schedules_per_user: how many schedules one user may have
+            (``None``: no cap).
     """
 
     storage_backend: StorageBackend = attrs.field(
@@ -475,6 +482,8 @@ class ExportConfig:
     schedule_min_interval: timedelta = attrs.field(
         default=timedelta(days=1), validator=_non_negative_timedelta
     )
+    # At most this many schedules per user (RateLimitExceeded beyond); None: no limit.
+    max_schedules_per_user: int | None = attrs.field(default=10, validator=_positive_int_or_none)
     response_months: int = attrs.field(default=1, validator=_positive_int)
     controller: ControllerInfo | None = None
     rate_limit_fallback: bool = False

@@ -12,7 +12,7 @@ call; the streaming build of one attempt lives in
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,7 @@ from reasonkit_export.delivery._base import Delivery
 from reasonkit_export.exceptions import ExportNotFound, InvalidRequest
 from reasonkit_export.notifiers import LoggingNotifier
 from reasonkit_export.protocols import (
+    Clock,
     DataSource,
     JobRepository,
     Notifier,
@@ -102,7 +103,7 @@ class ExportService:
         storage: Storage | None = None,
         notifier: Notifier | None = None,
         config: ExportConfig | None = None,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock | None = None,
         schedules: ScheduleRepository | None = None,
         redactor: Redactor | None = None,
         deliveries: Sequence[Delivery] = (),
@@ -134,7 +135,7 @@ class ExportService:
         repository: JobRepository | None = None,
         schedules: ScheduleRepository | None = None,
         notifier: Notifier | None = None,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock | None = None,
         storage_options: Mapping[str, Any] | None = None,
         redactor: Redactor | None = None,
         deliveries: Sequence[Delivery] = (),
@@ -151,7 +152,9 @@ class ExportService:
             assert config.local_path is not None  # checked by ExportConfig
             root = Path(config.local_path)
             storage = FsspecStorage(os.fspath(root / "files"))
-            repository = repository or FileJobRepository(root / "jobs")
+            repository = repository or FileJobRepository(
+                root / "jobs", signing_keys=config.signing_keys
+            )
             schedules = schedules or FileScheduleRepository(root / "jobs")
         elif config.storage_backend is StorageBackend.S3:
             storage = FsspecStorage(f"s3://{config.s3_bucket}", storage_options=storage_options)
@@ -295,7 +298,7 @@ class ExportService:
         return self._ctx.sources
 
     @property
-    def _clock(self) -> Callable[[], datetime]:
+    def _clock(self) -> Clock:
         return self._ctx.clock
 
     @property
@@ -512,6 +515,8 @@ class ExportService:
             InvalidSchedule: malformed, impossible or too frequent expression,
                 or an unknown timezone.
             InvalidRequest: unknown format or categories.
+            RateLimitExceeded: the user already has
+                ``ExportConfig.max_schedules_per_user`` schedules.
         """
         return self._scheduler.schedule_export(
             user_id,

@@ -28,6 +28,7 @@ from typing import IO, Any
 from reasonkit_export._cli_ops import add_commands, add_enqueue_option, enqueue_jobs, load_enqueue
 from reasonkit_export._demo import demo_sources
 from reasonkit_export._models import ExportFormat, ExportJob, ExportStatus
+from reasonkit_export._redact import mask_url as _mask_url
 from reasonkit_export._serialization import job_to_dict
 from reasonkit_export._service import ExportService
 from reasonkit_export._version import __version__
@@ -278,16 +279,25 @@ def _process(args: argparse.Namespace, ctx: _Context) -> int:
     return _report(ctx, job)
 
 
+def _shown_job(job: ExportJob, args: argparse.Namespace) -> dict[str, Any]:
+    """The job as JSON; the live token in ``download_url`` masked unless --show-secrets."""
+    data = job_to_dict(job)
+    if data.get("download_url") and not getattr(args, "show_secrets", False):
+        data["download_url"] = _mask_url(str(data["download_url"]))
+    return data
+
+
 def _status(args: argparse.Namespace, ctx: _Context) -> int:
     job = ctx.service(with_sources=False).get_job(args.job_id)
-    print(json.dumps(job_to_dict(job), indent=2, ensure_ascii=False))
+    print(json.dumps(_shown_job(job, args), indent=2, ensure_ascii=False))
     return EXIT_OK
 
 
 def _history(args: argparse.Namespace, ctx: _Context) -> int:
     jobs = ctx.service(with_sources=False).get_history(args.user, limit=args.limit)
     if args.json:
-        print(json.dumps([job_to_dict(job) for job in jobs], indent=2, ensure_ascii=False))
+        shown = [_shown_job(job, args) for job in jobs]
+        print(json.dumps(shown, indent=2, ensure_ascii=False))
         return EXIT_OK
     if not jobs:
         print("no exports")
@@ -590,6 +600,9 @@ def _add_global_options(
     )
 
 
+_SHOW_SECRETS = "print the live download token in download_url (masked by default)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reasonkit-export",
@@ -669,6 +682,7 @@ def _parser() -> argparse.ArgumentParser:
 
     status = command("status", _status, "print a job as JSON (operator view: no owner check)")
     status.add_argument("job_id", metavar="JOB_ID")
+    status.add_argument("--show-secrets", action="store_true", help=_SHOW_SECRETS)
 
     history = command("history", _history, "list a user's exports, newest first")
     history.add_argument("user", metavar="USER")
@@ -676,6 +690,7 @@ def _parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=20, help="at most this many (1-1000, default 20)"
     )
     history.add_argument("--json", action="store_true", help="print the jobs as JSON")
+    history.add_argument("--show-secrets", action="store_true", help=_SHOW_SECRETS)
 
     run_due = command("run-due", _run_due, "create the exports of due schedules, then build them")
     run_due.add_argument(

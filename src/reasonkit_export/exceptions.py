@@ -5,7 +5,8 @@ The tree::
     ExportError
     ├── InvalidRequest (ValueError)         bad arguments, bad configuration
     │   ├── InvalidSchedule                 a cron expression or timezone we refuse
-    │   └── InvalidTimezone                 an export's timezone is not an IANA name
+    │   ├── InvalidTimezone                 an export's timezone is not an IANA name
+    │   └── ConfigError                     a CLI/TOML/environment setting we refuse
     ├── ExportNotFound (LookupError)        no such job (or another user's job)
     │   └── ScheduleNotFound                no such schedule (or another user's)
     ├── ExportExpired                       the download window has closed
@@ -20,6 +21,8 @@ The tree::
     ├── DatabaseError                       a job or schedule repository failed
     │   └── ConflictError                   a fenced write lost (stale version/attempt)
     │       └── ConflictRetriesExhausted    it kept losing for every bounded retry
+    ├── DeliveryError                       a delivery step (webhook, copy) failed
+    ├── SmtpDeliveryError (SMTPException)   a notification e-mail could not be sent
     └── CryptoError                         age encryption / decryption failed
         ├── KeyFormatError (ValueError)     a malformed recipient or identity string
         ├── HeaderError                     malformed age header
@@ -33,14 +36,17 @@ and their messages never contain secrets or personal data.
 
 from __future__ import annotations
 
+import smtplib
 from datetime import timedelta
 from uuid import UUID
 
 __all__ = [
+    "ConfigError",
     "ConflictError",
     "ConflictRetriesExhausted",
     "CryptoError",
     "DatabaseError",
+    "DeliveryError",
     "ExportError",
     "ExportExpired",
     "ExportNotFound",
@@ -59,6 +65,7 @@ __all__ = [
     "ProcessingError",
     "RateLimitExceeded",
     "ScheduleNotFound",
+    "SmtpDeliveryError",
     "SourceError",
     "StorageError",
 ]
@@ -128,16 +135,18 @@ class RateLimitExceeded(ExportError):
     Attributes:
         retry_after: how long until a new request can succeed, or ``None``
             when that depends on an active export finishing first.
-        reason: ``"active"`` (too many unfinished exports) or ``"window"``
-            (too many requests in the rate-limit window).
+        reason: ``"active"`` (too many unfinished exports), ``"window"``
+            (too many requests in the rate-limit window) or ``"schedules"``
+            (``ExportConfig.max_schedules_per_user`` reached).
     """
 
     def __init__(self, *, retry_after: timedelta | None, reason: str) -> None:
-        detail = (
-            f"retry after {int(retry_after.total_seconds())} s"
-            if retry_after is not None
-            else "retry when the active export has finished"
-        )
+        if reason == "schedules":
+            detail = "delete one of the user's schedules first"
+        elif retry_after is not None:
+            detail = f"retry after {int(retry_after.total_seconds())} s"
+        else:
+            detail = "retry when the active export has finished"
         super().__init__(f"rate limit exceeded ({reason}); {detail}")
         self.retry_after = retry_after
         self.reason = reason
@@ -217,3 +226,90 @@ class HeaderMacError(CryptoError):
 
 class PayloadError(CryptoError):
     """The age payload is tampered, truncated, reordered or has trailing data."""
+
+
+class ConfigError(InvalidRequest):
+    """The configuration is invalid; the message names the setting, never a secret."""
+
+
+class DeliveryError(ExportError):
+    """A delivery failed; the message names the delivery, never a secret.
+
+    Attributes:
+        delivery: the delivery's ``name``.
+        attempts: how many attempts were made.
+        status: the last HTTP status code, when there was one.
+        retryable: whether the last failure was of a kind worth retrying later.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        delivery: str,
+        attempts: int = 1,
+        status: int | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.delivery = delivery
+        self.attempts = attempts
+        self.status = status
+        self.retryable = retryable
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only arguments do not survive the default pickling.
+        state = {
+            "delivery": self.delivery,
+            "attempts": self.attempts,
+            "status": self.status,
+            "retryable": self.retryable,
+        }
+        return (_rebuild_error, (str(self), state))
+
+
+def _rebuild_error(message: str, state: dict[str, object]) -> DeliveryError:
+    error = DeliveryError(message, delivery=str(state["delivery"]))
+    error.__dict__.update(state)
+    return error
+
+
+class SmtpDeliveryError(ExportError, smtplib.SMTPException):
+    """Sending a notification e-mail failed.
+
+    The message names the stage (``connect``, ``starttls``, ``login``,
+    ``send``), the underlying error type and the SMTP reply code, and never
+    the password, the recipient's address or the server's reply text (which
+    often quotes the address).
+
+    Attributes:
+        stage: where the conversation with the server broke off.
+        smtp_code: the server's reply code, when it sent one.
+    """
+
+    def __init__(self, message: str, stage: str = "send", smtp_code: int | None = None) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.smtp_code = smtp_code
+
+    def __reduce__(self) -> tuple[type[SmtpDeliveryError], tuple[str, str, int | None]]:
+        return type(self), (str(self), self.stage, self.smtp_code)
+
+    @classmethod
+    def from_cause(cls, stage: str, cause: BaseException) -> SmtpDeliveryError:
+        """Describe ``cause`` without its text, which may quote the recipient."""
+        code = _reply_code(cause)
+        detail = type(cause).__name__ if code is None else f"{type(cause).__name__} {code}"
+        if not isinstance(cause, smtplib.SMTPException) and isinstance(cause, OSError):
+            # Socket and TLS errors (refused, timed out, certificate) carry no
+            # secrets and are what an operator needs to see.
+            detail = f"{detail}: {cause.strerror or cause}"
+        return cls(f"notification e-mail not sent ({stage} failed: {detail})", stage, code)
+
+
+def _reply_code(exc: BaseException) -> int | None:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return int(exc.smtp_code)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
+        return int(next(iter(exc.recipients.values()))[0])
+    return None

@@ -7,21 +7,39 @@ an implementation against the documented behaviour.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Any, BinaryIO, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 from uuid import UUID
 
-from reasonkit_export._models import ExportJob, ExportStatus, NotificationEvent, ScheduledExport
-from reasonkit_export.delivery._base import Delivery
+if TYPE_CHECKING:
+    # Annotations only: this module imports nothing of the package at run time,
+    # so every other module (models, crypto, formats, delivery) may import it.
+    from reasonkit_export._download import Download
+    from reasonkit_export._models import (
+        ExportJob,
+        ExportStatus,
+        NotificationEvent,
+        ScheduledExport,
+    )
+    from reasonkit_export.crypto._header import Stanza
+    from reasonkit_export.formats._base import ArtifactPlan, ExportInfo, Section, WriteResult
 
 __all__ = [
     "Clock",
+    "CountingSource",
     "DataSource",
     "Delivery",
+    "DescribedSource",
+    "ExcludingSource",
+    "FormatWriter",
+    "Identity",
+    "IncrementalSource",
     "JobRepository",
     "Notifier",
+    "Recipient",
+    "RedactingSource",
     "ScheduleRepository",
     "Storage",
 ]
@@ -32,8 +50,10 @@ class DataSource(Protocol):
     """Serves one data category for one user.
 
     ``category`` is the name users ask for (``"profile"`` or any custom
-    string). Optional extras a source may also define (looked up with
-    ``getattr``): ``count(user_id) -> int | None`` to feed progress.
+    string). A source may offer optional features, each a protocol of its
+    own below (:class:`CountingSource`, :class:`DescribedSource`,
+    :class:`IncrementalSource`, :class:`RedactingSource`); the service checks
+    which ones a source has once, when it is registered.
     """
 
     category: str
@@ -45,6 +65,72 @@ class DataSource(Protocol):
         anything it raises fails the export with the category named.
         """
         ...
+
+
+@runtime_checkable
+class CountingSource(DataSource, Protocol):
+    """A source that can say how many records it will yield, to feed progress."""
+
+    def count(self, user_id: str) -> int | None:
+        """The number of records :meth:`records` will yield (None: unknown).
+
+        Only a hint: anything it raises, or a non-positive answer, is ignored.
+        """
+        ...
+
+
+@runtime_checkable
+class DescribedSource(DataSource, Protocol):
+    """A source that describes its category for the Art. 15(1) information.
+
+    ``description`` is a :class:`~reasonkit_export.CategoryDescription` or a
+    mapping of its fields; it is read at every build, and an invalid one
+    fails that export with the category named.
+    """
+
+    description: Any
+
+
+@runtime_checkable
+class IncrementalSource(DataSource, Protocol):
+    """A source that can export only what changed since a moment.
+
+    Used for ``since`` exports only when ``supports_since`` is ``True``; it
+    is then called as ``records(user_id, since=...)``.
+    """
+
+    supports_since: bool
+
+    def records(
+        self, user_id: str, *, since: datetime | None = None
+    ) -> Iterable[Mapping[str, Any]]:
+        """Yield the user's records, only those changed after ``since`` when given."""
+        ...
+
+
+@runtime_checkable
+class RedactingSource(DataSource, Protocol):
+    """A source that protects other people's data in its own records (Art. 15(4)).
+
+    ``redact`` is called on every record before the service-wide redactor;
+    it returns the record unchanged (the same object) when there is nothing
+    to redact.
+    """
+
+    def redact(self, record: Mapping[str, Any], user_id: str) -> Mapping[str, Any]:
+        """The record as the user may see it."""
+        ...
+
+
+@runtime_checkable
+class ExcludingSource(DataSource, Protocol):
+    """A source that leaves some of its fields out on purpose (credentials, say).
+
+    ``excluded_fields`` names them (dotted for nested values); the manifest
+    lists them, so the person sees what was withheld and the host can check it.
+    """
+
+    excluded_fields: Sequence[str]
 
 
 @runtime_checkable
@@ -232,4 +318,76 @@ class Clock(Protocol):
 
     def __call__(self) -> datetime:
         """The current time."""
+        ...
+
+
+@runtime_checkable
+class Delivery(Protocol):
+    """Hands a completed export to someone else (GDPR Art. 20(2) direct transfer).
+
+    The service calls every configured delivery after an export completed and
+    its notification went out, records each result or failure on the job,
+    and never fails or loses the export because a delivery failed.
+
+    Attributes:
+        name: unique per service, e.g. ``"webhook:partner-x"``; it labels the
+            result on the job record.
+    """
+
+    name: str
+
+    def deliver(self, job: ExportJob, open_artifact: Callable[[], Download]) -> str:
+        """Deliver the completed export.
+
+        Args:
+            job: the completed job.
+            open_artifact: opens the plaintext artifact for streaming; call it
+                only if the data itself has to move, and close what it returns.
+
+        Returns:
+            A short, non-secret detail for the job record (``"HTTP 200"``).
+
+        Raises:
+            Exception: the delivery failed, after the adapter's own retries.
+                The message must not contain secrets or personal data.
+        """
+        ...
+
+
+@runtime_checkable
+class FormatWriter(Protocol):
+    """Renders an export's sections as one stream of bytes."""
+
+    def plan(self, info: ExportInfo) -> ArtifactPlan:
+        """Describe the artifact :meth:`write` will produce for ``info``."""
+        ...
+
+    def write(self, info: ExportInfo, sections: Iterable[Section], sink: BinaryIO) -> WriteResult:
+        """Write every section to ``sink`` in order, streaming.
+
+        Must not hold a whole section in memory, must not close ``sink``, and
+        must let exceptions from the sections' record iterators propagate.
+        """
+        ...
+
+
+@runtime_checkable
+class Recipient(Protocol):
+    """Something a file can be encrypted to (an ``age1…`` key, a passphrase)."""
+
+    def wrap(self, file_key: bytes) -> list[Stanza]:
+        """Return the stanzas that let the matching identity recover ``file_key``."""
+        ...
+
+
+@runtime_checkable
+class Identity(Protocol):
+    """Something that can open files (an ``AGE-SECRET-KEY-1…`` key, a passphrase)."""
+
+    def unwrap(self, stanzas: Sequence[Stanza]) -> bytes | None:
+        """Return the 16-byte file key, or ``None`` when no stanza is for this identity.
+
+        Raises:
+            HeaderError: a stanza of this identity's type is malformed.
+        """
         ...

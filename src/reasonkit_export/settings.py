@@ -44,7 +44,8 @@ import fsspec
 from reasonkit_export._about import ControllerInfo
 from reasonkit_export._keys import key_lines
 from reasonkit_export._models import ExportConfig, RateLimit, StorageBackend
-from reasonkit_export.exceptions import InvalidRequest
+from reasonkit_export._redact import mask_url as _mask_url
+from reasonkit_export.exceptions import ConfigError, InvalidRequest
 from reasonkit_export.protocols import (
     DataSource,
     JobRepository,
@@ -88,10 +89,6 @@ _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 # Old CLI names, accepted for one release with a DeprecationWarning.
 DEPRECATED: Mapping[str, str] = {"storage_url": "storage", "repository_url": "repository"}
-
-
-class ConfigError(InvalidRequest):
-    """The configuration is invalid; the message names the setting, never a secret."""
 
 
 # ------------------------------------------------------------------ the model
@@ -301,6 +298,10 @@ _BY_ENV: dict[str, Setting] = {setting.env: setting for setting in SETTINGS}
 _SECTIONS: frozenset[str] = frozenset(s.key for s in SETTINGS if s.kind == "section")
 
 
+def _masked_url(url: str | None) -> str:
+    return repr(None if url is None else _mask_url(url, MASK))
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """Resolved, validated settings: the options and the wiring of one service.
@@ -323,11 +324,13 @@ class Settings:
 
     config: ExportConfig = attrs.field(repr=False)
     sources: tuple[str, ...] = ()
-    repository: str | None = None
+    repository: str | None = attrs.field(default=None, repr=_masked_url)
     repository_schema: str | None = None
-    schedules: str | None = None
-    storage: str | None = None
-    storage_options: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+    schedules: str | None = attrs.field(default=None, repr=_masked_url)
+    storage: str | None = attrs.field(default=None, repr=_masked_url)
+    storage_options: Mapping[str, Any] = attrs.field(
+        factory=dict, repr=lambda options: repr(dict.fromkeys(options, MASK))
+    )
     notifier: str | None = None
     deliveries: tuple[str, ...] = ()
     redactor: str | None = None
@@ -846,7 +849,9 @@ def _local_path(url: str) -> Path:
     return Path(url).resolve()
 
 
-def _repository(spec: str, schema: str | None, which: str) -> JobRepository | ScheduleRepository:
+def _repository(
+    spec: str, schema: str | None, which: str, signing_keys: tuple[bytes, ...] = ()
+) -> JobRepository | ScheduleRepository:
     kind = _location_kind(spec)
     jobs = which == "repository"
     if kind == "import":
@@ -862,7 +867,9 @@ def _repository(spec: str, schema: str | None, which: str) -> JobRepository | Sc
         from reasonkit_export.repositories import FileJobRepository, FileScheduleRepository
 
         root = _local_path(spec)
-        return FileJobRepository(root) if jobs else FileScheduleRepository(root)
+        if jobs:  # keyed user folder names, as ExportService.from_config makes them
+            return FileJobRepository(root, signing_keys=signing_keys)
+        return FileScheduleRepository(root)
     try:
         from reasonkit_export.repositories.sql import SqlJobRepository, SqlScheduleRepository
     except ImportError as exc:
@@ -957,7 +964,12 @@ def resolve_wiring(
     opened: list[object] = []
     try:
         if repository is None and settings.repository is not None:
-            repository = _repository(settings.repository, settings.repository_schema, "repository")  # type: ignore[assignment]
+            repository = _repository(  # type: ignore[assignment]
+                settings.repository,
+                settings.repository_schema,
+                "repository",
+                settings.config.signing_keys,
+            )
             opened.append(repository)
         schedules_spec = settings.schedules
         if (
@@ -1038,13 +1050,8 @@ def artifact_location(settings: Settings, key: str) -> str:
 
 
 def mask_url(url: str) -> str:
-    """Hide a password in a URL (``postgresql://app:***@db/app``)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
+    """Hide passwords in a URL (``postgresql://app:***@db/app``, ``?password=***``)."""
+    return _mask_url(url, MASK)
 
 
 def _json(value: Any) -> str:

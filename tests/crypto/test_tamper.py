@@ -117,7 +117,7 @@ def test_mac_covers_stanzas_the_identity_does_not_use() -> None:
     second = data.index(b"-> X25519 ", data.index(b"-> X25519 ") + 1) + len(b"-> X25519 ")
     replacement = b"A" if data[second : second + 1] != b"A" else b"B"
     tampered = data[:second] + replacement + data[second + 1 :]
-    with pytest.raises(HeaderMacError):
+    with pytest.raises(HeaderMacError, match=r"^the age header MAC does not verify$"):
         decrypt(tampered, IDENTITY)
 
 

@@ -7,10 +7,12 @@ import dataclasses
 import enum
 import io
 import json
+import types
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -34,6 +36,9 @@ from reasonkit_export.formats._manifest import verify_archive
 
 BOM = b"\xef\xbb\xbf"
 TRIGGERS = ["=", "+", "-", "@", "\t", "\r", "\n"]
+# After leading whitespace: the ASCII triggers and their full-width / small-form twins.
+LOOK_ALIKES = ["=", "+", "-", "@", "＝", "＋", "－", "＠", "﹦", "﹢", "﹣", "﹫"]
+MAX_SAFE = 2**53 - 1
 ReadCsv = Callable[[bytes], list[list[str]]]
 
 
@@ -45,10 +50,12 @@ def expected_cell(value: Any, *, neutralize: bool = True) -> str:
         return "true"
     if value is False:
         return "false"
+    if isinstance(value, int) and neutralize and abs(value) > MAX_SAFE:
+        return "'" + json.dumps(value)
     if isinstance(value, int | float):
         return json.dumps(value)
     if isinstance(value, str):
-        if neutralize and value[:1] in TRIGGERS:
+        if neutralize and (value[:1] in TRIGGERS or value.lstrip()[:1] in LOOK_ALIKES):
             return "'" + value
         return value
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -61,7 +68,7 @@ def expected_table(
     flats = [flatten_record(to_json_value(r)) for r in records]
     columns = list(dict.fromkeys(c for flat in flats for c in flat))
     if not columns:
-        return []
+        return [["no_records"], *[[""] for _ in flats]]
     header = [expected_cell(c, neutralize=neutralize) for c in columns]
     rows = [[expected_cell(f.get(c), neutralize=neutralize) for c in columns] for f in flats]
     return [header, *rows]
@@ -269,11 +276,31 @@ def test_non_ascii_is_utf8() -> None:
     assert data == "name\r\nZoë 日本語 🙂\r\n".encode()
 
 
-def test_empty_table_is_just_the_bom() -> None:
-    """No records (or only empty ones) give an empty table: the BOM and nothing else."""
-    assert csv_bytes([]) == BOM
-    assert csv_bytes([{}, {}], bom=False) == b""
+def test_empty_table_has_a_placeholder_header() -> None:
+    """No records (or only empty ones) give the no_records header (and one empty row each)."""
+    assert csv_bytes([]) == BOM + b"no_records\r\n"
+    assert csv_bytes([{}, {}], bom=False) == b'no_records\r\n""\r\n""\r\n'
     assert write_csv_table([{}, {}], io.BytesIO()) == 2  # records are still counted
+
+
+def test_empty_table_uses_declared_fields() -> None:
+    """An empty category's table has its declared fields as header, neutralised too."""
+    sink = io.BytesIO()
+    write_csv_table([], sink, bom=False, fields=("id", "amount", "=x"))
+    assert sink.getvalue() == b"id,amount,'=x\r\n"
+
+
+def test_pandas_reads_empty_tables(tmp_path: Path) -> None:
+    """pandas.read_csv reads an empty table (placeholder or declared fields) as zero rows."""
+    pandas = pytest.importorskip("pandas")
+    for fields, columns in (((), ["no_records"]), (("id", "amount"), ["id", "amount"])):
+        sink = io.BytesIO()
+        write_csv_table([], sink, fields=fields)
+        path = tmp_path / "empty.csv"
+        path.write_bytes(sink.getvalue())
+        frame = pandas.read_csv(path, encoding="utf-8-sig")
+        assert list(frame.columns) == columns
+        assert len(frame) == 0
 
 
 def test_empty_records_before_first_column_become_rows(read_csv: ReadCsv) -> None:
@@ -321,15 +348,59 @@ def test_neutralisation_can_be_turned_off(read_csv: ReadCsv) -> None:
 
 
 def test_numbers_are_not_neutralised(read_csv: ReadCsv) -> None:
-    """Negative JSON numbers stay numbers; only text that looks like one is neutralised."""
-    rows = read_csv(csv_bytes([{"i": -5, "f": -0.5, "big": -(10**20), "text": "-5"}]))
-    assert rows[1] == ["-5", "-0.5", "-100000000000000000000", "'-5"]
+    """Negative ints, floats and Decimals stay numbers; only text that looks like one is not."""
+    record = {
+        "i": -5,
+        "f": -0.5,
+        "refund": Decimal("-12.50"),
+        "tiny": Decimal("-1E-7"),
+        "nested": {"amount": Decimal("-3.10")},
+        "text": "-5",
+    }
+    rows = read_csv(csv_bytes([record]))
+    assert rows[0] == ["i", "f", "refund", "tiny", "nested.amount", "text"]
+    assert rows[1] == ["-5", "-0.5", "-12.50", "-1E-7", "-3.10", "'-5"]
+
+
+def test_decimals_in_non_dict_mappings_stay_numbers(read_csv: ReadCsv) -> None:
+    """A record that is another Mapping type keeps its Decimal values as numbers."""
+    record = types.MappingProxyType({"refund": Decimal("-12.50")})
+    assert read_csv(csv_bytes([record]))[1] == ["-12.50"]
+
+
+def test_special_decimals_are_text(read_csv: ReadCsv) -> None:
+    """Decimal NaN and infinities are not numbers: they are written as their JSON text."""
+    rows = read_csv(csv_bytes([{"a": Decimal("NaN"), "b": Decimal("-Infinity")}]))
+    assert rows[1] == ["NaN", "'-Infinity"]
+
+
+def test_unsafe_integers_are_text(read_csv: ReadCsv) -> None:
+    """Integers beyond ±(2^53 - 1) are text (a spreadsheet would round them); others numbers."""
+    values = {"a": 2**53 - 1, "b": 2**53, "c": -(2**53), "d": -(10**20)}
+    rows = read_csv(csv_bytes([values]))
+    assert rows[1] == [
+        "9007199254740991",
+        "'9007199254740992",
+        "'-9007199254740992",
+        "'-" + "1" + "0" * 20,
+    ]
+    rows = read_csv(csv_bytes([values], neutralize_formulas=False))
+    assert rows[1] == [str(v) for v in values.values()]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [" =1+1", "\u3000=1+1", "\u00a0+1", "  -2", "＝1+1", "＋1", "－1", "＠SUM(A1)", " ＝1", "﹦1"],
+)
+def test_leading_whitespace_and_look_alikes_are_neutralised(text: str, read_csv: ReadCsv) -> None:
+    """Formulas behind whitespace, and full-width or small-form =+-@, get the apostrophe."""
+    assert read_csv(csv_bytes([{"a": text}]))[1] == ["'" + text]
 
 
 def test_harmless_text_is_untouched(read_csv: ReadCsv) -> None:
     """Text with a trigger character later in the cell, or an apostrophe, is left alone."""
-    rows = read_csv(csv_bytes([{"a": "1+1=2", "b": "'quoted", "c": " =x"}]))
-    assert rows[1] == ["1+1=2", "'quoted", " =x"]
+    rows = read_csv(csv_bytes([{"a": "1+1=2", "b": "'quoted", "c": " x=1", "d": "　日本"}]))
+    assert rows[1] == ["1+1=2", "'quoted", " x=1", "　日本"]
 
 
 # --- the writer -----------------------------------------------------------------

@@ -100,7 +100,13 @@ def test_build_manifest_schema(make_info: MakeInfo) -> None:
             },
         ],
         "warnings": ["w"],
+        "numbers": {
+            "max_safe_integer": 2**53 - 1,
+            "integers": "exact",
+            "note": manifest["numbers"]["note"],
+        },
     }
+    assert "big-integer parser" in manifest["numbers"]["note"]
     assert json.loads(encode_manifest(manifest)) == manifest
 
 

@@ -53,17 +53,20 @@ class FakeFactory:
         self.limit = limit
         self.finished: list[bytes] = []
         self.discarded = 0
+        self.opened = 0
 
     @contextmanager
     def open(self, number: int) -> Iterator[FakeVolume]:
-        """Open volume ``number`` (numbers must come in order)."""
-        assert number == len(self.finished) + self.discarded + 1
+        """Open volume ``number`` (numbers must come in order, and finish in order)."""
+        assert number == self.opened + 1
+        self.opened += 1
         volume = FakeVolume(self.limit)
         try:
             yield volume
         except BaseException:
             self.discarded += 1
             raise
+        assert number == len(self.finished) + 1
         self.finished.append(volume.getvalue())
 
 
@@ -151,7 +154,7 @@ def test_many_volumes_each_complete_under_the_cap(
 
 
 def test_one_record_too_large_for_an_empty_volume(make_info: MakeInfo) -> None:
-    """A record bigger than a whole volume raises FileTooLarge; the open volume is discarded."""
+    """A record bigger than a whole volume raises FileTooLarge; every volume is discarded."""
     records = [
         {"id": 1, "text": "small"},
         {"id": 2, "text": random.Random(1).randbytes(40_000).hex()},
@@ -161,8 +164,9 @@ def test_one_record_too_large_for_an_empty_volume(make_info: MakeInfo) -> None:
         SplitZipWriter().write_volumes(
             make_info("notes"), [Section(category="notes", records=records)], factory
         )
-    assert factory.discarded == 1
-    assert len(factory.finished) == 1  # the volume holding record 1 was complete
+    # Volumes are finished only once the part count is known: none is left.
+    assert factory.discarded == 2
+    assert factory.finished == []
 
 
 def test_everything_fits_in_one_volume(make_info: MakeInfo) -> None:
@@ -191,8 +195,8 @@ def test_empty_sections_give_empty_documents(make_info: MakeInfo) -> None:
     )
     [part] = volumes_content(factory.finished)
     assert part["names"] == [
-        "data/profile.json",
-        "data/billing.json",
+        "data/profile.part-1.json",
+        "data/billing.part-1.json",
         "README.txt",
         "manifest.json",
     ]
@@ -222,7 +226,7 @@ def test_volume_too_small_for_readme_and_manifest(make_info: MakeInfo) -> None:
 
 
 def test_source_error_discards_the_open_volume(make_info: MakeInfo) -> None:
-    """A failing source propagates; the volume being written is discarded, not finished."""
+    """A failing source propagates; every volume opened so far is discarded, none finished."""
 
     def failing() -> Iterator[Mapping[str, Any]]:
         yield from chat_records(300)
@@ -235,8 +239,9 @@ def test_source_error_discards_the_open_volume(make_info: MakeInfo) -> None:
             [Section(category="reasoning_history", records=failing())],
             factory,
         )
-    assert factory.discarded == 1
-    assert all(verify_archive(io.BytesIO(raw)) == [] for raw in factory.finished)
+    assert factory.opened > 1
+    assert factory.discarded == factory.opened
+    assert factory.finished == []
 
 
 def test_redactions_are_counted_in_the_volume_holding_them(make_info: MakeInfo) -> None:
@@ -266,7 +271,7 @@ def test_redactions_are_counted_in_the_volume_holding_them(make_info: MakeInfo) 
 
 
 def test_volume_readme_is_localised_and_names_the_part(make_info: MakeInfo) -> None:
-    """A German export's volumes say "Teil n" and explain how to combine them."""
+    """A German export's volumes say "Teil n von N" and explain how to combine them."""
     info = attrs.evolve(make_info("reasoning_history"), locale="de")
     factory, _ = write_split(
         info, [Section(category="reasoning_history", records=chat_records(800))], 64 * KIB
@@ -274,8 +279,11 @@ def test_volume_readme_is_localised_and_names_the_part(make_info: MakeInfo) -> N
     parts = volumes_content(factory.finished)
     assert len(parts) > 1
     for number, part in enumerate(parts, start=1):
-        assert f"Teil {number} Ihres Datenexports" in part["readme"]
-        assert "data/reasoning_history.json" in part["readme"]
+        assert f"Teil {number} von {len(parts)} Ihres Datenexports" in part["readme"]
+        assert f"auf {len(parts)} Archive" in part["readme"]
+        assert f"data/reasoning_history.part-{number}.json" in part["readme"]
+        assert part["manifest"]["part"] == number
+        assert part["manifest"]["parts"] == len(parts)
         assert part["manifest"]["locale"] == "de"
 
 
@@ -291,5 +299,9 @@ def test_category_names_are_sanitised_and_unique(make_info: MakeInfo) -> None:
         64 * KIB,
     )
     [part] = volumes_content(factory.finished)
-    assert part["names"][:3] == ["data/Notes.json", "data/notes-2.json", "data/___evil.json"]
+    assert part["names"][:3] == [
+        "data/Notes.part-1.json",
+        "data/notes-2.part-1.json",
+        "data/___evil.part-1.json",
+    ]
     assert [d["category"] for d in part["docs"]] == ["Notes", "notes", "../evil"]

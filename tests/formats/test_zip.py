@@ -6,7 +6,6 @@ import csv
 import gc
 import io
 import json
-import struct
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from reasonkit_export.formats._base import (
 from reasonkit_export.formats._csv import flatten_record
 from reasonkit_export.formats._manifest import verify_archive
 from reasonkit_export.formats._zip import ZipArchive, ZipWriter, member_stem
+from tests.interop.walk import walk
 
 PROFILE = [
     {
@@ -193,20 +193,33 @@ def test_output_is_deterministic(make_info: MakeInfo, once_only: Callable[..., A
         assert {i.date_time for i in zf.infolist()} == {(2025, 6, 1, 9, 30, 14)}
 
 
-def test_members_are_streamed_deflated_zip64(
+def test_members_are_conservative_zip(make_info: MakeInfo, once_only: Callable[..., Any]) -> None:
+    """Small exports use no ZIP64 at all; spooled members stream, others carry their sizes."""
+    data, _, _ = write_zip(make_info, once_only)
+    walked = walk(data)
+    assert not walked["zip64_end"]
+    kinds = {entry["name"]: entry for entry in walked["locals"]}
+    for name, entry in kinds.items():
+        assert not entry["zip64"], name
+        assert entry["version"] == 20, name  # deflate, nothing newer
+        assert entry["method"] == 8, name
+        # data.json and the CSV tables are bounded by their spools: streamed
+        # with a 16-byte descriptor; the PDF, README and manifest carry sizes.
+        streamed = name == "data.json" or name.startswith("csv/")
+        assert entry["descriptor"] == (16 if streamed else 0), name
+    for entry in walked["central"]:
+        assert entry["extra"] == {}
+
+
+def test_stored_members_have_sizes_in_the_local_header(
     make_info: MakeInfo, once_only: Callable[..., Any]
 ) -> None:
-    """Data members use data descriptors, deflate and ZIP64 local headers (members > 4 GiB)."""
-    data, _, _ = write_zip(make_info, once_only)
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        infos = {i.filename: i for i in zf.infolist()}
-    for info in infos.values():
-        assert info.flag_bits & 0x08  # sizes follow the data
-        assert info.compress_type == zipfile.ZIP_DEFLATED
-    offset = infos["data.json"].header_offset
-    assert data[offset : offset + 4] == b"PK\x03\x04"
-    (version_needed,) = struct.unpack("<H", data[offset + 4 : offset + 6])
-    assert version_needed >= 45  # ZIP64
+    """compresslevel=0 stores members with CRC and sizes up front: version 1.0, no descriptor."""
+    data, _, _ = write_zip(make_info, once_only, compresslevel=0)
+    walked = walk(data)
+    for entry in walked["locals"]:
+        assert (entry["method"], entry["version"], entry["descriptor"]) == (0, 10, 0)
+        assert entry["flags"] & 0x08 == 0
 
 
 def test_pdf_warnings_go_into_manifest(make_info: MakeInfo, once_only: Callable[..., Any]) -> None:

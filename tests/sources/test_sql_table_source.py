@@ -168,7 +168,7 @@ def test_driver_types_become_plain_values(postgres_url: str) -> None:
 
 
 def test_importing_the_package_needs_no_sqlalchemy_or_django() -> None:
-    """import reasonkit_export (and .sources) loads neither SQLAlchemy nor Django."""
+    """Importing the package loads neither SQLAlchemy nor Django; .django needs no SQLAlchemy."""
     import subprocess
     import sys
 
@@ -178,3 +178,8 @@ def test_importing_the_package_needs_no_sqlalchemy_or_django() -> None:
         "sys.exit(1 if bad else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+    django_only = (
+        "import sys, reasonkit_export.sources.django;"
+        "sys.exit(1 if 'sqlalchemy' in sys.modules else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", django_only], check=False).returncode == 0

@@ -26,10 +26,12 @@ from reasonkit_export._models import (
     NotificationEvent,
     ensure_utc,
 )
+from reasonkit_export._sources import RegisteredSource
 from reasonkit_export._tokens import TokenSigner
 from reasonkit_export.delivery._base import Delivery
 from reasonkit_export.exceptions import ExportError, InvalidRequest
 from reasonkit_export.protocols import (
+    Clock,
     DataSource,
     JobRepository,
     Notifier,
@@ -79,11 +81,13 @@ class ServiceContext:
         storage: Storage,
         notifier: Notifier,
         config: ExportConfig,
-        clock: Callable[[], datetime],
+        clock: Clock,
         redactor: Redactor | None,
         deliveries: tuple[Delivery, ...],
     ) -> None:
         self.sources = sources
+        # Optional source features, checked once here rather than probed per build.
+        self.registered = {name: RegisteredSource.check(s) for name, s in sources.items()}
         self.repository = repository
         self.schedules = schedules
         self.storage = storage

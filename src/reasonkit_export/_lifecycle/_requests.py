@@ -61,7 +61,7 @@ class Requests:
         since: datetime | None,
         override_reason: str | None,
         locale: str | None,
-        timezone: str | None = None,
+        timezone: str | None,
     ) -> ExportJob:
         """See :meth:`reasonkit_export.ExportService.create_export`."""
         if since is not None:

@@ -73,6 +73,10 @@ class Scheduler:
         fmt = coerce_format(format)
         stored_categories = self._categories(categories)
         self._validate(cron_expression, timezone)
+        limit = self._ctx.config.max_schedules_per_user
+        if limit is not None and len(self._ctx.schedules.list_for_user(user)) >= limit:
+            # Thousands of schedules made other users' listings and due runs slow.
+            raise RateLimitExceeded(retry_after=None, reason="schedules")
         now = self._ctx.now()
         schedule = ScheduledExport(
             user_id=user,

@@ -65,7 +65,7 @@ class Worker:
             try:
                 artifact = build_artifact(
                     lease,
-                    sources=ctx.sources,
+                    sources=ctx.registered,
                     storage=ctx.storage,
                     config=ctx.config,
                     now=now,

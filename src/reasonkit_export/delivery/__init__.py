@@ -6,7 +6,8 @@ the job; a failed delivery never fails or loses the export.
 
 * :class:`WebhookDelivery` POSTs a signed ``export.completed`` event with the
   download link (never the data) to another controller's endpoint;
-  receivers check it with :func:`verify_webhook_signature`.
+  signed as Standard Webhooks; receivers check it with
+  :func:`verify_webhook_signature` or any Standard Webhooks library.
 * :class:`StorageCopyDelivery` streams the artifact itself to a storage URL
   (S3, a mounted share, ...), atomically and checked against its SHA-256.
 * :class:`DestinationPolicy` is the allow-list for destinations a user may
@@ -25,14 +26,17 @@ from reasonkit_export.delivery._policy import DestinationPolicy, public_address
 from reasonkit_export.delivery._webhook import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
     WebhookDelivery,
     sign_webhook,
+    standard_webhooks_secret,
     verify_webhook_signature,
 )
 
 __all__ = [
     "DELIVERY_HEADER",
     "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
     "Delivery",
     "DeliveryError",
     "DestinationPolicy",
@@ -41,5 +45,6 @@ __all__ = [
     "WebhookDelivery",
     "public_address",
     "sign_webhook",
+    "standard_webhooks_secret",
     "verify_webhook_signature",
 ]

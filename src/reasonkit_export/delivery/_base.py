@@ -1,96 +1,19 @@
-"""The delivery port, its error, and helpers shared by the adapters.
+"""Helpers shared by the delivery adapters, and the port's old import location.
 
-This module imports only models, the download handle and exceptions, so that
-:mod:`reasonkit_export.protocols` can re-export :class:`Delivery` without an
-import cycle.
+The port :class:`~reasonkit_export.protocols.Delivery` lives in
+:mod:`reasonkit_export.protocols` and
+:class:`~reasonkit_export.exceptions.DeliveryError` in
+:mod:`reasonkit_export.exceptions`; both are re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from reasonkit_export._download import Download
-from reasonkit_export._models import ExportJob
-from reasonkit_export.exceptions import ExportError, InvalidRequest
+from reasonkit_export.exceptions import DeliveryError, InvalidRequest
+from reasonkit_export.protocols import Delivery
 
 __all__ = ["Delivery", "DeliveryError"]
-
-
-@runtime_checkable
-class Delivery(Protocol):
-    """Hands a completed export to someone else (GDPR Art. 20(2) direct transfer).
-
-    The service calls every configured delivery after an export completed and
-    its notification went out, records each result or failure on the job,
-    and never fails or loses the export because a delivery failed.
-
-    Attributes:
-        name: unique per service, e.g. ``"webhook:partner-x"``; it labels the
-            result on the job record.
-    """
-
-    name: str
-
-    def deliver(self, job: ExportJob, open_artifact: Callable[[], Download]) -> str:
-        """Deliver the completed export.
-
-        Args:
-            job: the completed job.
-            open_artifact: opens the plaintext artifact for streaming; call it
-                only if the data itself has to move, and close what it returns.
-
-        Returns:
-            A short, non-secret detail for the job record (``"HTTP 200"``).
-
-        Raises:
-            Exception: the delivery failed, after the adapter's own retries.
-                The message must not contain secrets or personal data.
-        """
-        ...
-
-
-class DeliveryError(ExportError):
-    """A delivery failed; the message names the delivery, never a secret.
-
-    Attributes:
-        delivery: the delivery's ``name``.
-        attempts: how many attempts were made.
-        status: the last HTTP status code, when there was one.
-        retryable: whether the last failure was of a kind worth retrying later.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        delivery: str,
-        attempts: int = 1,
-        status: int | None = None,
-        retryable: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.delivery = delivery
-        self.attempts = attempts
-        self.status = status
-        self.retryable = retryable
-
-    def __reduce__(self) -> tuple[object, ...]:
-        # Keyword-only arguments do not survive the default pickling.
-        state = {
-            "delivery": self.delivery,
-            "attempts": self.attempts,
-            "status": self.status,
-            "retryable": self.retryable,
-        }
-        return (_rebuild_error, (str(self), state))
-
-
-def _rebuild_error(message: str, state: dict[str, object]) -> DeliveryError:
-    error = DeliveryError(message, delivery=str(state["delivery"]))
-    error.__dict__.update(state)
-    return error
 
 
 def check_name(name: object) -> str:

@@ -176,9 +176,9 @@ class StorageCopyDelivery:
     def _default_policy(destination: str) -> DestinationPolicy:
         try:
             parts = urlsplit(destination)
-            bucket = parts.hostname
         except ValueError:
-            bucket = None
+            return DestinationPolicy(hosts=[])  # refused by the check that follows
+        bucket = parts.hostname
         if parts.scheme.lower() in CHECKED_PROTOCOLS and bucket:
             return DestinationPolicy(hosts=[bucket])
         return DestinationPolicy(hosts=[])

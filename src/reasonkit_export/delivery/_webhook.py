@@ -1,19 +1,25 @@
 """Tell another controller's endpoint that an export is ready: a signed JSON POST.
 
 The body describes the export and carries its download link, never the data
-itself; the receiver fetches the artifact over the link. Each request is
-signed with HMAC-SHA-256 over ``"<timestamp>.<body>"``::
+itself; the receiver fetches the artifact over the link. Requests follow
+`Standard Webhooks <https://www.standardwebhooks.com/>`_, so receivers verify
+them with an off-the-shelf library in any language::
 
-    Reasonkit-Signature: t=1748770200,v1=5f0c…(64 hex digits)
-    Reasonkit-Delivery: 0b6a…(the delivery id, the same on every retry)
+    webhook-id: 0b6a…                  (the delivery id, the same on every retry)
+    webhook-timestamp: 1748770200       (unix seconds)
+    webhook-signature: v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=
 
-The timestamp is signed with the body, so a captured request cannot be
-replayed once it is older than the receiver's tolerance (5 minutes by
+The signature is base64(HMAC-SHA-256(secret, "<id>.<timestamp>.<body>")).
+The id and timestamp are signed with the body, so a captured request cannot
+be replayed once it is older than the receiver's tolerance (5 minutes by
 default in :func:`verify_webhook_signature`).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -21,7 +27,9 @@ import json
 import logging
 import math
 import random
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -39,24 +47,29 @@ from reasonkit_export.exceptions import InvalidRequest
 __all__ = [
     "DELIVERY_HEADER",
     "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
     "WebhookDelivery",
     "sign_webhook",
+    "standard_webhooks_secret",
     "verify_webhook_signature",
 ]
 
 logger = logging.getLogger("reasonkit_export.delivery")
 
-SIGNATURE_HEADER = "Reasonkit-Signature"
-DELIVERY_HEADER = "Reasonkit-Delivery"
+SIGNATURE_HEADER = "webhook-signature"
+DELIVERY_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
 MIN_SECRET_BYTES = 32
 EVENT_TYPE = "export.completed"
+_SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
 
 # Headers we set ourselves; letting ``headers=`` override them would break
 # the signature, the idempotency key or the framing of the request.
 _RESERVED = frozenset(
     {
-        SIGNATURE_HEADER.lower(),
-        DELIVERY_HEADER.lower(),
+        SIGNATURE_HEADER,
+        DELIVERY_HEADER,
+        TIMESTAMP_HEADER,
         "content-type",
         "content-length",
         "host",
@@ -66,12 +79,21 @@ _RESERVED = frozenset(
 )
 _MAX_RESPONSE_BYTES = 64 * 1024  # read (and discard) at most this much of a reply
 _JITTER = 0.1  # up to +10 % on each backoff delay, so retries do not synchronise
+_MAX_HEADER = 4096  # longer signature headers are refused unread
+_MAX_STAMP_DIGITS = 12  # unix seconds until the year 33658
 
 
 def _secret_bytes(secret: str | bytes) -> bytes:
+    """The HMAC key: raw bytes, a UTF-8 string, or a Standard Webhooks ``whsec_<base64>``."""
     if not isinstance(secret, str | bytes):
         raise InvalidRequest("the webhook secret must be str or bytes")
-    raw = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+    if isinstance(secret, str) and secret.startswith(_SECRET_PREFIX):
+        try:
+            raw = base64.b64decode(secret[len(_SECRET_PREFIX) :] + "==", validate=False)
+        except (binascii.Error, ValueError):
+            raise InvalidRequest("the whsec_ webhook secret is not valid base64") from None
+    else:
+        raw = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
     if len(raw) < MIN_SECRET_BYTES:
         # Only the length is reported, never the value.
         raise InvalidRequest(
@@ -80,79 +102,150 @@ def _secret_bytes(secret: str | bytes) -> bytes:
     return raw
 
 
+def standard_webhooks_secret(secret: str | bytes) -> str:
+    """The secret as Standard Webhooks libraries take it: ``whsec_<base64 of the key>``.
+
+    Give this to a receiver that verifies with, for example, the
+    ``standardwebhooks`` package: ``Webhook(standard_webhooks_secret(secret))``.
+    """
+    return _SECRET_PREFIX + base64.b64encode(_secret_bytes(secret)).decode("ascii")
+
+
 def _body_bytes(body: str | bytes) -> bytes:
     return body.encode("utf-8") if isinstance(body, str) else bytes(body)
 
 
-def _mac(secret: bytes, timestamp: int, body: bytes) -> str:
-    return hmac.new(secret, f"{timestamp}.".encode("ascii") + body, hashlib.sha256).hexdigest()
+def _mac(secret: bytes, msg_id: str, timestamp: int, body: bytes) -> bytes:
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return hmac.new(secret, signed, hashlib.sha256).digest()
 
 
-def sign_webhook(secret: str | bytes, body: str | bytes, *, timestamp: int | None = None) -> str:
-    """Return the ``Reasonkit-Signature`` header value for ``body``.
+def sign_webhook(
+    secret: str | bytes,
+    body: str | bytes,
+    *,
+    msg_id: str,
+    timestamp: int | None = None,
+) -> dict[str, str]:
+    """Return the three Standard Webhooks headers for ``body``.
 
     Args:
-        secret: the shared secret (at least 32 bytes; str is UTF-8 encoded).
+        secret: the shared secret (at least 32 bytes; str is UTF-8 encoded,
+            or a ``whsec_<base64>`` Standard Webhooks secret).
         body: the exact request body.
+        msg_id: the ``webhook-id`` (the delivery id).
         timestamp: unix seconds to sign; now when omitted.
     """
     stamp = int(time.time()) if timestamp is None else int(timestamp)
-    return f"t={stamp},v1={_mac(_secret_bytes(secret), stamp, _body_bytes(body))}"
+    signature = base64.b64encode(_mac(_secret_bytes(secret), msg_id, stamp, _body_bytes(body)))
+    return {
+        DELIVERY_HEADER: msg_id,
+        TIMESTAMP_HEADER: str(stamp),
+        SIGNATURE_HEADER: "v1," + signature.decode("ascii"),
+    }
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if isinstance(key, str) and key.lower() == name:
+            return value if isinstance(value, str) else None
+    return None
+
+
+def _now(now: float | datetime | None) -> float | None:
+    if now is None:
+        return time.time()
+    if isinstance(now, datetime):
+        return now.timestamp()
+    if isinstance(now, int | float) and not isinstance(now, bool):
+        value = float(now)
+        return value if math.isfinite(value) else None
+    return None
 
 
 def verify_webhook_signature(
     secret: str | bytes,
     body: str | bytes,
-    header: str | None,
+    headers: Mapping[str, str] | None,
     *,
     tolerance: float = 300,
     now: float | datetime | None = None,
 ) -> bool:
-    """Whether ``header`` is a valid, fresh signature of ``body`` under ``secret``.
+    """Whether ``headers`` carry a valid, fresh signature of ``body`` under ``secret``.
 
     For receivers: pass the raw request body (before any JSON parsing) and the
-    ``Reasonkit-Signature`` header. Signatures are compared in constant time;
-    a timestamp more than ``tolerance`` seconds away from ``now`` (in either
-    direction) is refused, which bounds replays. Several ``v1=`` entries are
+    request's headers (any mapping; names are matched case-insensitively).
+    Signatures are compared in constant time; a timestamp more than
+    ``tolerance`` seconds away from ``now`` (in either direction) is refused,
+    which bounds replays. Several space-separated ``v1,`` signatures are
     accepted (any one matching suffices), so senders can rotate secrets.
 
+    Never raises: a missing or malformed header, a bad secret (shorter than
+    32 bytes, wrong type), a non-finite ``now`` or ``tolerance``, or any other
+    odd input gives False.
+
     Args:
-        secret: the shared secret.
+        secret: the shared secret (str, bytes or ``whsec_<base64>``).
         body: the raw request body.
-        header: the ``Reasonkit-Signature`` header value (None when missing).
+        headers: the request headers (``webhook-id``, ``webhook-timestamp``,
+            ``webhook-signature``).
         tolerance: the accepted clock difference, in seconds.
         now: the current time (unix seconds or an aware datetime); now when omitted.
 
     Returns:
-        True when the signature verifies and is fresh, else False (also for a
-        malformed header).
+        True when the signature verifies and is fresh, else False.
     """
-    if not isinstance(header, str) or len(header) > 4096:
+    try:
+        return _verify(secret, body, headers, tolerance=tolerance, now=now)
+    except Exception:  # noqa: BLE001 - documented never to raise; a receiver answers 401
         return False
-    timestamp: int | None = None
-    candidates: list[str] = []
-    for item in header.split(","):
-        key, sep, value = item.strip().partition("=")
-        if not sep:
-            return False
-        if key == "t":
-            if timestamp is not None or not value.isascii() or not value.isdigit():
-                return False
-            timestamp = int(value)
-        elif key == "v1":
-            candidates.append(value)
-    if timestamp is None or not candidates:
+
+
+def _verify(
+    secret: str | bytes,
+    body: str | bytes,
+    headers: Mapping[str, str] | None,
+    *,
+    tolerance: float,
+    now: float | datetime | None,
+) -> bool:
+    if not isinstance(headers, Mapping) or not isinstance(body, str | bytes):
         return False
-    current = (
-        time.time() if now is None else now.timestamp() if isinstance(now, datetime) else float(now)
-    )
-    if abs(current - timestamp) > tolerance:
+    msg_id = _header(headers, DELIVERY_HEADER)
+    stamp_text = _header(headers, TIMESTAMP_HEADER)
+    signatures = _header(headers, SIGNATURE_HEADER)
+    if not msg_id or not stamp_text or not signatures:
         return False
-    expected = _mac(_secret_bytes(secret), timestamp, _body_bytes(body))
+    if max(len(msg_id), len(signatures)) > _MAX_HEADER:
+        return False
+    if not stamp_text.isascii() or not stamp_text.isdigit() or len(stamp_text) > _MAX_STAMP_DIGITS:
+        return False
+    timestamp = int(stamp_text)
+    current = _now(now)
+    if (
+        current is None
+        or not isinstance(tolerance, int | float)
+        or isinstance(tolerance, bool)
+        or not math.isfinite(tolerance)
+        or abs(current - timestamp) > tolerance
+    ):
+        return False
+    try:
+        key = _secret_bytes(secret)
+    except InvalidRequest:
+        return False
+    expected = _mac(key, msg_id, timestamp, _body_bytes(body))
     matched = False
-    for candidate in candidates:
+    for entry in signatures.split(" "):
+        version, sep, value = entry.partition(",")
+        if not sep or version != "v1":
+            continue
+        try:
+            candidate = base64.b64decode(value.encode("ascii"), validate=True)
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            continue
         # Compare every candidate, so timing does not tell which one matched.
-        matched |= hmac.compare_digest(expected, candidate.encode("ascii", "replace").decode())
+        matched |= hmac.compare_digest(expected, candidate)
     return matched
 
 
@@ -226,7 +319,9 @@ class WebhookDelivery:
             as scheme, host and port (its path and query may be secret).
         secret: the shared HMAC secret, at least 32 bytes; never shown.
         name: the delivery's name on the job record.
-        timeout: seconds for connecting and for each read from the socket.
+        timeout: seconds for a whole attempt: connecting, TLS, sending the
+            request and reading the reply (a receiver that trickles its
+            reply is cut off when they have passed).
         attempts: total attempts, including the first.
         backoff: the first retry delay in seconds; each later one doubles.
         max_backoff: the longest delay, also the cap on ``Retry-After``.
@@ -404,7 +499,7 @@ class WebhookDelivery:
         jitter = random.uniform(0, _JITTER)  # noqa: S311 - spreads retries, not a secret
         return min(base * (1 + jitter), self.max_backoff)
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _connection(self, deadline: _Deadline) -> http.client.HTTPConnection:
         connection: http.client.HTTPConnection
         if self._scheme == "https":
             context = self._ssl_context or ssl.create_default_context()
@@ -413,10 +508,13 @@ class WebhookDelivery:
             )
         else:
             connection = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
-        if not self._policy.trusted:
-            # Resolve once and connect only to a vetted address; TLS still
-            # checks the certificate against the URL's host name.
-            connection._create_connection = self._policy.create_connection  # type: ignore[attr-defined]
+        # Resolve once and connect only to a vetted address (TLS still checks
+        # the certificate against the URL's host name); the deadline watches
+        # the socket from then on.
+        create = (
+            socket.create_connection if self._policy.trusted else self._policy.create_connection
+        )
+        connection._create_connection = deadline.wrap(create)  # type: ignore[attr-defined]
         return connection
 
     def _post(self, body: bytes, delivery_id: str) -> _Attempt:
@@ -426,25 +524,33 @@ class WebhookDelivery:
             "User-Agent": f"reasonkit-export/{__version__}",
             **self._headers,
             "Content-Type": "application/json",
-            DELIVERY_HEADER: delivery_id,
-            SIGNATURE_HEADER: sign_webhook(self._secret, body),
+            **sign_webhook(self._secret, body, msg_id=delivery_id),
         }
-        connection = self._connection()
+        # The whole attempt (connect, TLS, request, reply headers and body) has
+        # one deadline: a receiver that trickles its reply cannot hold the export.
+        deadline = _Deadline(self.timeout)
+        connection = self._connection(deadline)
         try:
             # http.client, not urllib: it never follows redirects, so a 3xx
             # cannot silently turn the POST into a GET somewhere else.
             connection.request("POST", self._target, body=body, headers=headers)
             response = connection.getresponse()
-            response.read(_MAX_RESPONSE_BYTES)
+            if deadline.expired:
+                # Cut off inside the status line or headers: no complete answer.
+                raise TimeoutError("deadline passed")
             status = response.status
             retry_after = _retry_after(response.getheader("Retry-After"))
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                response.read(_MAX_RESPONSE_BYTES)  # the status is what counts
         except DestinationRefused as exc:
             return _Attempt(status=None, retryable=False, describe=_describe(exc), refused=True)
         except ssl.SSLCertVerificationError as exc:
             return _Attempt(status=None, retryable=False, describe=_describe(exc))
         except (OSError, http.client.HTTPException) as exc:
-            return _Attempt(status=None, retryable=True, describe=_describe(exc))
+            describe = "TimeoutError: deadline passed" if deadline.expired else _describe(exc)
+            return _Attempt(status=None, retryable=True, describe=describe)
         finally:
+            deadline.cancel()
             connection.close()
         retryable = status == 429 or status >= 500
         return _Attempt(
@@ -453,6 +559,63 @@ class WebhookDelivery:
             describe=f"HTTP {status}",
             retry_after=retry_after if retryable else None,
         )
+
+
+class _Deadline:
+    """Cuts the connection when ``seconds`` have passed, whatever it is waiting for.
+
+    Socket timeouts bound each read, not the whole reply: a receiver sending
+    one byte per second would never hit them. A timer shuts the socket down
+    instead (through a duplicate descriptor, which also works once TLS has
+    wrapped the original), so every blocked read returns at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self._expires = time.monotonic() + seconds
+        self._lock = threading.Lock()
+        self._duplicate: socket.socket | None = None
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def remaining(self) -> float:
+        """Seconds left (never below a millisecond, so it stays a valid timeout)."""
+        return max(self._expires - time.monotonic(), 0.001)
+
+    def wrap(self, create: Callable[..., socket.socket]) -> Callable[..., socket.socket]:
+        """A ``create_connection`` whose socket the deadline can cut."""
+
+        def connect(
+            address: tuple[str, int],
+            timeout: float | None = None,
+            source_address: tuple[str, int] | None = None,
+        ) -> socket.socket:
+            budget = self.remaining() if timeout is None else min(timeout, self.remaining())
+            sock = create(address, budget, source_address)
+            with self._lock:
+                if self.expired:
+                    sock.close()
+                    raise TimeoutError("deadline passed")
+                self._duplicate = sock.dup()
+            return sock
+
+        return connect
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.expired = True
+            if self._duplicate is not None:
+                with contextlib.suppress(OSError):
+                    self._duplicate.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        """Stop the timer and release the duplicate descriptor."""
+        self._timer.cancel()
+        with self._lock:
+            if self._duplicate is not None:
+                self._duplicate.close()
+                self._duplicate = None
 
 
 def _describe(exc: BaseException) -> str:

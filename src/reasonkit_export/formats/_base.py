@@ -1,15 +1,20 @@
-"""The writer interface every format implements, and what writers are given."""
+"""What format writers are given and return.
+
+The port itself, :class:`~reasonkit_export.protocols.FormatWriter`, lives in
+:mod:`reasonkit_export.protocols` and is re-exported here.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, BinaryIO, Protocol, runtime_checkable
+from typing import Any, Protocol
 from uuid import UUID
 
 import attrs
 
 from reasonkit_export._about import CategoryDescription
+from reasonkit_export.protocols import FormatWriter
 
 __all__ = [
     "ArtifactPlan",
@@ -127,20 +132,3 @@ class ArtifactPlan:
     extension: str
     media_type: str
     gzip_allowed: bool
-
-
-@runtime_checkable
-class FormatWriter(Protocol):
-    """Renders an export's sections as one stream of bytes."""
-
-    def plan(self, info: ExportInfo) -> ArtifactPlan:
-        """Describe the artifact :meth:`write` will produce for ``info``."""
-        ...
-
-    def write(self, info: ExportInfo, sections: Iterable[Section], sink: BinaryIO) -> WriteResult:
-        """Write every section to ``sink`` in order, streaming.
-
-        Must not hold a whole section in memory, must not close ``sink``, and
-        must let exceptions from the sections' record iterators propagate.
-        """
-        ...

@@ -20,9 +20,12 @@ from typing import BinaryIO
 from reasonkit_export.formats._base import ArtifactPlan, ExportInfo, Section, WriteResult
 from reasonkit_export.formats._csv_table import (
     CSV_MEDIA_TYPE,
+    EMPTY_TABLE_COLUMN,
     CsvTable,
+    declared_fields,
     encode_row,
     flatten_record,
+    is_formula,
     neutralize_cell,
     write_csv_table,
 )
@@ -30,10 +33,13 @@ from reasonkit_export.formats._zip import write_csv_archive
 
 __all__ = [
     "CSV_MEDIA_TYPE",
+    "EMPTY_TABLE_COLUMN",
     "CsvTable",
     "CsvWriter",
+    "declared_fields",
     "encode_row",
     "flatten_record",
+    "is_formula",
     "neutralize_cell",
     "write_csv_table",
 ]
@@ -79,7 +85,11 @@ class CsvWriter:
         if section is None:
             raise ValueError("a single-category CSV export needs exactly one section")
         count = write_csv_table(
-            section.records, sink, bom=self.bom, neutralize_formulas=self.neutralize_formulas
+            section.records,
+            sink,
+            bom=self.bom,
+            neutralize_formulas=self.neutralize_formulas,
+            fields=declared_fields(info, section.category),
         )
         if next(iterator, None) is not None:
             raise ValueError("a single-category CSV export got more than one section")

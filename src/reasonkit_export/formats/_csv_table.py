@@ -12,7 +12,7 @@ rows are spooled to a temporary file while the columns are collected, then
 written out behind the header (see :class:`CsvTable`).
 
 Cells (after :func:`reasonkit_export._encoding.to_json_value`, so datetimes are
-already ISO 8601 strings, decimals exact strings, and so on):
+already ISO 8601 strings, and so on; finite decimals are numbers here):
 
 =========================  ====================================================
 value                      cell
@@ -21,7 +21,11 @@ value                      cell
                            format keeps the difference)
 ``True`` / ``False``       ``true`` / ``false``
 int / float                the JSON number (``-5``, ``0.1``, ``1e+100``); NaN and
-                           infinities are empty, as their JSON ``null`` is
+                           infinities are empty, as their JSON ``null`` is;
+                           integers beyond ±(2^53 - 1) are text (``'`` first
+                           when neutralising) so spreadsheets keep every digit
+``Decimal`` (finite)       its exact digits as a number (``-12.50``); NaN and
+                           infinities are their JSON text
 text                       the text (neutralised, see below)
 list, ``{}``               compact JSON (``["a",1]``, ``{}``); never a Python repr
 non-empty mapping          flattened into dotted columns (see
@@ -32,12 +36,18 @@ Formula injection (OWASP "CSV Injection"): with ``neutralize_formulas`` (the
 default) every *text* cell, header cells included, that starts with ``=``,
 ``+``, ``-``, ``@``, tab, carriage return or line feed gets a leading
 apostrophe (``=1+1`` is written as ``'=1+1``), which spreadsheet programs show
-as text instead of evaluating. Numbers are written as numbers and never
-altered, so the int ``-5`` stays ``-5`` (a spreadsheet reads it as the number
--5, not as a formula), while the *text* ``"-5"`` becomes ``'-5``. Lists and
+as text instead of evaluating; so does text that starts with one of
+``= + - @`` after leading whitespace (any Unicode space) or with their
+full-width (``＝ ＋ － ＠``) or small-form (``﹦ ﹢ ﹣ ﹫``) look-alikes (see
+:func:`is_formula`). Numbers are written as numbers and never altered, so
+the int ``-5`` and the Decimal ``-12.50`` stay numbers a spreadsheet can sum,
+while the *text* ``"-5"`` becomes ``'-5``. Lists and
 mappings are JSON text starting with ``[`` or ``{``, never a trigger.
 ``neutralize_formulas=False`` writes every cell verbatim, for hosts whose
 readers are programs, not spreadsheets.
+
+A table without columns (no records, or only empty ones) still has a header
+row: the category's declared fields or :data:`EMPTY_TABLE_COLUMN`.
 """
 
 from __future__ import annotations
@@ -46,18 +56,23 @@ import csv
 import io
 import json
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, BinaryIO
 
 from reasonkit_export._encoding import to_json_value, utf8
+from reasonkit_export.formats._base import ExportInfo
 
 __all__ = [
     "CSV_MEDIA_TYPE",
+    "EMPTY_TABLE_COLUMN",
     "CsvTable",
+    "declared_fields",
     "encode_row",
     "flatten_record",
+    "is_formula",
     "neutralize_cell",
     "write_csv_table",
 ]
@@ -71,6 +86,24 @@ _COPY_CHUNK = 1024 * 1024
 # OWASP's list of leading characters that make a spreadsheet treat a cell as a
 # formula (or shift it into one), plus line feed.
 _FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+# Characters a spreadsheet evaluates like = + - @ once leading whitespace is
+# skipped: the ASCII ones and their full-width and small-form look-alikes.
+_FORMULA_STARTS = (
+    "=", "+", "-", "@",
+    "\uff1d", "\uff0b", "\uff0d", "\uff20",  # ＝ ＋ － ＠ (full width)
+    "\ufe66", "\ufe62", "\ufe63", "\ufe6b",  # ﹦ ﹢ ﹣ ﹫ (small forms)
+)  # fmt: skip
+_WHITESPACE = tuple(c for c in map(chr, range(0x3001)) if c.isspace())
+# A cheap first test for the hot loop: every text that may need the apostrophe
+# (neutralize_cell decides)
+# starts with one of these (a set lookup of the first character is cheaper
+# than startswith over 41 prefixes).
+_MAYBE_FORMULA = frozenset(_FORMULA_TRIGGERS + _FORMULA_STARTS + _WHITESPACE)
+# Integers a spreadsheet (15 digits) or JavaScript (doubles) cannot hold
+# exactly: beyond Number.MAX_SAFE_INTEGER they are written as text.
+_MAX_SAFE_INTEGER = 2**53 - 1
+EMPTY_TABLE_COLUMN = "no_records"
+"""The header of an empty table whose category declares no fields."""
 
 
 def _needs_quotes(text: str) -> bool:
@@ -158,9 +191,29 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def is_formula(text: str) -> bool:
+    """Whether a spreadsheet could evaluate ``text`` (or shift it into a formula).
+
+    True when it starts with tab, CR or LF, or when, after any leading
+    whitespace, it starts with ``=``, ``+``, ``-``, ``@`` or one of their
+    full-width (``＝ ＋ － ＠``) or small-form look-alikes.
+    """
+    if text.startswith(_FORMULA_TRIGGERS):
+        return True
+    return text.lstrip().startswith(_FORMULA_STARTS)
+
+
 def neutralize_cell(text: str) -> str:
     """Return ``text`` with a leading ``'`` if a spreadsheet could run it as a formula."""
-    return "'" + text if text.startswith(_FORMULA_TRIGGERS) else text
+    return "'" + text if text[:1] in _MAYBE_FORMULA and is_formula(text) else text
+
+
+def _integer(value: int, neutralize_formulas: bool) -> str:
+    """An int's cell: its digits, as text (``'`` first) beyond the safe range if neutralising."""
+    text = int.__repr__(value)
+    if neutralize_formulas and not -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER:
+        return "'" + text
+    return text
 
 
 def encode_row(row: list[str]) -> str:
@@ -192,10 +245,11 @@ def _make_flattener(neutralize_formulas: bool) -> Callable[[Mapping[str, Any]], 
     write straight into the result under their dotted prefix. The property
     tests hold it to the reference definition.
     """
-    triggers = _FORMULA_TRIGGERS
+    triggers = _MAYBE_FORMULA
     needs_quotes = _needs_quotes
     encode = _json_compact
     plain_list = _plain_list
+    max_safe = _MAX_SAFE_INTEGER
 
     def field(text: str) -> str:
         """Quote ``text`` for a CSV line if it needs it (RFC 4180)."""
@@ -214,7 +268,7 @@ def _make_flattener(neutralize_formulas: bool) -> Callable[[Mapping[str, Any]], 
         if value is False:
             return "false"
         if isinstance(value, int):
-            return int.__repr__(value)
+            return _integer(value, neutralize_formulas)
         if isinstance(value, float):
             return float.__repr__(value)
         # Lists and empty (or kept-whole) mappings; JSON text never starts
@@ -257,7 +311,7 @@ def _make_flattener(neutralize_formulas: bool) -> Callable[[Mapping[str, Any]], 
             if kind is str:
                 # Inline substring scans (no call) for the common, harmless text.
                 if not (
-                    (neutralize_formulas and value.startswith(triggers))
+                    (neutralize_formulas and value[:1] in triggers)
                     or "," in value
                     or '"' in value
                     or "\n" in value
@@ -266,12 +320,15 @@ def _make_flattener(neutralize_formulas: bool) -> Callable[[Mapping[str, Any]], 
                     out[prefix + key] = value
                 else:
                     out[prefix + key] = field(
-                        "'" + value if neutralize_formulas and value.startswith(triggers) else value
+                        neutralize_cell(value) if neutralize_formulas else value
                     )
             elif value is None:
                 out[prefix + key] = ""
             elif kind is int:
-                out[prefix + key] = int.__repr__(value)
+                if -max_safe <= value <= max_safe:
+                    out[prefix + key] = int.__repr__(value)
+                else:
+                    out[prefix + key] = _integer(value, neutralize_formulas)
             elif kind is bool:
                 out[prefix + key] = "true" if value else "false"
             elif kind is float and value - value == 0.0:  # finite
@@ -279,6 +336,9 @@ def _make_flattener(neutralize_formulas: bool) -> Callable[[Mapping[str, Any]], 
             elif kind is list and all(type(item) in _PLAIN for item in value):
                 # A list of plain scalars is its own JSON form.
                 out[prefix + key] = field(plain_list(value))
+            elif kind is Decimal and value.is_finite():
+                # A number: its exact digits, never prefixed (-12.50 stays -12.50).
+                out[prefix + key] = str(value)
             elif kind is datetime:
                 # Inlined from the JSON encoding (naive means UTC): most records
                 # carry time stamps, and this loop is the CSV writer's hot path.
@@ -302,7 +362,10 @@ def _make_flattener(neutralize_formulas: bool) -> Callable[[Mapping[str, Any]], 
 
     def flatten(record: Mapping[str, Any]) -> dict[str, str]:
         out: dict[str, str] = {}
-        walk(record if type(record) is dict else to_json_value(record), "", out)
+        if type(record) is not dict:
+            # Any other mapping keeps its values (a Decimal stays a number).
+            record = dict(record) if isinstance(record, Mapping) else to_json_value(record)
+        walk(record, "", out)
         return out
 
     return flatten
@@ -404,12 +467,34 @@ class CsvTable:
             add(record)
         return self.count - before
 
-    def write_csv(self, sink: BinaryIO, *, bom: bool = True) -> int:
+    def size_bound(self, *, bom: bool = True, fields: Sequence[str] = ()) -> int:
+        """An upper bound of the bytes :meth:`write_csv` will write (for the ZIP's headers)."""
+        self._spill()
+        header = self.columns
+        if self.neutralize_formulas:
+            header = [neutralize_cell(column) for column in header]
+        # Short rows are padded with one comma per missing column; a padded
+        # empty row may lose its two quotes, never gain more than that.
+        padding = self._short_rows * (len(self._columns) + 2)
+        if not self._columns:
+            # The declared fields or the placeholder, and empty rows (write_csv).
+            padding = 4096 + sum(len(utf8(f)) + 4 for f in fields) * (self.count + 2)
+        return len(_BOM) * bom + len(utf8(encode_row(header))) + 2 + self._file.tell() + padding
+
+    def write_csv(self, sink: BinaryIO, *, bom: bool = True, fields: Sequence[str] = ()) -> int:
         """Write the table (header and one row per record) to ``sink``.
 
-        A table without any column (no records, or only empty ones) is written
-        as an empty file (just the byte order mark, if any). Can be called
-        more than once.
+        A table without any column (no records, or only empty ones) still has
+        a header row, so that every CSV reader (pandas too) reads it: the
+        category's declared ``fields`` or, if none, the single column
+        :data:`EMPTY_TABLE_COLUMN`, and one row of empty cells per record.
+        Can be called more than once.
+
+        Args:
+            sink: where the table goes.
+            bom: start with a UTF-8 byte order mark.
+            fields: the category's declared columns, used only when no record
+                had any (see :func:`declared_fields`).
 
         Returns:
             The number of rows written, not counting the header.
@@ -418,7 +503,12 @@ class CsvTable:
             sink.write(_BOM)
         width = len(self._columns)
         if not width:
-            return 0
+            header = list(fields) or [EMPTY_TABLE_COLUMN]
+            if self.neutralize_formulas:
+                header = [neutralize_cell(column) for column in header]
+            empty = encode_row([""] * len(header))
+            sink.write(utf8("".join([encode_row(header), "\r\n", *[empty + "\r\n"] * self.count])))
+            return self.count
         self._spill()
         spool = self._file
         spool.flush()
@@ -471,12 +561,20 @@ class CsvTable:
         self.close()
 
 
+def declared_fields(info: ExportInfo, category: str) -> tuple[str, ...]:
+    """The columns ``category``'s data source declares: the dotted paths of its
+    ``CategoryDescription.fields``, in their order (empty if it declares none)."""
+    description = info.descriptions.get(category)
+    return tuple(description.fields) if description is not None else ()
+
+
 def write_csv_table(
     records: Iterable[Mapping[str, Any]],
     sink: BinaryIO,
     *,
     bom: bool = True,
     neutralize_formulas: bool = True,
+    fields: Sequence[str] = (),
 ) -> int:
     """Write one category's records to ``sink`` as one CSV table.
 
@@ -489,5 +587,5 @@ def write_csv_table(
     """
     with CsvTable(neutralize_formulas=neutralize_formulas) as table:
         table.extend(records)
-        table.write_csv(sink, bom=bom)
+        table.write_csv(sink, bom=bom, fields=fields)
         return table.count

@@ -28,7 +28,9 @@ manifest alone (:func:`verify_archive` does exactly that). Layout
          "media_type": "text/csv; charset=utf-8", "category": "profile"},
         ...
       ],
-      "warnings": ["report.pdf: ..."]
+      "warnings": ["report.pdf: ..."],
+      "numbers": {"max_safe_integer": 9007199254740991, "integers": "exact",
+                  "note": "..."}
     }
 
 ``members`` is in archive order and never lists ``manifest.json`` itself. A
@@ -43,11 +45,14 @@ appears only when configured, ``window`` only for an incremental export
 category how many records a redaction hook changed. ``locale`` is the
 language of the README and the report. A volume of a split archive adds
 ``part`` (1, 2, ...); its ``record_counts`` and ``redacted_counts`` count that
-volume's records only. All of these were added without changing the meaning
-of any earlier field (as was ``excluded_fields``: per category, the fields
-its data source left out on purpose, present only when a source declares
-some), so ``schema_version`` stays 1: readers ignore keys they
-do not know.
+volume's records only, and ``parts`` says how many volumes there are.
+``numbers`` says how to read integers: they are exact in JSON however large,
+and beyond ``max_safe_integer`` (±(2^53 - 1)) a reader parsing numbers as
+doubles (JavaScript, jq before 1.7) would round them. ``excluded_fields``
+lists, per category, the fields its data source left out on purpose (present
+only when a source declares some). All of these were added without changing
+the meaning of any earlier field, so ``schema_version`` stays 1: readers
+ignore keys they do not know.
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ from typing import IO, Any
 
 import attrs
 
-from reasonkit_export._encoding import to_json_value
+from reasonkit_export._encoding import MAX_SAFE_INTEGER, to_json_value
 from reasonkit_export.formats._base import ExportInfo
 
 __all__ = [
@@ -74,7 +79,18 @@ __all__ = [
 ]
 
 MANIFEST_NAME = "manifest.json"
+# verify_archive reads at most this much of manifest.json: a ZIP of a few
+# hundred KiB can inflate a "manifest" to gigabytes. 16 MiB lists well over
+# 50,000 members.
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MANIFEST_SCHEMA_VERSION = 1
+_NUMBERS_NOTE = (
+    "Integers are written with every digit, however large. Beyond ±max_safe_integer, "
+    "readers that parse JSON numbers as doubles (JavaScript's JSON.parse, jq before 1.7) "
+    "round them: read such values with a big-integer parser (Python's json module, "
+    "JSON.parse with a reviver in JavaScript). CSV tables write them as text "
+    "(with a leading apostrophe when formulas are neutralised)."
+)
 _READ_CHUNK = 1024 * 1024
 
 
@@ -105,6 +121,7 @@ def build_manifest(
     warnings: Iterable[str] = (),
     redacted_counts: Mapping[str, int] | None = None,
     part: int | None = None,
+    parts: int | None = None,
 ) -> dict[str, Any]:
     """Build the manifest dict (schema version 1) for an archive's members.
 
@@ -117,6 +134,7 @@ def build_manifest(
         redacted_counts: redacted records per category; defaults to
             ``info.stats.redacted`` (complete once every section was read).
         part: the volume number of a split archive.
+        parts: how many volumes the split export has (with ``part``).
     """
     listed: list[dict[str, Any]] = []
     for member in members:
@@ -141,6 +159,8 @@ def build_manifest(
     }
     if part is not None:
         manifest["part"] = part
+        if parts is not None:
+            manifest["parts"] = parts
     if info.since is not None:
         # The same window the JSON document states, so both artifacts agree.
         manifest["window"] = {
@@ -163,6 +183,11 @@ def build_manifest(
     manifest["redacted_counts"] = dict(redacted)
     manifest["members"] = listed
     manifest["warnings"] = list(warnings)
+    manifest["numbers"] = {
+        "max_safe_integer": MAX_SAFE_INTEGER,
+        "integers": "exact",
+        "note": _NUMBERS_NOTE,
+    }
     return manifest
 
 
@@ -171,15 +196,20 @@ def encode_manifest(manifest: Mapping[str, Any]) -> bytes:
     return (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-def verify_archive(archive: str | os.PathLike[str] | IO[bytes]) -> list[str]:
+def verify_archive(
+    archive: str | os.PathLike[str] | IO[bytes], *, max_manifest_bytes: int = MAX_MANIFEST_BYTES
+) -> list[str]:
     """Check a ZIP export against its ``manifest.json``.
 
     Every listed member must exist once with the listed size and SHA-256, and
     no member may exist that the manifest does not list (``manifest.json``
-    itself aside).
+    itself aside). Members are streamed; ``manifest.json`` is read in chunks
+    and refused once it passes ``max_manifest_bytes``, so a crafted archive
+    cannot make the check use more memory than that.
 
     Args:
         archive: a path or a seekable binary file holding the archive.
+        max_manifest_bytes: the largest ``manifest.json`` accepted (16 MiB).
 
     Returns:
         The problems found, one sentence each; empty when the archive is intact.
@@ -197,7 +227,10 @@ def verify_archive(archive: str | os.PathLike[str] | IO[bytes]) -> list[str]:
         if MANIFEST_NAME not in names:
             return [*problems, f"{MANIFEST_NAME} is missing"]
         try:
-            manifest = json.loads(zf.read(MANIFEST_NAME))
+            raw = _read_bounded(zf, MANIFEST_NAME, max_manifest_bytes)
+            if raw is None:
+                return [*problems, f"{MANIFEST_NAME} is larger than {max_manifest_bytes} bytes"]
+            manifest = json.loads(raw)
         except Exception as exc:  # noqa: BLE001 - as above: report, never raise
             return [*problems, f"{MANIFEST_NAME} is unreadable: {exc}"]
         listed = _listed_members(manifest, problems)
@@ -212,6 +245,25 @@ def verify_archive(archive: str | os.PathLike[str] | IO[bytes]) -> list[str]:
             if name != MANIFEST_NAME and name not in listed_names
         )
     return problems
+
+
+def _read_bounded(zf: zipfile.ZipFile, name: str, limit: int) -> bytes | None:
+    """The member's bytes, or None once more than ``limit`` would be needed.
+
+    The declared size is checked first, but never trusted: the bytes are
+    counted while they are inflated.
+    """
+    if zf.getinfo(name).file_size > limit:
+        return None
+    chunks: list[bytes] = []
+    total = 0
+    with zf.open(name) as member:
+        while chunk := member.read(min(_READ_CHUNK, limit + 1 - total)):
+            total += len(chunk)
+            if total > limit:
+                return None
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _listed_members(manifest: Any, problems: list[str]) -> list[dict[str, Any]] | None:

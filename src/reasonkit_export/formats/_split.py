@@ -8,15 +8,18 @@ and manifest) and the next is opened. Every record is whole in exactly one
 volume, and reading the volumes in order gives every category's records in
 source order.
 
-Each volume is a ZIP of its own (deflate, ZIP64, streamed; see
+Each volume is a ZIP of its own (deflate, streamed; see
 :mod:`reasonkit_export.formats._zip`) holding, in archive order::
 
-    data/<category>.json   this volume's records of the category
-    README.txt             localised notes: "part n", how to combine the parts
-    manifest.json          as in formats._manifest, plus "part": n
+    data/<category>.part-<n>.json   this volume's records of the category
+    README.txt                      localised notes: "part n of N", how to combine
+    manifest.json                   as in formats._manifest, plus "part" and "parts"
 
-A ``data/<category>.json`` member is one JSON document, one record per line
-so it can also be streamed::
+Member names carry the volume number, so unpacking every volume into one
+folder (as the README says) overwrites nothing but the README and the
+manifest: ``data/`` then holds every part of every category side by side.
+A ``data/<category>.part-<n>.json`` member is one JSON document, one record
+per line so it can also be streamed::
 
     {"category":"reasoning_history","part":2,"records":[
     {...},
@@ -27,9 +30,13 @@ category without any records gets an empty document in the volume that was
 current when it was read. The manifest's ``record_counts`` and
 ``redacted_counts`` count this volume's records (every category is listed,
 with 0 where the volume has none of its records); the Art. 15 information
-(``about``, ``controller``, ``window``) is in every volume. The total number
-of volumes is unknown while writing, so no volume states it; the service
-names the files ``...-part-1-of-3.zip`` afterwards.
+(``about``, ``controller``, ``window``) is in every volume.
+
+The total number of volumes is known only once the last record is placed,
+and every README and manifest states it; so a volume whose records are all
+written stays open (its data streamed, its README, manifest and central
+directory not yet written) until the last volume is full, then all are
+finished in order. The service names the files ``...-part-1-of-3.zip``.
 
 Volumes hold JSON only: a CSV table needs all of a category's columns before
 its first row, and its size is known only once written, which would defeat
@@ -70,8 +77,9 @@ from reasonkit_export.formats._zip import (
     _MemberWriter,
     member_stem,
 )
+from reasonkit_export.formats._zipstream import deflate_bound
 
-__all__ = ["SplitResult", "SplitZipWriter", "Volume", "VolumeFactory"]
+__all__ = ["SplitResult", "SplitZipWriter", "Volume", "VolumeFactory", "deflate_bound"]
 
 _README_NAME = "README.txt"
 _DATA_DIR = "data/"
@@ -117,7 +125,10 @@ class VolumeFactory(Protocol):
     def open(self, number: int) -> AbstractContextManager[Volume]:
         """Open volume ``number``; leaving the context finishes it atomically.
 
-        Leaving it with an exception must discard the volume.
+        Leaving it with an exception must discard the volume. Volumes are
+        opened in order, and earlier ones stay open (unwritten to) until the
+        last one is full, so several are open at once; they are left in
+        order, all with the same exception on failure.
         """
         ...
 
@@ -133,16 +144,6 @@ class SplitResult(WriteResult):
 
     parts: int = 1
     part_counts: tuple[Mapping[str, int], ...] = ()
-
-
-def deflate_bound(size: int) -> int:
-    """An upper bound for what deflate can emit for ``size`` bytes of input.
-
-    Deflate falls back to stored blocks (5 bytes of overhead per block of at
-    most 64 KiB) when data does not compress; 1/256 plus a constant covers
-    that, the block that ends a sync flush and the stream's end.
-    """
-    return size + (size >> 8) + 64
 
 
 class SplitZipWriter:
@@ -175,7 +176,7 @@ class SplitZipWriter:
         try:
             for section in sections:
                 run.section(section)
-            run.finish_volume()
+            run.finish()
         except BaseException:
             run.abort(*sys.exc_info())
             raise
@@ -184,6 +185,16 @@ class SplitZipWriter:
             parts=len(run.part_counts),
             part_counts=tuple(run.part_counts),
         )
+
+
+@attrs.define
+class _FullVolume:
+    """A volume whose records are all written; README, manifest and end still to come."""
+
+    number: int
+    stack: ExitStack
+    archive: ZipArchive
+    redacted: dict[str, int]
 
 
 class _Run:
@@ -198,12 +209,14 @@ class _Run:
         self.totals: dict[str, int] = {}
         self.part_counts: list[dict[str, int]] = []
         self._names: dict[str, str] = {}
-        self._taken = {_README_NAME.casefold(), MANIFEST_NAME.casefold()}
+        self._taken: set[str] = set()
         self._reserve = 0
         self._max_name = 0
         for category in info.categories:
             self._name(category)
         self._sync_every = max(_SYNC_MIN, min(_SYNC_MAX, self.limit // 32))
+        # Volumes whose records are all written, waiting for the part count.
+        self._full: list[_FullVolume] = []
         # The open volume.
         self._stack: ExitStack | None = None
         self._volume: Volume | None = None
@@ -222,21 +235,27 @@ class _Run:
 
     # -- names and the reserve ---------------------------------------------
 
-    def _name(self, category: str) -> str:
-        """The member name of ``category``: the same in every volume, unique ignoring case."""
-        name = self._names.get(category)
-        if name is None:
-            stem = member_stem(category)
-            name = f"{_DATA_DIR}{stem}.json"
+    def _name(self, category: str, part: int | None = None) -> str:
+        """The member name of ``category`` in volume ``part`` (default: the open one).
+
+        ``data/<stem>.part-<n>.json``: stems are unique ignoring case, and a
+        name ends in its part number, so names are unique across volumes.
+        """
+        stem = self._names.get(category)
+        if stem is None:
+            base = member_stem(category)
+            stem = base
             number = 1
-            while name.casefold() in self._taken:
+            while stem.casefold() in self._taken:
                 number += 1
-                name = f"{_DATA_DIR}{stem}-{number}.json"
-            self._taken.add(name.casefold())
-            self._names[category] = name
-            self._max_name = max(self._max_name, len(name.encode("utf-8")))
+                stem = f"{base}-{number}"
+            self._taken.add(stem.casefold())
+            self._names[category] = stem
+            longest = f"{_DATA_DIR}{stem}.part-{_HUGE}.json"
+            self._max_name = max(self._max_name, len(longest.encode("utf-8")))
             self._reserve = self._fixed_reserve()
-        return name
+        part = len(self.part_counts) if part is None else part
+        return f"{_DATA_DIR}{stem}.part-{part}.json"
 
     def _categories(self) -> list[str]:
         """Every category known so far: the export's, then any others met, in order."""
@@ -251,19 +270,26 @@ class _Run:
         categories = self._categories()
         huge = dict.fromkeys(categories, _HUGE)
         listing = [
-            (self._names[c], self.msg("readme.file.part_json", category=c)) for c in categories
+            (self._name(c, _HUGE), self.msg("readme.file.part_json", category=c))
+            for c in categories
         ]
         listing += [
             (_README_NAME, self.msg("readme.file.readme")),
             (MANIFEST_NAME, self.msg("readme.file.manifest")),
         ]
         readme = render_readme(
-            self.info, listing, counts=huge, redacted=_HUGE, neutralized=None, part=_HUGE
+            self.info,
+            listing,
+            counts=huge,
+            redacted=_HUGE,
+            neutralized=None,
+            part=_HUGE,
+            parts=_HUGE,
         )
         members = [
             MemberInfo(name=name, size=_HUGE, sha256="f" * 64, media_type=media, category=c)
             for name, media, c in [
-                *((self._names[c], _JSON, c) for c in categories),
+                *((self._name(c, _HUGE), _JSON, c) for c in categories),
                 (_README_NAME, _TEXT, None),
             ]
         ]
@@ -274,6 +300,7 @@ class _Run:
                 record_counts=huge,
                 redacted_counts=huge,
                 part=_HUGE,
+                parts=_HUGE,
             )
         )
         small = 0
@@ -309,42 +336,67 @@ class _Run:
         self._members = 0
 
     def finish_volume(self) -> None:
-        """Close the open member, add README and manifest, and finish the volume."""
+        """Close the open member; the volume waits (open) for the part count."""
         assert self._archive is not None
         assert self._stack is not None
         self.close_member()
-        number = len(self.part_counts)
-        counts = {c: self._counts.get(c, 0) for c in self._categories()}
-        self.part_counts[-1] = counts
-        listing = [
-            (member.name, self.msg("readme.file.part_json", category=member.category))
-            for member in self._archive.members
-        ]
-        listing += [
-            (_README_NAME, self.msg("readme.file.readme")),
-            (MANIFEST_NAME, self.msg("readme.file.manifest")),
-        ]
-        readme = render_readme(
-            self.info,
-            listing,
-            counts=counts,
-            redacted=sum(self._redacted.values()),
-            neutralized=None,
-            part=number,
+        self._full.append(
+            _FullVolume(
+                number=len(self.part_counts),
+                stack=self._stack,
+                archive=self._archive,
+                redacted=self._redacted,
+            )
         )
-        self._archive.add(_README_NAME, readme, _TEXT)
-        self._archive.finish(
-            self.info, record_counts=counts, redacted_counts=self._redacted, part=number
-        )
-        stack, self._stack = self._stack, None
+        self._stack = None
         self._archive = None
         self._volume = None
-        stack.close()
+
+    def finish(self) -> None:
+        """Fill the last volume, then write every volume's README, manifest and end."""
+        self.finish_volume()
+        total = len(self._full)
+        while self._full:
+            volume = self._full[0]
+            counts = {c: self.part_counts[volume.number - 1].get(c, 0) for c in self._categories()}
+            self.part_counts[volume.number - 1] = counts
+            archive = volume.archive
+            listing = [
+                (member.name, self.msg("readme.file.part_json", category=member.category))
+                for member in archive.members
+            ]
+            listing += [
+                (_README_NAME, self.msg("readme.file.readme")),
+                (MANIFEST_NAME, self.msg("readme.file.manifest")),
+            ]
+            readme = render_readme(
+                self.info,
+                listing,
+                counts=counts,
+                redacted=sum(volume.redacted.values()),
+                neutralized=None,
+                part=volume.number,
+                parts=total,
+            )
+            archive.add(_README_NAME, readme, _TEXT)
+            archive.finish(
+                self.info,
+                record_counts=counts,
+                redacted_counts=volume.redacted,
+                part=volume.number,
+                parts=total,
+            )
+            self._full.pop(0)
+            volume.stack.close()
 
     def abort(self, *exc_info: Any) -> None:
-        """Leave the open volume with the error, so it is discarded, not finished."""
+        """Leave every open volume with the error, so each is discarded, not finished."""
+        stacks = [volume.stack for volume in self._full]
+        self._full.clear()
         stack, self._stack = self._stack, None
         if stack is not None:
+            stacks.append(stack)
+        for stack in stacks:
             stack.__exit__(*exc_info)
 
     # -- members and records -------------------------------------------------
@@ -352,7 +404,9 @@ class _Run:
     def open_member(self, category: str) -> None:
         """Start ``category``'s document in the open volume."""
         assert self._archive is not None
-        self._member_cm = self._archive.member(self._name(category), _JSON, category=category)
+        self._member_cm = self._archive.member(
+            self._name(category), _JSON, category=category, size_bound=self.limit
+        )
         self._member = self._member_cm.__enter__()
         self._category = category
         self._member_records = 0

@@ -50,6 +50,12 @@ class RecordSpool:
             yield value
         self._file.seek(0, 2)
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes stored so far: the records' compact JSON plus one newline each."""
+        position: int = self._file.tell()
+        return position
+
     def iter_encoded(self) -> Iterator[bytes]:
         """Yield the records as stored: compact JSON bytes, without the newline."""
         self._file.flush()

@@ -133,6 +133,7 @@ def render_readme(
     redacted: int,
     neutralized: bool | None,
     part: int | None = None,
+    parts: int | None = None,
 ) -> bytes:
     """The README for a person opening the archive, in ``info.locale``.
 
@@ -144,13 +145,14 @@ def render_readme(
         neutralized: whether CSV formulas were defused; None when the archive
             holds no CSV tables (the spreadsheet notes are left out).
         part: the volume number of a split archive.
+        parts: how many volumes the split export has.
     """
     msg = messages(info.locale)
     title = msg("readme.title")
     out = [title, "=" * len(title), ""]
     if part is not None:
-        out += [_fill(msg("readme.part", part=part)), ""]
-        out += [_fill(msg("readme.part_combine")), ""]
+        out += [_fill(msg("readme.part", part=part, parts=parts)), ""]
+        out += [_fill(msg("readme.part_combine", parts=parts)), ""]
         out += [_fill(msg("readme.part_json_only")), ""]
     when = timestamp_text(info.generated_at)
     out += [_fill(msg("readme.intro", generated=when, export_id=info.export_id)), ""]
@@ -187,6 +189,11 @@ def render_readme(
         out += ["", heading, "-" * len(heading), _fill(msg("readme.csv_help"), "  ")]
         if neutralized:
             out += ["", _fill(msg("readme.csv_apostrophe"), "  ")]
+    heading = msg("readme.numbers_heading")
+    numbers = msg("readme.numbers")
+    if neutralized:
+        numbers += " " + msg("readme.numbers_csv")
+    out += ["", heading, "-" * len(heading), _fill(numbers, "  ")]
     heading = msg("readme.checksums_heading")
     example = listing[0][0]
     out += ["", heading, "-" * len(heading), _fill(msg("readme.checksums"), "  ")]

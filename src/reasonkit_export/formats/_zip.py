@@ -41,6 +41,7 @@ from typing import Any, BinaryIO, cast
 
 import attrs
 
+from reasonkit_export._encoding import dumps_compact
 from reasonkit_export._i18n import Messages, messages
 from reasonkit_export._pipeline import BackgroundSink
 from reasonkit_export.formats._base import (
@@ -50,7 +51,7 @@ from reasonkit_export.formats._base import (
     Section,
     WriteResult,
 )
-from reasonkit_export.formats._csv_table import CSV_MEDIA_TYPE, CsvTable
+from reasonkit_export.formats._csv_table import CSV_MEDIA_TYPE, CsvTable, declared_fields
 from reasonkit_export.formats._json import JsonWriter
 from reasonkit_export.formats._manifest import (
     MANIFEST_NAME,
@@ -183,10 +184,12 @@ class _MemberWriter:
 
         A deflate sync flush, so that what a member has taken is known to have
         reached the sink (the split writer's size accounting needs that).
+        False when the member is buffered until it is closed (see
+        :meth:`ZipArchive.member`).
         """
         self.flush()
-        self._stream.sync()
-        return True
+        synced: bool = self._stream.sync()
+        return synced
 
     def writable(self) -> bool:
         """Always true (file-like protocol)."""
@@ -252,7 +255,12 @@ class ZipArchive:
 
     @contextmanager
     def member(
-        self, name: str, media_type: str, *, category: str | None = None
+        self,
+        name: str,
+        media_type: str,
+        *,
+        category: str | None = None,
+        size_bound: int | None = None,
     ) -> Iterator[_MemberWriter]:
         """Open member ``name`` for writing; it is complete when the block ends.
 
@@ -260,11 +268,16 @@ class ZipArchive:
             name: the member name, from :meth:`unique_name`.
             media_type: recorded in the manifest.
             category: the category whose records the member holds, if one.
+            size_bound: an upper bound of the member's size, if known: a
+                deflated member is then streamed with a data descriptor
+                (ZIP64 only if the bound needs it); otherwise, and when
+                stored, it is buffered in a temporary file and written with
+                its sizes in the local header (see formats/_zipstream.py).
         """
         if name.casefold() in self._written:
             raise ValueError(f"member {name!r} is already in the archive")
         self._written.add(name.casefold())
-        stream = self._zip.open(name, compress=self._compress)
+        stream = self._zip.open(name, compress=self._compress, size_bound=size_bound)
         self._open = stream
         writer = _MemberWriter(stream)
         try:
@@ -297,10 +310,11 @@ class ZipArchive:
         warnings: Iterable[str] = (),
         redacted_counts: Mapping[str, int] | None = None,
         part: int | None = None,
+        parts: int | None = None,
     ) -> None:
         """Write ``manifest.json`` as the last member and close the archive.
 
-        ``redacted_counts`` and ``part`` are as in
+        ``redacted_counts``, ``part`` and ``parts`` are as in
         :func:`~reasonkit_export.formats._manifest.build_manifest`.
         """
         manifest = build_manifest(
@@ -310,6 +324,7 @@ class ZipArchive:
             warnings=warnings,
             redacted_counts=redacted_counts,
             part=part,
+            parts=parts,
         )
         self.add(MANIFEST_NAME, encode_manifest(manifest), "application/json")
         self._zip.close()
@@ -318,6 +333,7 @@ class ZipArchive:
     def abort(self) -> None:
         """Stop writing to the sink and release zipfile's handles quietly."""
         self._sink.detach()
+        self._zip.abort()
         self._done = True
         self._open = None
 
@@ -357,6 +373,21 @@ class _Spooled:
             self.table.close()
         if self.records is not None:
             self.records.close()
+
+
+def _json_bound(info: ExportInfo, spooled: list[_Spooled]) -> int:
+    """An upper bound of ``data.json``'s size, from the spools' sizes (see JsonWriter).
+
+    Each record takes its spooled line plus one byte (``,\n`` for ``\n``);
+    the head, the category keys and ``about`` texts, and the closing counts
+    are bounded by their JSON with generous room for numbers and punctuation.
+    """
+    records = sum(cast(RecordSpool, item.records).nbytes + item.count for item in spooled)
+    meta = dumps_compact(
+        [info.user_id, info.generator, info.categories, info.controller, info.about]
+    )
+    names = sum(len(dumps_compact(item.category)) for item in spooled)
+    return records + 3 * (len(meta) + names) + 64 * len(spooled) + 4096
 
 
 def _spool_sections(
@@ -399,7 +430,7 @@ def write_csv_archive(
         with ZipArchive(sink, date_time=info.generated_at, compresslevel=compresslevel) as archive:
             readme_name = archive.unique_name("", "README", ".txt")
             msg = messages(info.locale)
-            listing = _write_tables(archive, spooled, "", bom=bom, msg=msg)
+            listing = _write_tables(archive, spooled, "", bom=bom, msg=msg, info=info)
             listing += [
                 (readme_name, msg("readme.file.readme")),
                 (MANIFEST_NAME, msg("readme.file.manifest")),
@@ -414,15 +445,25 @@ def write_csv_archive(
 
 
 def _write_tables(
-    archive: ZipArchive, spooled: list[_Spooled], directory: str, *, bom: bool, msg: Messages
+    archive: ZipArchive,
+    spooled: list[_Spooled],
+    directory: str,
+    *,
+    bom: bool,
+    msg: Messages,
+    info: ExportInfo,
 ) -> list[tuple[str, str]]:
     """Write one CSV member per category; return README lines for them."""
     listing = []
     for item in spooled:
         name = archive.unique_name(directory, member_stem(item.category), ".csv")
         assert item.table is not None
-        with archive.member(name, CSV_MEDIA_TYPE, category=item.category) as member:
-            item.table.write_csv(cast(BinaryIO, member), bom=bom)
+        fields = declared_fields(info, item.category)
+        bound = item.table.size_bound(bom=bom, fields=fields)
+        with archive.member(
+            name, CSV_MEDIA_TYPE, category=item.category, size_bound=bound
+        ) as member:
+            item.table.write_csv(cast(BinaryIO, member), bom=bom, fields=fields)
         listing.append((name, msg("readme.file.csv", category=item.category)))
     return listing
 
@@ -502,12 +543,16 @@ class ZipWriter:
                 json_name = archive.unique_name("", "data", ".json")
                 pdf_name = archive.unique_name("", "report", ".pdf")
                 readme_name = archive.unique_name("", "README", ".txt")
-                with archive.member(json_name, "application/json") as member:
+                with archive.member(
+                    json_name, "application/json", size_bound=_json_bound(info, spooled)
+                ) as member:
                     JsonWriter().write(info, replay(encoded=True), cast(BinaryIO, member))
                 msg = messages(info.locale)
                 listing = [(json_name, msg("readme.file.data_json"))]
                 if self.include_csv:
-                    listing += _write_tables(archive, spooled, "csv/", bom=self.csv_bom, msg=msg)
+                    listing += _write_tables(
+                        archive, spooled, "csv/", bom=self.csv_bom, msg=msg, info=info
+                    )
                 if self.include_pdf:
                     pdf = self._pdf_writer()
                     with archive.member(pdf_name, "application/pdf") as member:

@@ -1,39 +1,66 @@
-"""A minimal streaming ZIP writer: ZIP64, data descriptors, any deflate engine.
+"""A minimal streaming ZIP writer: conservative headers, ZIP64 only where needed.
 
 :mod:`zipfile` can write to an unseekable sink, but it hard-wires zlib and a
-per-member compressor with its own small writes. This writer produces the
-same kind of archive (APPNOTE 6.3: a local header with a ZIP64 extra field
-and bit 3 set, the data, a ZIP64 data descriptor, then the central directory
-and the ZIP64 end records) with deflate from ISA-L when the ``fast`` extra is
-installed and zlib otherwise, so a 4 GiB+ member or archive works, nothing is
-ever seeked, and compression is several times faster with ISA-L. Any ZIP
-reader (``zipfile``, Info-ZIP ``unzip``, 7-Zip, macOS, Windows) reads it.
+per-member compressor with its own small writes. This writer produces
+archives by APPNOTE 6.3 with deflate from ISA-L when the ``fast`` extra is
+installed and zlib otherwise; nothing is ever seeked. It writes the most
+widely readable form each member allows, because streaming readers (Java's
+``ZipInputStream``, Node's ``unzipper``, ``bsdtar`` from a pipe) and
+in-browser ones (JSZip) read the local headers, not the central directory:
+
+* A deflated member whose size is bounded in advance (``size_bound``) below
+  4 GiB is streamed: its local header has general-purpose bit 3 set and zero
+  sizes, and a data descriptor (signature, CRC-32, 4-byte sizes) follows the
+  data.
+* Every other member (stored, unbounded, or possibly 4 GiB or more) is
+  buffered in an anonymous temporary file (memory stays bounded) and written
+  with its CRC-32 and sizes in the local header and no data descriptor,
+  which streaming readers need for stored data and which spares them ZIP64
+  data descriptors: Node's ``unzipper`` cannot read those at all, and Java's
+  ``ZipInputStream`` before JDK 21 decides the descriptor's width by the
+  sizes it inflated, not by the local header (JDK-8298530). A member that
+  reaches 4 GiB gets the ZIP64 extra field with its real sizes.
+* The central directory gives an entry the ZIP64 extra field only when its
+  local header had one or its offset reaches 4 GiB; the ZIP64 end records
+  are written only when the member count, the directory's size or its offset
+  do not fit the classic end record.
+* "Version needed" is the lowest that fits: 1.0 stored, 2.0 deflated, 4.5
+  ZIP64. The UTF-8 flag (bit 11) is set only for names that are not ASCII.
+
+Any ZIP reader (``zipfile``, Info-ZIP ``unzip``, 7-Zip, ``bsdtar``, Java's
+``ZipFile`` and ``ZipInputStream``, JSZip, ``unzipper``, macOS, Windows)
+reads the result; ``tests/interop`` runs the matrix.
 """
 
 from __future__ import annotations
 
 import struct
+import tempfile
 import zlib
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import attrs
 
-__all__ = ["ZipStream", "deflate_engine"]
+__all__ = ["ZipStream", "deflate_bound", "deflate_engine"]
 
 _LOCAL = struct.Struct("<IHHHHHIIIHH")
-_ZIP64_LOCAL_EXTRA = struct.Struct("<HHQQ")
-_DESCRIPTOR = struct.Struct("<IIQQ")
+_DESCRIPTOR = struct.Struct("<IIII")
 _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
-_ZIP64_CENTRAL_EXTRA = struct.Struct("<HHQQQ")
+_EXTRA_HEAD = struct.Struct("<HH")
 _ZIP64_END = struct.Struct("<IQHHIIQQQQ")
 _ZIP64_LOCATOR = struct.Struct("<IIQI")
 _END = struct.Struct("<IHHHHIIH")
-_VERSION = 45  # ZIP64
-_FLAGS = 0x0008 | 0x0800  # sizes in a data descriptor; UTF-8 names
+_STORED_VERSION = 10  # 1.0: stored data
+_DEFLATE_VERSION = 20  # 2.0: deflate, data descriptors
+_ZIP64_VERSION = 45  # 4.5: ZIP64 extensions
+_MADE_BY = 3 << 8 | _ZIP64_VERSION  # Unix (so the permissions apply); this writer knows 4.5
+_DESCRIPTOR_FLAG = 0x0008
+_UTF8_FLAG = 0x0800
 _MAX32 = 0xFFFFFFFF
 _MAX16 = 0xFFFF
+_COPY_CHUNK = 1024 * 1024
 
 
 class _Sink(Protocol):
@@ -57,6 +84,16 @@ def deflate_engine(level: int) -> tuple[Callable[[], Any], Callable[[Any, int], 
     return (lambda: isal.compressobj(isal_at, isal.DEFLATED, -15)), isal.crc32
 
 
+def deflate_bound(size: int) -> int:
+    """An upper bound for what deflate can emit for ``size`` bytes of input.
+
+    Deflate falls back to stored blocks (5 bytes of overhead per block of at
+    most 64 KiB) when data does not compress; 1/256 plus a constant covers
+    that, the blocks that end sync flushes and the stream's end.
+    """
+    return size + (size >> 8) + 64
+
+
 def _dos_time(moment: datetime) -> tuple[int, int]:
     year = min(max(moment.year, 1980), 2107)
     date = (year - 1980) << 9 | moment.month << 5 | moment.day
@@ -69,20 +106,61 @@ class _Entry:
     name: bytes
     method: int
     offset: int
+    flags: int
+    zip64_local: bool = False  # the local header carries the ZIP64 extra field
     crc: int = 0
     compressed: int = 0
     size: int = 0
 
+    @property
+    def zip64(self) -> bool:
+        """Whether the central directory entry needs the ZIP64 extra field."""
+        return self.zip64_local or self.offset >= _MAX32
+
+    @property
+    def version(self) -> int:
+        """The "version needed to extract" of this entry."""
+        if self.zip64:
+            return _ZIP64_VERSION
+        return _DEFLATE_VERSION if self.method == 8 else _STORED_VERSION
+
 
 class _Member:
-    """A member being written; ``write`` compresses, ``close`` writes the descriptor."""
+    """A member being written; ``write`` compresses, ``close`` ends it.
 
-    def __init__(self, stream: ZipStream, entry: _Entry, compressor: Any | None) -> None:
+    A streamed member passes its (compressed) bytes to the sink as they come
+    and ends with a data descriptor; a buffered one keeps them in a temporary
+    file and writes header and data at :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        stream: ZipStream,
+        entry: _Entry,
+        compressor: Any | None,
+        buffer: IO[bytes] | None,
+    ) -> None:
         self._stream = stream
         self._entry = entry
         self._compressor = compressor
+        self._buffer = buffer
         self._crc32 = stream.crc32
         self.closed = False
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the member's bytes reach the sink while it is written."""
+        return self._buffer is None
+
+    def _out(self, data: bytes) -> None:
+        entry = self._entry
+        entry.compressed += len(data)
+        if self._buffer is not None:
+            self._buffer.write(data)
+            return
+        if entry.compressed >= _MAX32:
+            raise ValueError("a ZIP member outgrew the size bound it was opened with")
+        self._stream._emit(data)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Add uncompressed bytes to the member."""
@@ -92,40 +170,64 @@ class _Member:
         entry = self._entry
         entry.crc = self._crc32(data, entry.crc)
         entry.size += length
+        if self._buffer is None and entry.size >= _MAX32:
+            raise ValueError("a ZIP member outgrew the size bound it was opened with")
         out = self._compressor.compress(data) if self._compressor is not None else bytes(data)
         if out:
-            self._stream._emit(out)
-            entry.compressed += len(out)
+            self._out(out)
         return length
 
-    def sync(self) -> None:
+    def sync(self) -> bool:
         """Push everything written so far through the compressor into the sink.
 
         A deflate sync flush: afterwards the sink holds every byte written to
         this member (the split writer's size accounting relies on it).
+
+        Returns:
+            False for a buffered member, whose bytes reach the sink only when
+            it is closed.
         """
-        if self._compressor is None:
-            return
-        out = self._compressor.flush(zlib.Z_SYNC_FLUSH)
-        if out:
-            self._stream._emit(out)
-            self._entry.compressed += len(out)
+        if self._buffer is not None:
+            return False
+        if self._compressor is not None:
+            out = self._compressor.flush(zlib.Z_SYNC_FLUSH)
+            if out:
+                self._out(out)
+        return True
 
     def close(self) -> None:
-        """Finish the member: flush the compressor, write the data descriptor."""
+        """Finish the member: flush the compressor, write the descriptor or the buffer."""
         if self.closed:
             return
-        self.closed = True
         entry = self._entry
         if self._compressor is not None:
             tail = self._compressor.flush()
             if tail:
-                self._stream._emit(tail)
-                entry.compressed += len(tail)
-        self._stream._emit(
-            _DESCRIPTOR.pack(0x08074B50, entry.crc & _MAX32, entry.compressed, entry.size)
-        )
-        self._stream._member = None
+                self._out(tail)
+        self.closed = True
+        stream = self._stream
+        if self._buffer is None:
+            stream._emit(
+                _DESCRIPTOR.pack(0x08074B50, entry.crc & _MAX32, entry.compressed, entry.size)
+            )
+        else:
+            buffer, self._buffer = self._buffer, None
+            try:
+                entry.zip64_local = entry.size >= _MAX32 or entry.compressed >= _MAX32
+                stream._local_header(entry)
+                buffer.seek(0)
+                while chunk := buffer.read(_COPY_CHUNK):
+                    stream._emit(chunk)
+            finally:
+                buffer.close()
+        stream._member = None
+
+    def discard(self) -> None:
+        """Drop a buffered member's bytes after a failure (nothing more is written)."""
+        self.closed = True
+        if self._buffer is not None:
+            self._buffer.close()
+            self._buffer = None
 
     def __enter__(self) -> _Member:
         return self
@@ -133,6 +235,8 @@ class _Member:
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         if exc_type is None:
             self.close()
+        else:
+            self.discard()
 
 
 class ZipStream:
@@ -163,8 +267,18 @@ class ZipStream:
         """Bytes written to the sink so far."""
         return self._offset
 
-    def open(self, name: str, *, compress: bool = True) -> _Member:
-        """Start a member called ``name`` (a relative, ``/``-separated path)."""
+    def open(self, name: str, *, compress: bool = True, size_bound: int | None = None) -> _Member:
+        """Start a member called ``name`` (a relative, ``/``-separated path).
+
+        Args:
+            name: the member name.
+            compress: deflate the member (else it is stored).
+            size_bound: an upper bound of the member's uncompressed size, if
+                known. A deflated member whose bound keeps it below 4 GiB is
+                streamed; any other is buffered in a temporary file first, so
+                that its local header carries the real sizes. Writing past
+                4 GiB into a streamed member raises :class:`ValueError`.
+        """
         if self._member is not None or self.closed:
             raise ValueError("finish the previous member (or reopen the archive) first")
         encoded = name.encode("utf-8")
@@ -176,29 +290,54 @@ class ZipStream:
         ):
             raise ValueError(f"bad or duplicate member name {name!r}")
         self._names.add(encoded)
-        method = 8 if compress else 0
-        entry = _Entry(name=encoded, method=method, offset=self._offset)
+        flags = 0 if encoded.isascii() else _UTF8_FLAG
+        entry = _Entry(name=encoded, method=8 if compress else 0, offset=self._offset, flags=flags)
         self._entries.append(entry)
-        extra = _ZIP64_LOCAL_EXTRA.pack(0x0001, 16, 0, 0)
+        compressor = self._new_compressor() if compress else None
+        buffer: IO[bytes] | None = None
+        if compress and size_bound is not None and deflate_bound(size_bound) < _MAX32:
+            entry.flags |= _DESCRIPTOR_FLAG
+            self._local_header(entry)
+        else:
+            buffer = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the member
+        self._member = _Member(self, entry, compressor, buffer)
+        return self._member
+
+    def _local_header(self, entry: _Entry) -> None:
+        """Write ``entry``'s local header: real sizes unless they follow in a descriptor."""
+        if entry.flags & _DESCRIPTOR_FLAG:
+            crc = compressed = size = 0
+        else:
+            crc, compressed, size = entry.crc & _MAX32, entry.compressed, entry.size
+        extra = b""
+        if entry.zip64_local:
+            # Both sizes, always, in the local header (APPNOTE 4.5.3).
+            extra = _EXTRA_HEAD.pack(0x0001, 16) + struct.pack("<QQ", size, compressed)
+            compressed = size = _MAX32
         self._emit(
             _LOCAL.pack(
                 0x04034B50,
-                _VERSION,
-                _FLAGS,
-                method,
+                entry.version,
+                entry.flags,
+                entry.method,
                 self._time,
                 self._date,
-                0,
-                _MAX32,
-                _MAX32,
-                len(encoded),
+                crc,
+                compressed,
+                size,
+                len(entry.name),
                 len(extra),
             )
-            + encoded
+            + entry.name
             + extra
         )
-        self._member = _Member(self, entry, self._new_compressor() if compress else None)
-        return self._member
+
+    def abort(self) -> None:
+        """Give up the archive after a failure: drop a buffered member, write nothing more."""
+        member, self._member = self._member, None
+        if member is not None:
+            member.discard()
+        self.closed = True
 
     def close(self) -> None:
         """Write the central directory and the end records; the sink stays open."""
@@ -209,39 +348,26 @@ class ZipStream:
         self.closed = True
         start = self._offset
         for entry in self._entries:
-            extra = _ZIP64_CENTRAL_EXTRA.pack(
-                0x0001, 24, entry.size, entry.compressed, entry.offset
-            )
-            self._emit(
-                _CENTRAL.pack(
-                    0x02014B50,
-                    _VERSION | 3 << 8,  # made by: Unix, so the permissions below apply
-                    _VERSION,
-                    _FLAGS,
-                    entry.method,
-                    self._time,
-                    self._date,
-                    entry.crc & _MAX32,
-                    _MAX32,
-                    _MAX32,
-                    len(entry.name),
-                    len(extra),
-                    0,
-                    0,
-                    0,
-                    0o100644 << 16,
-                    _MAX32,
-                )
-                + entry.name
-                + extra
-            )
+            self._emit(self._central(entry))
         size = self._offset - start
-        end64 = self._offset
         count = len(self._entries)
-        self._emit(
-            _ZIP64_END.pack(0x06064B50, 44, _VERSION, _VERSION, 0, 0, count, count, size, start)
-        )
-        self._emit(_ZIP64_LOCATOR.pack(0x07064B50, 0, end64, 1))
+        if count >= _MAX16 or size >= _MAX32 or start >= _MAX32:
+            end64 = self._offset
+            self._emit(
+                _ZIP64_END.pack(
+                    0x06064B50,
+                    44,
+                    _MADE_BY,
+                    _ZIP64_VERSION,
+                    0,
+                    0,
+                    count,
+                    count,
+                    size,
+                    start,
+                )
+            )
+            self._emit(_ZIP64_LOCATOR.pack(0x07064B50, 0, end64, 1))
         self._emit(
             _END.pack(
                 0x06054B50,
@@ -253,4 +379,45 @@ class ZipStream:
                 min(start, _MAX32),
                 0,
             )
+        )
+
+    def _central(self, entry: _Entry) -> bytes:
+        """The central directory record of ``entry``."""
+        compressed, size, offset = entry.compressed, entry.size, entry.offset
+        fields: list[int] = []
+        if entry.zip64_local:
+            # The entry is ZIP64 in its local header: say so here too, with
+            # both sizes, as zipfile and Info-ZIP write it.
+            fields += [size, compressed]
+            compressed = size = _MAX32
+        if offset >= _MAX32:
+            fields.append(offset)
+            offset = _MAX32
+        extra = b""
+        if fields:
+            extra = _EXTRA_HEAD.pack(0x0001, 8 * len(fields)) + struct.pack(
+                f"<{len(fields)}Q", *fields
+            )
+        return (
+            _CENTRAL.pack(
+                0x02014B50,
+                _MADE_BY,
+                entry.version,
+                entry.flags,
+                entry.method,
+                self._time,
+                self._date,
+                entry.crc & _MAX32,
+                compressed,
+                size,
+                len(entry.name),
+                len(extra),
+                0,
+                0,
+                0,
+                0o100644 << 16,
+                offset,
+            )
+            + entry.name
+            + extra
         )

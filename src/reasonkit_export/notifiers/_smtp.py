@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from reasonkit_export._models import ExportJob, NotificationEvent
-from reasonkit_export.exceptions import InvalidRequest
+from reasonkit_export.exceptions import InvalidRequest, SmtpDeliveryError
 
 __all__ = ["SmtpDeliveryError", "SmtpNotifier"]
 
@@ -42,47 +42,6 @@ _MONTHS = (
     "November",
     "December",
 )
-
-
-class SmtpDeliveryError(smtplib.SMTPException):
-    """Sending a notification e-mail failed.
-
-    The message names the stage (``connect``, ``starttls``, ``login``,
-    ``send``), the underlying error type and the SMTP reply code, and never
-    the password, the recipient's address or the server's reply text (which
-    often quotes the address).
-
-    Attributes:
-        stage: where the conversation with the server broke off.
-        smtp_code: the server's reply code, when it sent one.
-    """
-
-    def __init__(self, message: str, stage: str = "send", smtp_code: int | None = None) -> None:
-        super().__init__(message)
-        self.stage = stage
-        self.smtp_code = smtp_code
-
-    def __reduce__(self) -> tuple[type[SmtpDeliveryError], tuple[str, str, int | None]]:
-        return type(self), (str(self), self.stage, self.smtp_code)
-
-    @classmethod
-    def from_cause(cls, stage: str, cause: BaseException) -> SmtpDeliveryError:
-        """Describe ``cause`` without its text, which may quote the recipient."""
-        code = _reply_code(cause)
-        detail = type(cause).__name__ if code is None else f"{type(cause).__name__} {code}"
-        if not isinstance(cause, smtplib.SMTPException) and isinstance(cause, OSError):
-            # Socket and TLS errors (refused, timed out, certificate) carry no
-            # secrets and are what an operator needs to see.
-            detail = f"{detail}: {cause.strerror or cause}"
-        return cls(f"notification e-mail not sent ({stage} failed: {detail})", stage, code)
-
-
-def _reply_code(exc: BaseException) -> int | None:
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return int(exc.smtp_code)
-    if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
-        return int(next(iter(exc.recipients.values()))[0])
-    return None
 
 
 @attrs.frozen

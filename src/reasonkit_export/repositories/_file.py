@@ -7,9 +7,16 @@ Layout under ``directory``::
     schedules/<schedule id>.json     one document per schedule
     .lock                            flock(2) lock serialising writers
 
-``<user key>`` is a SHA-256 of the user id, so no personal data appears in
-file names. Documents are replaced atomically (write to a temporary file in
-the same directory, fsync, ``os.replace``), so readers never see a partial
+``<user key>`` is an HMAC-SHA-256 of the user id under the first signing key
+when the repository has signing keys (``signing_keys=``), else a SHA-256 of
+the user id; either way no personal data appears in file names, and with a
+key the names cannot be matched against a list of known user ids. Folders
+named under an older key (after a rotation) or without a key (written by an
+earlier version) stay readable; the next job added for that user moves their
+markers into the current folder and removes the old one.
+
+Documents are replaced atomically (write to a temporary file in the same
+directory, fsync, ``os.replace``), so readers never see a partial
 document and need no lock. Writers take an exclusive ``flock`` on ``.lock``,
 which makes compare-and-set, claims and schedule fire-time claims safe across
 the threads and processes of one host (not across hosts on a network file
@@ -21,10 +28,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import hmac
 import json
 import os
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,6 +48,7 @@ from reasonkit_export._serialization import (
     schedule_from_dict,
     schedule_to_dict,
 )
+from reasonkit_export._tokens import normalize_keys
 from reasonkit_export.exceptions import (
     ConflictError,
     DatabaseError,
@@ -142,8 +151,14 @@ class _DocumentStore:
                     yield decode(data)
 
 
-def _user_key(user_id: str) -> str:
-    return hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:32]
+_FOLDER_CONTEXT = b"reasonkit-export/user-folder\x00"  # separates these MACs from tokens
+
+
+def _user_key(user_id: str, key: bytes | None = None) -> str:
+    data = user_id.encode("utf-8")
+    if key is None:
+        return hashlib.sha256(data).hexdigest()[:32]
+    return hmac.new(key, _FOLDER_CONTEXT + data, hashlib.sha256).hexdigest()[:32]
 
 
 class FileJobRepository:
@@ -155,6 +170,10 @@ class FileJobRepository:
             umask; 0o600 by default (documents hold user ids and live
             download tokens).
         dir_mode: the mode of every folder created; 0o700 by default.
+        signing_keys: keys for naming user folders (HMAC of the user id);
+            the first names new folders, all are read (pass
+            ``ExportConfig.signing_keys``). Without keys, folder names are a
+            plain SHA-256 of the user id.
     """
 
     def __init__(
@@ -163,7 +182,9 @@ class FileJobRepository:
         *,
         file_mode: int = FILE_MODE,
         dir_mode: int = DIR_MODE,
+        signing_keys: Sequence[str | bytes] = (),
     ) -> None:
+        self._keys = normalize_keys(list(signing_keys))
         self._store = _DocumentStore(directory, file_mode=file_mode, dir_mode=dir_mode)
         self._jobs = self._store.root / "jobs"
         self._users = self._store.root / "users"
@@ -176,6 +197,25 @@ class FileJobRepository:
     def _path(self, job_id: UUID) -> Path:
         return self._jobs / f"{job_id}.json"
 
+    def _user_dirs(self, user_id: str) -> list[Path]:
+        """The user's current folder first, then older spellings still read."""
+        keys: list[bytes | None] = [*self._keys, None]
+        return [self._users / name for name in dict.fromkeys(_user_key(user_id, k) for k in keys)]
+
+    def _migrate(self, current: Path, older: list[Path]) -> None:
+        """Move markers from older folder names into ``current`` (under the lock)."""
+        for folder in older:
+            try:
+                names = os.listdir(folder)
+            except FileNotFoundError:
+                continue
+            for name in names:
+                self._store.touch(current / name)
+                with contextlib.suppress(FileNotFoundError):
+                    (folder / name).unlink()
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
     def _load(self, job_id: UUID) -> ExportJob:
         data = self._store.read(self._path(job_id))
         if data is None:
@@ -187,8 +227,9 @@ class FileJobRepository:
         with self._store.locked():
             if self._path(job.id).exists():
                 raise ConflictError(job.id)
-            marker = self._users / _user_key(job.user_id) / str(job.id)
-            self._store.touch(marker)
+            current, *older = self._user_dirs(job.user_id)
+            self._store.touch(current / str(job.id))
+            self._migrate(current, older)
             self._store.write(self._path(job.id), job_to_dict(job))
         return job
 
@@ -204,10 +245,14 @@ class FileJobRepository:
         statuses: Collection[ExportStatus] | None = None,
     ) -> list[ExportJob]:
         """Return a user's jobs, newest first."""
-        try:
-            names = os.listdir(self._users / _user_key(user_id))
-        except FileNotFoundError:
-            return []
+        names: dict[str, None] = {}
+        # Older folders first: a marker being moved is touched in the current
+        # folder before it leaves the old one, so this order never misses it.
+        for folder in reversed(self._user_dirs(user_id)):
+            try:
+                names.update(dict.fromkeys(os.listdir(folder)))
+            except FileNotFoundError:
+                continue
         jobs: list[ExportJob] = []
         for name in names:
             data = self._store.read(self._jobs / f"{name}.json")

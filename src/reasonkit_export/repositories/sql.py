@@ -56,6 +56,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from reasonkit_export._models import ExportJob, ExportStatus, ScheduledExport, ensure_utc
+from reasonkit_export._redact import mask_url
 from reasonkit_export._serialization import (
     job_from_dict,
     job_to_dict,
@@ -248,7 +249,8 @@ class _Database:
         self.tables: Tables = build_tables(MetaData(schema=schema), table_prefix)
 
     def describe(self) -> str:
-        url = self.engine.url.render_as_string(hide_password=True)
+        # hide_password covers user:password@ only; a ?password= query is masked too.
+        url = mask_url(self.engine.url.render_as_string(hide_password=True))
         return f"{url!r}" + (f", schema={self.schema!r}" if self.schema else "")
 
     def close(self) -> None:

@@ -47,11 +47,9 @@ Which rows belong to a user (the rule :func:`discover_sources` applies, and why)
 
 from __future__ import annotations
 
-import ipaddress
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -78,7 +76,12 @@ from sqlalchemy.sql.expression import FromClause
 from reasonkit_export._about import CategoryDescription
 from reasonkit_export._models import coerce_category
 from reasonkit_export.exceptions import DatabaseError, InvalidRequest
-from reasonkit_export.sources._names import Exclusions, is_secret_name, personal_data_kind
+from reasonkit_export.sources._common import (
+    Exclusions,
+    is_secret_name,
+    personal_data_kind,
+    plain_value,
+)
 
 __all__ = [
     "CoverageReport",
@@ -96,9 +99,6 @@ Membership = Callable[[FromClause, BindParameter[Any]], ColumnElement[bool]]
 _USER_PARAM = "rk_user_id"
 _SINCE_PARAM = "rk_since"
 
-# Values of these types reach the encoder as they are; anything else a driver
-# returns (ip addresses, ranges, geometry, ...) is turned into its text form.
-_PLAIN = (str, int, float, bool, Decimal, datetime, date, time, timedelta, UUID, bytes)
 _SAFE_TYPES = (
     sa_types.String,
     sa_types.Integer,
@@ -113,26 +113,11 @@ _SAFE_TYPES = (
 )
 
 
-def _plain(value: Any) -> Any:
-    """A database value as something the export encoder takes."""
-    if value is None or isinstance(value, _PLAIN):
-        return value
-    if isinstance(value, memoryview | bytearray):
-        return bytes(value)
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
-        return str(value)
-    return str(value)
-
-
 def _converter(column_type: sa_types.TypeEngine[Any]) -> Callable[[Any], Any] | None:
     """The conversion a column's values need, or None when the driver's values are plain."""
     if isinstance(column_type, _SAFE_TYPES) and not isinstance(column_type, sa_types.ARRAY):
         return None
-    return _plain
+    return plain_value
 
 
 def _python_type(column_type: sa_types.TypeEngine[Any]) -> Callable[[str], Any]:

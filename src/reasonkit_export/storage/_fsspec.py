@@ -29,6 +29,7 @@ from fsspec.implementations.local import LocalFileSystem
 from fsspec.spec import AbstractFileSystem
 
 from reasonkit_export._files import DIR_MODE, FILE_MODE, check_mode, create_private, make_dirs
+from reasonkit_export._redact import install_aws_log_redaction
 from reasonkit_export.exceptions import InvalidKey, InvalidRequest, StorageError
 
 __all__ = ["FsspecStorage", "validate_key"]
@@ -101,6 +102,9 @@ class FsspecStorage:
         options = dict(storage_options or {})
         if fsspec.utils.get_protocol(url) in _S3_PROTOCOLS:
             options = _s3_options(options)
+            # botocore logs request headers (Credential=<access key id>/...)
+            # at DEBUG; mask them before any handler sees the record.
+            install_aws_log_redaction()
         try:
             fs, root = fsspec.core.url_to_fs(url, **options)
         except (ImportError, ValueError) as exc:

@@ -180,8 +180,9 @@ class JobRepositoryContract:
         """A save based on an old version is rejected and changes nothing."""
         job = repository.add(_job())
         current = repository.save(attrs.evolve(job, progress=10))
-        with pytest.raises(ConflictError):
+        with pytest.raises(ConflictError) as caught:
             repository.save(attrs.evolve(job, progress=99))
+        assert caught.value.record_id == job.id
         assert repository.get(job.id) == current
 
     def test_save_missing_raises_not_found(self, repository: JobRepository) -> None:

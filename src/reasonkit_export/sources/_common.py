@@ -1,14 +1,20 @@
-"""Name rules shared by the SQL and Django sources: secrets, exclusions, personal data.
+"""What the SQL and Django sources share: name rules (secrets, exclusions, personal data)
+and the conversion of driver values into what the encoder takes.
 
-Nothing here imports SQLAlchemy or Django; the rules work on plain names.
+Nothing here imports SQLAlchemy or Django.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import itertools
 import re
 from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
 
 from reasonkit_export.exceptions import InvalidRequest
 
@@ -16,7 +22,28 @@ __all__ = [
     "Exclusions",
     "is_secret_name",
     "personal_data_kind",
+    "plain_value",
 ]
+
+# Values of these types reach the encoder as they are; anything else a driver
+# returns (ip addresses, ranges, geometry, ...) is turned into its text form.
+_PLAIN = (str, int, float, bool, Decimal, datetime, date, time, timedelta, UUID, bytes)
+
+
+def plain_value(value: Any) -> Any:
+    """A database value as something the export encoder takes."""
+    if value is None or isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, memoryview | bytearray):
+        return bytes(value)
+    if isinstance(value, list | tuple):
+        return [plain_value(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): plain_value(item) for key, item in value.items()}
+    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return value.compressed
+    return str(value)
+
 
 # Words that, as a part of a column name split at "_" (or camelCase), mark a
 # secret. "token" alone, not "tokens": "input_tokens" is a count, "api_token"

@@ -1,0 +1,77 @@
+"""Header parsing errors name what is wrong, exactly (pinned by mutation testing)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from reasonkit_export.crypto._header import Stanza, encode_header, read_header
+from reasonkit_export.crypto._io import BufferedSource
+from reasonkit_export.exceptions import HeaderError
+
+KEY = bytes(range(16))
+MAC_LINE = b"--- " + b"A" * 43 + b"\n"
+
+
+def parse(data: bytes) -> object:
+    """Parse ``data`` as an age header."""
+    return read_header(BufferedSource(io.BytesIO(data)))
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (b"\nage-encryption.org/v1\n", "not an age v1 file (unsupported version line)"),
+        (b"age-encryption.org/v2\n", "not an age v1 file (unsupported version line)"),
+        (b"age-encryption.org/v1", "age header is truncated"),
+        (b"age-encryption.org/v1\n-> \n\n", "malformed age header: invalid stanza argument"),
+        (b"age-encryption.org/v1\n->\n\n", "malformed age header: bad stanza line"),
+        (b"age-encryption.org/v1\n=> X\n\n", "malformed age header: bad stanza line"),
+        (b"age-encryption.org/v1\n-> X \xff\n\n", "malformed age header: invalid stanza argument"),
+        (
+            b"age-encryption.org/v1\n-> X\n" + b"A" * 65 + b"\n",
+            "malformed age header: stanza body line too long",
+        ),
+        (b"age-encryption.org/v1\n-> X\nAB=\n", "malformed age header: stanza body: "),
+        (b"age-encryption.org/v1\n-> X\n\n---\n", "malformed age header: bad MAC line"),
+        (
+            b"age-encryption.org/v1\n-> X\n\n--- AAAA\n",
+            "malformed age header: MAC has the wrong length",
+        ),
+        (b"age-encryption.org/v1\n-> X\n\n--- !!!!\n", "malformed age header: MAC: "),
+        (b"age-encryption.org/v1\n" + MAC_LINE, "malformed age header: no recipient stanzas"),
+    ],
+    ids=[
+        "empty-version-line",
+        "version-2",
+        "truncated",
+        "empty-argument",
+        "no-type",
+        "not-an-arrow",
+        "non-ascii-argument",
+        "body-line-too-long",
+        "body-not-base64",
+        "mac-missing",
+        "mac-short",
+        "mac-not-base64",
+        "no-stanzas",
+    ],
+)
+def test_malformed_headers_are_refused_naming_the_fault(header: bytes, message: str) -> None:
+    """Each kind of malformed header raises HeaderError with its own message."""
+    with pytest.raises(HeaderError) as caught:
+        parse(header)
+    assert str(caught.value).startswith(message)
+    if not message.endswith(": "):
+        assert str(caught.value) == message
+
+
+def test_header_round_trips_and_leaves_the_payload() -> None:
+    """A canonical header parses back to its stanzas; the bytes after it stay unread."""
+    stanzas = [Stanza("X", ("a", "b"), b"\x00" * 48), Stanza("Y", (), b"")]
+    data = encode_header(stanzas, KEY) + b"PAYLOAD"
+    source = BufferedSource(io.BytesIO(data))
+    header = read_header(source)
+    assert header.stanzas == tuple(stanzas)
+    assert source.read_upto(100) == b"PAYLOAD"

@@ -1,0 +1,1 @@
+"""A minimal Django project for the ModelSource tests (run in a subprocess)."""

@@ -1,0 +1,1 @@
+"""The shop app: users from django.contrib.auth, posts, comments, orders, ..."""
