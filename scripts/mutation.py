@@ -6,6 +6,7 @@ Usage (from the repository root, with the ``test`` and ``mutation`` extras)::
     python scripts/mutation.py tokens          # mutate one target, run only its tests
     python scripts/mutation.py tokens --survivors   # list the survivors of the last run
     python scripts/mutation.py tokens --show NAME   # the diff of one mutant
+    python scripts/mutation.py tokens --rerun-survivors   # after adding tests
 
 Each target runs mutmut in its own scratch directory ``.mutation/<target>/``
 (ignored by git): ``src`` and ``tests`` are symlinks to the checkout, and the
@@ -200,7 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the targets and exit")
     parser.add_argument("--survivors", action="store_true", help="report the last run only")
     parser.add_argument("--show", metavar="MUTANT", help="print one mutant's diff")
-    parser.add_argument("--keep", action="store_true", help="reuse the last run's results")
+    parser.add_argument(
+        "--rerun-survivors",
+        action="store_true",
+        help="run only the last run's survivors again (after adding tests)",
+    )
     parser.add_argument("--max-children", type=int, default=2)
     options = parser.parse_args(argv)
     if options.list or options.target is None:
@@ -214,10 +219,18 @@ def main(argv: list[str] | None = None) -> int:
     if options.show:
         return _mutmut(work, "show", options.show).returncode
     if not options.survivors:
-        work = _prepare(options.target, target, fresh=not options.keep)
         names = list(target.functions) or [
             "*" + target.source.removeprefix("src/").removesuffix(".py").replace("/", ".") + ".*"
         ]
+        if options.rerun_survivors:
+            names = [
+                name
+                for name, status in _results(work, target).items()
+                if status not in {"killed", "caught by type check"}
+            ]
+            if not names:
+                return 0 if _report(options.target, _results(work, target)) >= 90.0 else 1
+        work = _prepare(options.target, target, fresh=not options.rerun_survivors)
         env_note = f"mutmut run on {target.source} with {' '.join(target.tests)}"
         print(env_note, flush=True)
         os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")

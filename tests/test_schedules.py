@@ -244,11 +244,11 @@ def test_all_is_kept_so_new_sources_join(
     assert job.categories == ("profile", "reasoning_history", "billing")
 
 
-def test_notify_email_false_reaches_the_job(
+def test_notify_false_schedule_makes_silent_jobs(
     unlimited: ExportService, clock: FrozenClock, notifier: RecordingNotifier
 ) -> None:
-    """A schedule with notify_email=False makes silent jobs; True makes notified ones."""
-    unlimited.schedule_export("alice", "0 3 * * *", "json", ["profile"], notify_email=False)
+    """A schedule with notify=False makes silent jobs; True makes notified ones."""
+    unlimited.schedule_export("alice", "0 3 * * *", "json", ["profile"], notify=False)
     unlimited.schedule_export("bob", "0 3 * * *", "json", ["profile"])
     clock.advance(days=1)
     jobs = {job.user_id: job for job in unlimited.run_due_schedules()}

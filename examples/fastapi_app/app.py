@@ -212,7 +212,7 @@ def create_app(
             body.cron_expression,
             body.format,
             body.categories,
-            notify_email=body.notify_email,
+            notify=body.notify_email,
             timezone=body.timezone,
             incremental=body.incremental,
         )

@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeAlias, TypeVar
 from uuid import UUID
 
+from reasonkit_export._compat import renamed_keyword
 from reasonkit_export._download import CHUNK_SIZE, Download
 from reasonkit_export._models import (
     Category,
@@ -384,9 +385,10 @@ class AsyncExportService:
         format: ExportFormat | str,  # noqa: A002 - the sync API's name
         categories: _Categories,
         *,
-        notify_email: bool = True,
+        notify: bool = True,
         timezone: str = "UTC",
         incremental: bool = False,
+        notify_email: bool = _UNSET,
     ) -> ScheduledExport:
         """Create a recurring export (:meth:`ExportService.schedule_export`)."""
         return await self._call(
@@ -395,7 +397,7 @@ class AsyncExportService:
             cron_expression,
             format,
             categories,
-            notify_email=notify_email,
+            notify=renamed_keyword("notify_email", notify_email, notify, unset=_UNSET),
             timezone=timezone,
             incremental=incremental,
         )
@@ -420,8 +422,9 @@ class AsyncExportService:
         categories: _Categories = _UNSET,
         timezone: str = _UNSET,
         enabled: bool = _UNSET,
-        notify_email: bool = _UNSET,
+        notify: bool = _UNSET,
         incremental: bool = _UNSET,
+        notify_email: bool = _UNSET,
     ) -> ScheduledExport:
         """Change the given fields of a schedule (:meth:`ExportService.update_schedule`)."""
         return await self._call(
@@ -433,7 +436,7 @@ class AsyncExportService:
             categories=categories,
             timezone=timezone,
             enabled=enabled,
-            notify_email=notify_email,
+            notify=renamed_keyword("notify_email", notify_email, notify, unset=_UNSET),
             incremental=incremental,
         )
 

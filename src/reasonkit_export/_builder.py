@@ -50,6 +50,7 @@ __all__ = [
 
 _PROGRESS_MASK = 1023  # check progress every 1,024 records inside a category
 _PROGRESS_MIN_INTERVAL = 2.0  # seconds between progress writes to the repository
+_CANCEL_CHECK_INTERVAL = 1.0  # seconds between looks at the job for a cancel
 
 
 class Superseded(Exception):
@@ -107,6 +108,7 @@ class WorkerLease:
         self._thread: threading.Thread | None = None
         self.superseded = False
         self._last_write = time.monotonic()
+        self._last_check = self._last_write
 
     def save(self, **changes: Any) -> ExportJob:
         """Save ``changes`` on top of the worker's current job, fenced by its attempt.
@@ -152,6 +154,27 @@ class WorkerLease:
             lease_expires_at=now + self._config.lease,
         )
 
+    def check(self) -> None:
+        """Raise Superseded if the job was cancelled or claimed anew.
+
+        Reads the job at most once a second (a progress write counts as a
+        look), so a long stretch without progress writes, such as rendering
+        a PDF, still notices a cancel within about a second.
+        """
+        if self.superseded:
+            raise Superseded
+        now = time.monotonic()
+        if now - max(self._last_check, self._last_write) < _CANCEL_CHECK_INTERVAL:
+            return
+        self._last_check = now
+        try:
+            current = self._repository.get(self.job.id)
+        except ExportError:
+            return  # the heartbeat and the next write will tell
+        if current.attempt != self.job.attempt or current.status is not ExportStatus.PROCESSING:
+            self.superseded = True
+            raise Superseded
+
     def renew(self) -> None:
         """Extend the lease (called by the heartbeat thread) while the job is processing."""
         if self.job.status is not ExportStatus.PROCESSING:
@@ -178,14 +201,26 @@ class WorkerLease:
 
 
 class _Progress:
-    """Turns records and categories into a percentage on the lease."""
+    """Turns records and categories into a percentage on the lease.
 
-    def __init__(self, lease: WorkerLease, total: int) -> None:
+    Reading the sources runs up to ``reading`` percent; a writer that renders
+    afterwards (the PDF report) moves the rest up to 90 % through
+    :meth:`render`. The last 10 % is finishing and storing.
+    """
+
+    def __init__(self, lease: WorkerLease, total: int, *, reading: int = 90) -> None:
         self._lease = lease
         self._total = max(total, 1)
         self._done = 0
         self._expected: int | None = None
+        self._reading = reading
         self.current: str | None = None
+
+    def render(self, done: int, total: int) -> None:
+        """A writer rendered ``done`` of ``total`` records; also notices a cancel."""
+        share = min(done / total, 1.0) if total > 0 else 1.0
+        self._lease.progress(self._reading + int((90 - self._reading) * share))
+        self._lease.check()
 
     def start(self, category: str, source: RegisteredSource, user_id: str) -> None:
         self.current = category
@@ -198,6 +233,7 @@ class _Progress:
     def tick(self, records: int) -> None:
         fraction = min(records / self._expected, 1.0) if self._expected else 0.0
         self._lease.progress(self._percent(self._done + fraction))
+        self._lease.check()
 
     def finish(self) -> None:
         self._done += 1
@@ -205,8 +241,8 @@ class _Progress:
         self._lease.progress(self._percent(self._done), force=True)
 
     def _percent(self, categories_done: float) -> int:
-        # Reading sources is most of the work; the last 10% is finishing and storing.
-        return min(int(90 * categories_done / self._total), 90)
+        reading = self._reading
+        return min(int(reading * categories_done / self._total), reading)
 
 
 Redactor = Callable[[str, Mapping[str, Any], str], Mapping[str, Any]]
@@ -336,8 +372,17 @@ def _excluded_all(
     }
 
 
-def make_writer(fmt: ExportFormat, config: ExportConfig) -> FormatWriter:
-    """The format writer for ``fmt``, configured from ``config``."""
+def make_writer(
+    fmt: ExportFormat,
+    config: ExportConfig,
+    *,
+    render_progress: Callable[[int, int], None] | None = None,
+) -> FormatWriter:
+    """The format writer for ``fmt``, configured from ``config``.
+
+    ``render_progress`` is called while a PDF report renders (records
+    rendered, records in the report); it may raise to stop the build.
+    """
     if fmt is ExportFormat.JSON:
         from reasonkit_export.formats._json import JsonWriter
 
@@ -353,7 +398,7 @@ def make_writer(fmt: ExportFormat, config: ExportConfig) -> FormatWriter:
     if fmt is ExportFormat.PDF:
         from reasonkit_export.formats._pdf import PdfWriter
 
-        return PdfWriter()
+        return PdfWriter(fonts=config.pdf_fonts, progress=render_progress)
     from reasonkit_export.formats._zip import ZipWriter
 
     return ZipWriter(
@@ -362,6 +407,10 @@ def make_writer(fmt: ExportFormat, config: ExportConfig) -> FormatWriter:
         include_pdf=config.zip_include_pdf,
         include_csv=config.zip_include_csv,
         compresslevel=config.compression_level,
+        pdf_fonts=config.pdf_fonts,
+        pdf_progress=render_progress,
+        pdf_summary_above=config.zip_pdf_summary_above,
+        pdf_summary_records=config.zip_pdf_summary_records,
     )
 
 
@@ -387,7 +436,19 @@ def build_artifact(
         Superseded: the job was cancelled or claimed by a newer attempt.
     """
     job = lease.job
-    writer = make_writer(job.format, config)
+    # A PDF report renders after the records are read: give it a share of the
+    # progress bar (the whole report for "pdf"; a ZIP's may be a summary).
+    renders = job.format is ExportFormat.PDF or (
+        job.format is ExportFormat.ZIP and config.zip_include_pdf and not config.split_archives
+    )
+    progress = (
+        _Progress(
+            lease, len(job.categories), reading=(45 if job.format is ExportFormat.PDF else 70)
+        )
+        if renders
+        else _Progress(lease, len(job.categories))
+    )
+    writer = make_writer(job.format, config, render_progress=progress.render)
     descriptions = _describe_all(job.categories, sources)
     info = ExportInfo(
         export_id=job.id,
@@ -415,7 +476,6 @@ def build_artifact(
             and sources[category].incremental is not None
         ),
     )
-    progress = _Progress(lease, len(job.categories))
     sections = _sections(info, sources, progress, redactor)
     stem = f"export-{now:%Y%m%d}-{str(job.id)[:8]}"
     with _translated_errors(progress):

@@ -125,6 +125,24 @@ _EN: dict[str, str] = {
     "readme.file.data_json": "All of your data in one JSON document, by category.",
     "readme.file.csv": 'The records of category "{category}" as a table.',
     "readme.file.pdf": "A readable report of the same data.",
+    "readme.file.pdf_summary": (
+        "A readable summary: the first {count} records of each category (the export is"
+        " too large for a complete report; every record is in index.html and data.json)."
+    ),
+    "readme.pdf_rule": (
+        "report.pdf shows every record when the export has at most {limit} records;"
+        " above that it is a summary with the first {count} records of each category,"
+        " and index.html (the view for your browser) and data.json hold every record."
+    ),
+    "report.summary": (
+        "This report is a summary of a large export: each category shows its first"
+        " {count} records. Every record is in the archive's other files: index.html"
+        " (open it in a browser), data.json and the CSV tables."
+    ),
+    "report.summary_more": (
+        "{count} more records of this category are not shown in this summary;"
+        " see index.html or data.json."
+    ),
     "readme.file.readme": "This file.",
     "readme.file.manifest": "The list of files with their sizes and SHA-256 checksums.",
     "readme.file.part_json": 'The records of category "{category}" in this part, as JSON.',
@@ -179,6 +197,10 @@ _EN: dict[str, str] = {
         "reading them in part order gives the records in their original order. Each "
         "part's manifest.json lists its own files and how many records of each category "
         "it holds."
+    ),
+    "readme.part_combine_one": (
+        "Your whole export is in this one archive; there are no other parts. The "
+        "records of a category are in data/<category>.part-1.json."
     ),
     "readme.part_json_only": (
         "The parts hold your data as JSON (one document per category, one record per "
@@ -300,6 +322,26 @@ _DE: dict[str, str] = {
     "readme.file.data_json": "Alle Ihre Daten in einem JSON-Dokument, nach Kategorien.",
     "readme.file.csv": 'Die Datensätze der Kategorie "{category}" als Tabelle.',
     "readme.file.pdf": "Ein lesbarer Bericht mit denselben Daten.",
+    "readme.file.pdf_summary": (
+        "Eine lesbare Zusammenfassung: die ersten {count} Datensätze jeder Kategorie (der"
+        " Export ist für einen vollständigen Bericht zu groß; alle Datensätze stehen in"
+        " index.html und data.json)."
+    ),
+    "readme.pdf_rule": (
+        "report.pdf zeigt jeden Datensatz, wenn der Export höchstens {limit} Datensätze"
+        " hat; darüber ist er eine Zusammenfassung mit den ersten {count} Datensätzen"
+        " jeder Kategorie, und index.html (die Ansicht für Ihren Browser) und data.json"
+        " enthalten alle Datensätze."
+    ),
+    "report.summary": (
+        "Dieser Bericht ist die Zusammenfassung eines großen Exports: jede Kategorie zeigt"
+        " ihre ersten {count} Datensätze. Alle Datensätze stehen in den anderen Dateien"
+        " des Archivs: index.html (im Browser öffnen), data.json und die CSV-Tabellen."
+    ),
+    "report.summary_more": (
+        "{count} weitere Datensätze dieser Kategorie zeigt diese Zusammenfassung nicht;"
+        " siehe index.html oder data.json."
+    ),
     "readme.file.readme": "Diese Datei.",
     "readme.file.manifest": "Die Liste der Dateien mit Größe und SHA-256-Prüfsumme.",
     "readme.file.part_json": 'Die Datensätze der Kategorie "{category}" in diesem Teil, als JSON.',
@@ -356,6 +398,10 @@ _DE: dict[str, str] = {
         "eine Datei je Teil, der welche enthält; der Reihe nach gelesen ergeben sie die "
         "ursprüngliche Reihenfolge. Die manifest.json jedes Teils nennt seine Dateien und "
         "wie viele Datensätze jeder Kategorie er enthält."
+    ),
+    "readme.part_combine_one": (
+        "Ihr ganzer Export steckt in diesem einen Archiv; weitere Teile gibt es nicht. "
+        "Die Datensätze einer Kategorie stehen in data/<Kategorie>.part-1.json."
     ),
     "readme.part_json_only": (
         "Die Teile enthalten Ihre Daten als JSON (ein Dokument je Kategorie, ein "

@@ -11,6 +11,7 @@ import enum
 import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -335,6 +336,25 @@ def _positive_int(_inst: object, attribute: attrs.Attribute[Any], value: object)
         raise InvalidRequest(f"{attribute.name} must be a positive integer, got {value!r}")
 
 
+def _font_files(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for path in value:
+        if not Path(path).is_file():
+            raise InvalidRequest(f"{attribute.name}: no font file at {path!r}")
+        if not path.lower().endswith((".ttf", ".otf", ".ttc", ".otc")):
+            raise InvalidRequest(
+                f"{attribute.name}: {path!r} is not a TrueType/OpenType font (.ttf, .otf, .ttc)"
+            )
+
+
+def _optional_count(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidRequest(
+            f"{attribute.name} must be None or a non-negative integer, got {value!r}"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class RateLimit:
     """How many exports one user may request.
@@ -457,6 +477,11 @@ class ExportConfig:
             rotated-out keys).
         max_schedules_per_user: how many schedules one user may have
             (``None``: no cap).
+        pdf_fonts: font files (``.ttf``, ``.otf``, ``.ttc``) the PDF tries first
+            for text DejaVu Sans cannot show.
+        zip_pdf_summary_above: above this many records, a ZIP's report.pdf is
+            a summary (``None``: always the complete report).
+        zip_pdf_summary_records: records per category in that summary.
     """
 
     storage_backend: StorageBackend = attrs.field(
@@ -491,6 +516,14 @@ class ExportConfig:
     decryption_identities: tuple[str, ...] = attrs.field(
         default=(), converter=_tuple_of_str, repr=False
     )
+    # PDF report: extra font files tried in order for characters DejaVu Sans
+    # lacks; and above how many records the ZIP's report.pdf is a summary of
+    # the first zip_pdf_summary_records records of each category (None: never).
+    pdf_fonts: tuple[str, ...] = attrs.field(
+        default=(), converter=_tuple_of_str, validator=_font_files
+    )
+    zip_pdf_summary_above: int | None = attrs.field(default=20_000, validator=_optional_count)
+    zip_pdf_summary_records: int = attrs.field(default=100, validator=_positive_int)
 
     def __attrs_post_init__(self) -> None:
         if self.storage_backend is StorageBackend.S3 and not self.s3_bucket:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 from reasonkit_export._builder import Redactor
+from reasonkit_export._compat import renamed_keyword
 from reasonkit_export._download import Download
 from reasonkit_export._lifecycle._context import ServiceContext
 from reasonkit_export._lifecycle._context import parse_uuid as _uuid
@@ -502,14 +503,19 @@ class ExportService:
         format: ExportFormat | str,  # noqa: A002 - the seed's name
         categories: Sequence[Category | str] | Category | str,
         *,
-        notify_email: bool = True,
+        notify: bool = True,
         timezone: str = "UTC",
         incremental: bool = False,
+        notify_email: bool = _UNSET,
     ) -> ScheduledExport:
         """Create a recurring export, evaluated in ``timezone`` (IANA name).
 
         With ``incremental``, each run exports only what changed since the
         schedule's last completed export (from sources that support it).
+        ``notify``: whether the notifier hears about the jobs it makes (as
+        for :meth:`create_export`; stored as ``ScheduledExport.notify_email``).
+        ``notify_email=`` is the deprecated old name of ``notify=`` (one
+        release, with a DeprecationWarning).
 
         Raises:
             InvalidSchedule: malformed, impossible or too frequent expression,
@@ -523,7 +529,7 @@ class ExportService:
             cron_expression,
             format,
             categories,
-            notify_email=notify_email,
+            notify_email=renamed_keyword("notify_email", notify_email, notify, unset=_UNSET),
             timezone=timezone,
             incremental=incremental,
         )
@@ -552,10 +558,13 @@ class ExportService:
         categories: Sequence[Category | str] | Category | str = _UNSET,
         timezone: str = _UNSET,
         enabled: bool = _UNSET,
-        notify_email: bool = _UNSET,
+        notify: bool = _UNSET,
         incremental: bool = _UNSET,
+        notify_email: bool = _UNSET,
     ) -> ScheduledExport:
         """Change a schedule; only the given fields change.
+
+        ``notify_email=`` is the deprecated old name of ``notify=``.
 
         A new expression or timezone, or re-enabling, recomputes ``next_run``
         from now: the time a schedule was off never fires.
@@ -572,7 +581,7 @@ class ExportService:
             categories=categories,
             timezone=timezone,
             enabled=enabled,
-            notify_email=notify_email,
+            notify_email=renamed_keyword("notify_email", notify_email, notify, unset=_UNSET),
             incremental=incremental,
         )
 

@@ -22,6 +22,7 @@ The tree::
     │   └── ConflictError                   a fenced write lost (stale version/attempt)
     │       └── ConflictRetriesExhausted    it kept losing for every bounded retry
     ├── DeliveryError                       a delivery step (webhook, copy) failed
+    ├── DestinationRefused (OSError)        a delivery address the policy refuses
     ├── SmtpDeliveryError (SMTPException)   a notification e-mail could not be sent
     └── CryptoError                         age encryption / decryption failed
         ├── KeyFormatError (ValueError)     a malformed recipient or identity string
@@ -47,6 +48,7 @@ __all__ = [
     "CryptoError",
     "DatabaseError",
     "DeliveryError",
+    "DestinationRefused",
     "ExportError",
     "ExportExpired",
     "ExportNotFound",
@@ -313,3 +315,12 @@ def _reply_code(exc: BaseException) -> int | None:
     if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
         return int(next(iter(exc.recipients.values()))[0])
     return None
+
+
+class DestinationRefused(ExportError, OSError):
+    """A connection was refused by the policy (raised below the HTTP layer).
+
+    It is an :class:`OSError` so HTTP clients treat it like any failed
+    connection; deliveries turn it into a ``DeliveryError`` that says only
+    "refused".
+    """

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from reasonkit_export.crypto._header import Stanza, encode_header, read_header
+from reasonkit_export.crypto._header import MAX_HEADER_SIZE, Stanza, encode_header, read_header
 from reasonkit_export.crypto._io import BufferedSource
 from reasonkit_export.exceptions import HeaderError
 
@@ -75,3 +75,42 @@ def test_header_round_trips_and_leaves_the_payload() -> None:
     header = read_header(source)
     assert header.stanzas == tuple(stanzas)
     assert source.read_upto(100) == b"PAYLOAD"
+
+
+def test_oversized_header_is_refused() -> None:
+    """A header line that never ends is refused once it passes MAX_HEADER_SIZE."""
+    data = b"age-encryption.org/v1\n-> X " + b"a" * (MAX_HEADER_SIZE + 10)
+    with pytest.raises(HeaderError) as caught:
+        parse(data)
+    assert str(caught.value) == f"age header exceeds {MAX_HEADER_SIZE} bytes"
+    assert MAX_HEADER_SIZE == 1 << 20
+
+
+def test_header_limit_counts_every_byte_up_to_the_newline() -> None:
+    """A first stanza line whose newline is byte MAX_HEADER_SIZE + 1 is already too large."""
+    prefix = b"age-encryption.org/v1\n-> X "
+    data = prefix + b"a" * (MAX_HEADER_SIZE - len(prefix)) + b"\n\n" + MAC_LINE
+    assert data.index(b"\n", len(prefix)) == MAX_HEADER_SIZE
+    with pytest.raises(HeaderError) as caught:
+        parse(data)
+    assert str(caught.value) == f"age header exceeds {MAX_HEADER_SIZE} bytes"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("",), ("a b",), ("a\x7f",), ("é",), ("\x20",)],
+    ids=["empty", "space", "delete", "non-ascii", "blank"],
+)
+def test_stanza_refuses_arguments_that_have_no_canonical_encoding(args: tuple[str, ...]) -> None:
+    """Stanza arguments must be non-empty runs of visible ASCII (33-126)."""
+    with pytest.raises(HeaderError) as caught:
+        Stanza("X", args)
+    assert str(caught.value) == "stanza arguments must be non-empty visible ASCII"
+    assert Stanza("X", ("!", "~")).args == ("!", "~")
+
+
+def test_parsed_argument_with_delete_is_refused() -> None:
+    """A stanza line holding DEL (127) is malformed."""
+    with pytest.raises(HeaderError) as caught:
+        parse(b"age-encryption.org/v1\n-> X a\x7f\n\n" + MAC_LINE)
+    assert str(caught.value) == "malformed age header: invalid stanza argument"

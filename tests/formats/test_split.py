@@ -170,7 +170,7 @@ def test_one_record_too_large_for_an_empty_volume(make_info: MakeInfo) -> None:
 
 
 def test_everything_fits_in_one_volume(make_info: MakeInfo) -> None:
-    """With a generous cap the export is a single volume, part 1."""
+    """With a generous cap the export is a single volume, part 1 of 1, and says so."""
     history = chat_records(200)
     factory, result = write_split(
         make_info("reasoning_history"),
@@ -179,7 +179,10 @@ def test_everything_fits_in_one_volume(make_info: MakeInfo) -> None:
     )
     assert result.parts == 1
     [part] = volumes_content(factory.finished)
-    assert part["manifest"]["part"] == 1
+    assert (part["manifest"]["part"], part["manifest"]["parts"]) == (1, 1)
+    assert "part 1 of 1 of your data export" in part["readme"]
+    assert "no other parts" in part["readme"]
+    assert "split into" not in part["readme"]
     assert part["docs"] == [
         {"category": "reasoning_history", "part": 1, "records": to_json_value(history)}
     ]

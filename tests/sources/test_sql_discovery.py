@@ -106,6 +106,18 @@ def test_secrets_are_left_out_and_named(app: tuple[sa.Engine, sa.MetaData]) -> N
     assert by_name["sessions"].excluded_fields == ("user_agent", "refresh_token")
 
 
+def test_unordered_discovery_yields_the_same_rows(app: tuple[sa.Engine, sa.MetaData]) -> None:
+    """ordered=False drops the ORDER BY but not a single row."""
+    engine, md = app
+    ordered = {s.category: s for s in discover_sources(engine, "users")}
+    for source in discover_sources(engine, "users", ordered=False):
+        assert "ORDER BY" not in str(source._statement)
+        mine = ordered[source.category]
+        assert "ORDER BY" in str(mine._statement)
+        for user in USERS:
+            assert sorted(_keys(source, md, user)) == _keys(mine, md, user)
+
+
 def test_max_depth_limits_the_walk(app: tuple[sa.Engine, sa.MetaData]) -> None:
     """refunds sit four foreign keys from users: found at depth 4, not at depth 3."""
     engine, _md = app

@@ -33,7 +33,7 @@ from typing import Any
 
 import attrs
 
-from reasonkit_export.exceptions import InvalidRequest
+from reasonkit_export.exceptions import DestinationRefused, InvalidRequest
 
 __all__ = ["AddressCheck", "DestinationPolicy", "DestinationRefused", "public_address"]
 
@@ -54,15 +54,6 @@ METADATA_ADDRESSES = frozenset(
 )
 
 DEFAULT_PROTOCOLS = frozenset({"https", "s3", "s3a"})
-
-
-class DestinationRefused(OSError):
-    """A connection was refused by the policy (raised below the HTTP layer).
-
-    It is an :class:`OSError` so HTTP clients treat it like any failed
-    connection; deliveries turn it into a ``DeliveryError`` that says only
-    "refused".
-    """
 
 
 def _unwrap(address: IPAddress) -> IPAddress:

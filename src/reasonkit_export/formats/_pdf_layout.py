@@ -4,9 +4,9 @@ fpdf2's ``multi_cell`` and ``table`` re-measure and re-parse every string
 (fragments, markdown checks, text shaping hooks), which caps them at a few
 hundred records per second. The report instead measures text from a glyph
 advance table read once per font, wraps greedily on spaces itself, and hands
-fpdf2 only finished lines. There is no text shaping: combining marks are drawn
-with their own (usually zero) advance, and right-to-left scripts appear in
-logical order, unjoined.
+fpdf2 only finished lines. Widths are the sum of the glyphs' advances (of the
+font that draws each character); lines in scripts that need shaping are drawn
+by fpdf2 with HarfBuzz, whose shaped width is close to that sum.
 
 Cleaning rules (what the reader sees instead of what the font cannot draw):
 
@@ -14,9 +14,10 @@ Cleaning rules (what the reader sees instead of what the font cannot draw):
   ``\\x85``, U+2028, U+2029) start a new line, as :meth:`str.splitlines` does.
 * A tab becomes four spaces.
 * Every other control character (C0, DEL, C1) and every character without a
-  glyph in the font (CJK, emoji, private use, lone surrogates, ...) becomes
-  U+FFFD (the font's replacement glyph), and is counted, so the manifest can
-  say how many characters were not shown as written.
+  glyph in the main fonts or a fallback font (private use, lone surrogates,
+  scripts no installed font covers, ...) becomes U+FFFD (the font's
+  replacement glyph), and is counted, so the manifest can say how many
+  characters were not shown as written.
 """
 
 from __future__ import annotations
@@ -25,11 +26,19 @@ import json
 import re
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from itertools import accumulate
 from typing import Any
 
-__all__ = ["REPLACEMENT", "TextCleaner", "TextMetrics", "display_pairs", "display_value"]
+__all__ = [
+    "REPLACEMENT",
+    "TextCleaner",
+    "TextMetrics",
+    "display_pairs",
+    "display_value",
+    "record_fields",
+    "undrawable_pattern",
+]
 
 REPLACEMENT = "\ufffd"
 _TAB = "    "
@@ -43,16 +52,20 @@ _EPSILON = 1e-6
 class _CleanTable(dict[int, str]):
     """``str.translate`` table filled lazily: one decision per distinct character."""
 
-    def __init__(self, cmap: Collection[int]) -> None:
+    def __init__(self, cmap: Collection[int], fallback: Callable[[str], bool] | None) -> None:
         super().__init__()
         self._cmap = cmap
+        self._fallback = fallback
         self.replaced: set[str] = set()
 
     def __missing__(self, code: int) -> str:
         char = chr(code)
         if char == "\t":
             result = _TAB
-        elif unicodedata.category(char) == "Cc" or code not in self._cmap:
+        elif unicodedata.category(char) == "Cc" or (
+            code not in self._cmap
+            and (self._fallback is None or 0xD800 <= code <= 0xDFFF or not self._fallback(char))
+        ):
             result = REPLACEMENT
             self.replaced.add(char)
         else:
@@ -75,7 +88,7 @@ class _WidthTable(dict[str, float]):
         return width
 
 
-def _undrawable_pattern(cmap: Collection[int]) -> re.Pattern[str]:
+def undrawable_pattern(cmap: Collection[int]) -> re.Pattern[str]:
     """Compile a pattern matching any character that :class:`TextCleaner` must replace."""
     codes = sorted(code for code in cmap if unicodedata.category(chr(code)) != "Cc")
     ranges: list[str] = []
@@ -99,14 +112,18 @@ class TextCleaner:
     of them have a glyph for, so a cleaned string can be drawn in any of them.
 
     Args:
-        cmap: the code points every font of the report has a glyph for.
+        cmap: the code points every main font of the report has a glyph for.
+        fallback: tells whether a fallback font can draw a character outside
+            ``cmap``; such characters are kept.
     """
 
-    def __init__(self, cmap: Collection[int]) -> None:
+    def __init__(
+        self, cmap: Collection[int], fallback: Callable[[str], bool] | None = None
+    ) -> None:
         self.replaced_count = 0
-        self._table = _CleanTable(cmap)
+        self._table = _CleanTable(cmap, fallback)
         self._ascii_ok = all(code in cmap for code in range(0x20, 0x7F))
-        self._needs_cleaning = _undrawable_pattern(cmap)
+        self._needs_cleaning = undrawable_pattern(cmap)
 
     def clean_line(self, text: str) -> str:
         """Return ``text`` (one line, no line breaks) with undrawable characters replaced."""
@@ -261,3 +278,27 @@ def _flatten(prefix: str, value: Any, pairs: list[tuple[str, str]]) -> None:
                 _flatten(f"{prefix}[{index}]", item, pairs)
     else:
         pairs.append((prefix, display_value(value)))
+
+
+def record_fields(record: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Flatten one JSON record into ``(path, value)`` for a presenter to label and format.
+
+    Paths as in :func:`display_pairs` (``address.city``, ``items[0].name``);
+    values are the scalars, lists of scalars, or empty containers themselves.
+    """
+    fields: list[tuple[str, Any]] = []
+    _walk("", record, fields)
+    return fields
+
+
+def _walk(prefix: str, value: Any, fields: list[tuple[str, Any]]) -> None:
+    if isinstance(value, dict):
+        if not value and prefix:
+            fields.append((prefix, value))
+        for key, item in value.items():
+            _walk(f"{prefix}.{key}" if prefix else str(key), item, fields)
+    elif isinstance(value, list) and any(isinstance(item, dict | list) for item in value):
+        for index, item in enumerate(value):
+            _walk(f"{prefix}[{index}]", item, fields)
+    else:
+        fields.append((prefix, value))

@@ -152,7 +152,8 @@ def render_readme(
     out = [title, "=" * len(title), ""]
     if part is not None:
         out += [_fill(msg("readme.part", part=part, parts=parts)), ""]
-        out += [_fill(msg("readme.part_combine", parts=parts)), ""]
+        combine = "readme.part_combine_one" if parts == 1 else "readme.part_combine"
+        out += [_fill(msg(combine, parts=parts)), ""]
         out += [_fill(msg("readme.part_json_only")), ""]
     when = timestamp_text(info.generated_at)
     out += [_fill(msg("readme.intro", generated=when, export_id=info.export_id)), ""]

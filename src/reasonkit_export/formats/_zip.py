@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
@@ -60,7 +60,7 @@ from reasonkit_export.formats._manifest import (
     encode_manifest,
 )
 from reasonkit_export.formats._spool import RecordSpool
-from reasonkit_export.formats._text import archive_readme
+from reasonkit_export.formats._text import archive_readme, format_number
 from reasonkit_export.formats._zipstream import ZipStream
 
 __all__ = ["ZipArchive", "ZipWriter", "member_stem", "write_csv_archive"]
@@ -479,6 +479,12 @@ class ZipWriter:
         compresslevel: deflate level, 0-9.
         pdf_writer_factory: builds the PDF writer; defaults to
             :class:`~reasonkit_export.formats._pdf.PdfWriter`.
+        pdf_fonts: extra fallback font files for the PDF report.
+        pdf_progress: called while the PDF report renders.
+        pdf_summary_above: above this many records in the export, the report
+            is a summary of each category's first ``pdf_summary_records``
+            records (None: always the complete report).
+        pdf_summary_records: records per category in a summary report.
     """
 
     def __init__(
@@ -490,6 +496,10 @@ class ZipWriter:
         compresslevel: int = 6,
         pdf_writer_factory: Callable[[], FormatWriter] | None = None,
         include_csv: bool = True,
+        pdf_fonts: Sequence[str] = (),
+        pdf_progress: Callable[[int, int], None] | None = None,
+        pdf_summary_above: int | None = None,
+        pdf_summary_records: int = 100,
     ) -> None:
         self.csv_bom = csv_bom
         self.neutralize_formulas = neutralize_formulas
@@ -497,18 +507,44 @@ class ZipWriter:
         self.include_csv = include_csv
         self.compresslevel = compresslevel
         self.pdf_writer_factory = pdf_writer_factory
+        self.pdf_fonts = tuple(pdf_fonts)
+        self.pdf_progress = pdf_progress
+        self.pdf_summary_above = pdf_summary_above
+        self.pdf_summary_records = pdf_summary_records
 
     def plan(self, info: ExportInfo) -> ArtifactPlan:
         """A ``.zip``; it compresses inside, so no service-level gzip."""
         return ArtifactPlan(extension="zip", media_type="application/zip", gzip_allowed=False)
 
-    def _pdf_writer(self) -> FormatWriter:
+    def _pdf_summarised(self, total: int) -> bool:
+        """Whether the report of an export of ``total`` records is a summary."""
+        return self.pdf_summary_above is not None and total > self.pdf_summary_above
+
+    def _pdf_writer(self, total: int) -> FormatWriter:
         if self.pdf_writer_factory is not None:
             return self.pdf_writer_factory()
         # Imported lazily: fpdf2 is only loaded when a PDF is actually made.
         from reasonkit_export.formats._pdf import PdfWriter
 
-        return PdfWriter()
+        return PdfWriter(
+            fonts=self.pdf_fonts,
+            progress=self.pdf_progress,
+            summary_records=self.pdf_summary_records if self._pdf_summarised(total) else None,
+        )
+
+    def _pdf_listing(self, msg: Messages, total: int) -> str:
+        """The README's line for report.pdf: what it holds, and the rule when one applies."""
+        if self.pdf_writer_factory is not None or self.pdf_summary_above is None:
+            return msg("readme.file.pdf")
+        count = format_number(self.pdf_summary_records, msg.locale)
+        rule = msg(
+            "readme.pdf_rule",
+            limit=format_number(self.pdf_summary_above, msg.locale),
+            count=count,
+        )
+        if self._pdf_summarised(total):
+            return f"{msg('readme.file.pdf_summary', count=count)} {rule}"
+        return f"{msg('readme.file.pdf')} {rule}"
 
     def write(self, info: ExportInfo, sections: Iterable[Section], sink: BinaryIO) -> WriteResult:
         """Spool every section once, then stream the archive's members into ``sink``."""
@@ -516,6 +552,7 @@ class ZipWriter:
             return self._write_json_only(info, sections, sink)
         spooled: list[_Spooled] = []
         warnings: list[str] = []
+        background = None
         try:
             _spool_sections(
                 sections,
@@ -525,6 +562,7 @@ class ZipWriter:
                 tables=self.include_csv,
             )
             counts = {item.category: item.count for item in spooled}
+            background = self._start_summary(info, spooled, sum(counts.values()))
 
             def replay(*, encoded: bool = False) -> list[Section]:
                 # data.json copies the spooled JSON bytes instead of re-encoding.
@@ -554,11 +592,15 @@ class ZipWriter:
                         archive, spooled, "csv/", bom=self.csv_bom, msg=msg, info=info
                     )
                 if self.include_pdf:
-                    pdf = self._pdf_writer()
+                    total = sum(counts.values())
                     with archive.member(pdf_name, "application/pdf") as member:
-                        result = pdf.write(info, replay(), cast(BinaryIO, member))
+                        if background is not None:
+                            result = background.copy_to(cast(BinaryIO, member))
+                        else:
+                            pdf = self._pdf_writer(total)
+                            result = pdf.write(info, replay(), cast(BinaryIO, member))
                     warnings.extend(result.warnings)
-                    listing.append((pdf_name, msg("readme.file.pdf")))
+                    listing.append((pdf_name, self._pdf_listing(msg, total)))
                 listing += [
                     (readme_name, msg("readme.file.readme")),
                     (MANIFEST_NAME, msg("readme.file.manifest")),
@@ -567,9 +609,28 @@ class ZipWriter:
                 archive.add(readme_name, readme, _TEXT)
                 archive.finish(info, record_counts=counts, warnings=warnings)
         finally:
+            if background is not None:
+                background.close()
             for item in spooled:
                 item.close()
         return WriteResult(record_counts=counts, warnings=tuple(warnings))
+
+    def _start_summary(self, info: ExportInfo, spooled: list[_Spooled], total: int) -> Any:
+        """Start rendering a summary report in another process (None: render it in place)."""
+        if (
+            not self.include_pdf
+            or self.pdf_writer_factory is not None
+            or not self._pdf_summarised(total)
+        ):
+            return None
+        from reasonkit_export.formats._pdf import BackgroundReport
+
+        return BackgroundReport(
+            info,
+            [(item.category, cast(RecordSpool, item.records)) for item in spooled],
+            summary_records=self.pdf_summary_records,
+            fonts=self.pdf_fonts,
+        )
 
     def _write_json_only(
         self, info: ExportInfo, sections: Iterable[Section], sink: BinaryIO
