@@ -18,7 +18,7 @@ from uuid import uuid4
 import boto3
 import pytest
 
-from reasonkit_export import ExportJob, InvalidRequest
+from reasonkit_export import ExportConfig, ExportJob, ExportService, InvalidRequest
 from reasonkit_export.delivery import (
     DeliveryError,
     DestinationPolicy,
@@ -27,6 +27,7 @@ from reasonkit_export.delivery import (
     public_address,
 )
 from reasonkit_export.delivery import _policy as policy_module
+from reasonkit_export.testing import StaticDataSource
 from tests.moto_support import moto_server
 from tests.test_delivery import DATA, SECRET, Opener, make_job
 
@@ -427,3 +428,27 @@ def test_copy_failure_says_only_failed(moto_endpoint: str) -> None:
     with pytest.raises(DeliveryError) as caught:
         delivery.deliver(job, Opener(job))
     assert str(caught.value) == "copy 'copy' failed"
+
+
+def test_service_records_refusal_and_keeps_its_folders(tmp_path: Any) -> None:
+    """The review's reproducer: a user copy target inside the embedded default's job folder."""
+    root = tmp_path / "reasonkit"
+    target = f"file://{root / 'jobs' / 'jobs'}"
+    service = ExportService.from_config(
+        ExportConfig(local_path=str(root), rate_limit=None),
+        sources=[StaticDataSource("profile", [{"name": "Zoë"}])],
+        deliveries=[
+            StorageCopyDelivery(
+                lambda _job: target,
+                name="copy:user",
+                allow=DestinationPolicy(hosts=["partner-inbox"]),
+            )
+        ],
+    )
+    before = sorted(p.name for p in (root / "jobs" / "jobs").iterdir())
+    job = service.process_export(service.create_export("alice", "json", ["profile"]).id)
+    assert job.delivery_results["copy:user"] == (
+        "failed: DeliveryError: copy 'copy:user' refused: the destination is not allowed"
+    )
+    after = sorted(p.name for p in (root / "jobs" / "jobs").iterdir())
+    assert after == sorted({*before, f"{job.id}.json"})  # only the job's own document

@@ -436,3 +436,32 @@ def test_macros_fire_like_their_expansion(macro: str, expression: str) -> None:
     after = utc(2025, 3, 14, 15, 9)
     assert fires(macro, after, 3) == fires(expression, after, 3)
     assert fires(macro.upper(), after, 1) == fires(expression, after, 1)
+
+
+def test_schedule_firing_once_in_28_years_has_no_gap() -> None:
+    """29 February on a Sunday fires once per 28-year cycle: no gap, so it is accepted."""
+    schedule = CronSchedule("0 0 29 2 */7")  # "*/7" is Sunday only, so both day fields must match
+    assert schedule.min_wall_gap() is None
+    validate_schedule("0 0 29 2 */7")
+    assert next_fire("0 0 29 2 */7", "UTC", utc(2025, 1, 1)) == utc(2032, 2, 29)
+    assert next_fire("0 0 29 2 */7", "UTC", utc(2032, 2, 29)) == utc(2060, 2, 29)
+
+
+@pytest.mark.parametrize(
+    "minimum", [timedelta(seconds=-1), 3600, None], ids=["negative", "int", "none"]
+)
+def test_bad_min_interval_is_a_request_error_with_its_message(minimum: object) -> None:
+    """A negative or non-timedelta min_interval is InvalidRequest, saying what is expected."""
+    from reasonkit_export.exceptions import InvalidRequest
+
+    with pytest.raises(InvalidRequest) as caught:
+        validate_schedule("0 0 * * *", min_interval=minimum)  # type: ignore[arg-type]
+    assert str(caught.value) == "min_interval must be a non-negative timedelta"
+    assert not isinstance(caught.value, InvalidSchedule)
+
+
+def test_last_representable_day_still_fires() -> None:
+    """The search reaches 9999-12-31 itself: a fire on the last day is found."""
+    after = datetime(9999, 12, 30, 12, tzinfo=UTC)
+    assert next_fire("0 0 31 12 *", "UTC", after) == datetime(9999, 12, 31, tzinfo=UTC)
+    assert next_fire("30 23 * * *", "UTC", after) == datetime(9999, 12, 30, 23, 30, tzinfo=UTC)

@@ -459,6 +459,16 @@ class ExportConfig:
             formula.
         zip_include_pdf: put the PDF report into ZIP exports.
         zip_include_csv: put one CSV file per category into ZIP exports.
+        zip_include_html: put the offline HTML view (``index.html`` and the
+            paged category pages under ``html/``) into ZIP exports.
+        pdf_fonts: extra font files (TTF/OTF), tried in order for characters
+            the bundled DejaVu Sans lacks in PDF reports.
+        zip_pdf_summary_above: above this many records, the ZIP's PDF is a
+            summary (the first ``zip_pdf_summary_records`` of each category
+            and a pointer to ``index.html``); ``None``: always the complete
+            report. The ``pdf`` format is always complete.
+        zip_pdf_summary_records: how many records of each category the ZIP's
+            summary PDF shows.
         split_archives: write a ZIP export over ``max_file_size_mb`` as several
             volumes instead of failing.
         signing_keys: keys (32+ bytes each) that sign download tokens; the first
@@ -477,11 +487,6 @@ class ExportConfig:
             rotated-out keys).
         max_schedules_per_user: how many schedules one user may have
             (``None``: no cap).
-        pdf_fonts: font files (``.ttf``, ``.otf``, ``.ttc``) the PDF tries first
-            for text DejaVu Sans cannot show.
-        zip_pdf_summary_above: above this many records, a ZIP's report.pdf is
-            a summary (``None``: always the complete report).
-        zip_pdf_summary_records: records per category in that summary.
     """
 
     storage_backend: StorageBackend = attrs.field(
@@ -502,6 +507,7 @@ class ExportConfig:
     csv_neutralize_formulas: bool = True
     zip_include_pdf: bool = True
     zip_include_csv: bool = True
+    zip_include_html: bool = True
     split_archives: bool = False
     signing_keys: tuple[bytes, ...] = attrs.field(default=(), converter=_signing_keys, repr=False)
     schedule_min_interval: timedelta = attrs.field(
