@@ -48,11 +48,11 @@ from reasonkit_export.exceptions import (
     CryptoError,
     ExportError,
     ExportExpired,
-    ExportNotFound,
     ExportNotReady,
     InvalidRequest,
     InvalidToken,
     KeyFormatError,
+    NotFound,
     RateLimitExceeded,
 )
 
@@ -770,12 +770,7 @@ def _classify(exc: BaseException) -> tuple[int, str]:
         return EXIT_USAGE, str(exc)
     if isinstance(
         exc,
-        ExportNotFound
-        | ExportExpired
-        | ExportNotReady
-        | RateLimitExceeded
-        | InvalidToken
-        | CryptoError,
+        NotFound | ExportExpired | ExportNotReady | RateLimitExceeded | InvalidToken | CryptoError,
     ):
         return EXIT_FAILED, str(exc)
     if isinstance(exc, ExportError):
