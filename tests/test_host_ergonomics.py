@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -26,7 +27,7 @@ from reasonkit_export.testing import StaticDataSource
 INTERNAL = ("storage_key", "version", "attempt", "lease_expires_at", "pending_notification")
 
 
-def _service(tmp_path: Path | None = None, **config: object) -> ExportService:
+def _service(tmp_path: Path | None = None, **config: Any) -> ExportService:
     sources = [
         StaticDataSource("profile", [{"name": "Ada"}]),
         StaticDataSource("billing", [{"invoice": 1}]),

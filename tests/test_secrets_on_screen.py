@@ -183,3 +183,10 @@ def test_botocore_debug_logs_never_show_credentials(
     for message in messages:
         assert key_id not in message
         assert secret not in message
+
+
+def test_storage_repr_hides_credentials() -> None:
+    """User info and query strings of a storage URL never appear in repr."""
+    storage = FsspecStorage("memory://user:secret@root/x?token=abc")
+    assert "secret" not in repr(storage)
+    assert "abc" not in repr(storage)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -244,7 +244,7 @@ def test_sql_repository_and_schedules_share_the_url(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def controller_toml(tmp_path: Path) -> Iterator[Path]:
+def controller_toml(tmp_path: Path) -> Path:
     """A settings file with a controller block and a tight rate limit."""
     path = tmp_path / "reasonkit-export.toml"
     path.write_text(

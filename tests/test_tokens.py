@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -147,7 +148,7 @@ def test_token_for_expired_job_is_refused(signed: ExportService) -> None:
         signed.open_download_by_token(token)
 
 
-def _fields(job: object) -> dict[str, object]:
+def _fields(job: object) -> dict[str, Any]:
     import attrs
 
     return attrs.asdict(job, recurse=False)  # type: ignore[arg-type]

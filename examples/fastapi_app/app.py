@@ -32,11 +32,11 @@ from reasonkit_export import (
     Download,
     ExportError,
     ExportExpired,
-    ExportNotFound,
     ExportNotReady,
     ExportService,
     ExportStatus,
     InvalidRequest,
+    NotFound,
     RateLimitExceeded,
     job_view,
     schedule_view,
@@ -120,9 +120,9 @@ class ScheduleExportBody(BaseModel):
 
 
 # The one place where library errors become HTTP statuses, most specific first
-# (InvalidSchedule is an InvalidRequest, ScheduleNotFound an ExportNotFound).
+# (InvalidSchedule is an InvalidRequest; NotFound covers jobs and schedules).
 ERROR_STATUSES: tuple[tuple[type[ExportError], int, str], ...] = (
-    (ExportNotFound, 404, "not_found"),
+    (NotFound, 404, "not_found"),
     (ExportExpired, 410, "expired"),
     (ExportNotReady, 409, "not_ready"),
     (RateLimitExceeded, 429, "rate_limited"),

@@ -37,11 +37,11 @@ from reasonkit_export.exceptions import (
     CryptoError,
     ExportError,
     ExportExpired,
-    ExportNotFound,
     ExportNotReady,
     InvalidRequest,
     InvalidToken,
     KeyFormatError,
+    NotFound,
     RateLimitExceeded,
 )
 from reasonkit_export.settings import (
@@ -803,12 +803,7 @@ def _classify(exc: BaseException) -> tuple[int, str]:
         return EXIT_USAGE, str(exc)
     if isinstance(
         exc,
-        ExportNotFound
-        | ExportExpired
-        | ExportNotReady
-        | RateLimitExceeded
-        | InvalidToken
-        | CryptoError,
+        NotFound | ExportExpired | ExportNotReady | RateLimitExceeded | InvalidToken | CryptoError,
     ):
         return EXIT_FAILED, str(exc)
     if isinstance(exc, ExportError):

@@ -7,6 +7,7 @@ import re
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -137,17 +138,17 @@ def test_json_and_csv_are_unchanged_by_the_html_view(tmp_path: Path) -> None:
     from tests.browser import sample
 
     with_html = write_sample(tmp_path / "a.zip", history=4)
-    original = sample.ZipWriter
+    original: Any = sample.ZipWriter  # type: ignore[attr-defined]
 
-    class NoHtml(original):  # type: ignore[misc, valid-type]
+    class NoHtml(original):
         def __init__(self, **options: object) -> None:
-            super().__init__(include_html=False, **options)  # type: ignore[arg-type]
+            super().__init__(include_html=False, **options)
 
-    sample.ZipWriter = NoHtml  # type: ignore[misc]
+    sample.ZipWriter = NoHtml  # type: ignore[attr-defined]
     try:
         without = write_sample(tmp_path / "b.zip", history=4)
     finally:
-        sample.ZipWriter = original  # type: ignore[misc]
+        sample.ZipWriter = original  # type: ignore[attr-defined]
     a, b = _members(with_html.with_suffix(".zip")), _members(without.with_suffix(".zip"))
     assert not any(n.endswith(".html") for n in b)
     for name in ("data.json", "csv/profile.csv", "csv/reasoning_history.csv"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -20,9 +20,12 @@ from tests.sources.schema import (
     populate,
 )
 
-sa = pytest.importorskip("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = pytest.importorskip("sqlalchemy")
 
-from reasonkit_export.sources.sql import TableSource, discover_sources  # noqa: E402
+from reasonkit_export.sources.sql import TableSource, discover_sources
 
 
 @pytest.fixture
