@@ -94,7 +94,7 @@ class CrashingStorage(FsspecStorage):
         self.point = point
 
     @contextlib.contextmanager
-    def open_write(self, key: str) -> Iterator[BinaryIO]:  # type: ignore[override]
+    def open_write(self, key: str) -> Iterator[BinaryIO]:
         with super().open_write(key) as handle:
             if self.point != "mid_write":
                 yield handle
@@ -108,7 +108,7 @@ class CrashingStorage(FsspecStorage):
                 die()
                 return 0
 
-            handle.write = write  # type: ignore[method-assign]
+            handle.write = write  # type: ignore[method-assign, assignment]
             yield handle
 
 
@@ -132,7 +132,7 @@ def build_service(repo: str, storage: str, log: str, point: str, lease: float) -
     """The service a worker process runs, with the crash point wired in."""
     return ExportService(
         sources=[Source(point)],
-        repository=CrashingRepository(open_repository(repo), point),  # type: ignore[arg-type]
+        repository=CrashingRepository(open_repository(repo), point),
         storage=CrashingStorage(storage, point),
         notifier=FileNotifier(log, point),
         config=ExportConfig(

@@ -15,7 +15,7 @@ from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
 __all__ = ["FailingFileSystem", "SeverableProxy", "failing_storage_url"]
 
 
-class _FailingFile(MemoryFile):  # type: ignore[misc]
+class _FailingFile(MemoryFile):
     """A memory file whose writes raise while its file system says so."""
 
     def write(self, data: Any) -> int:
@@ -23,7 +23,7 @@ class _FailingFile(MemoryFile):  # type: ignore[misc]
         return int(super().write(data))
 
 
-class FailingFileSystem(MemoryFileSystem):  # type: ignore[misc]
+class FailingFileSystem(MemoryFileSystem):
     """fsspec's memory file system, with operations that raise a chosen ``OSError``.
 
     Set ``FailingFileSystem.faults["write"] = errno.EIO`` (or ``"open"``,

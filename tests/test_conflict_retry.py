@@ -132,7 +132,7 @@ def test_service_deadline_extension_retries_on_the_fresh_copy() -> None:
             original_save(kit.repository.get(candidate.id))  # another writer bumps the version
         return original_save(candidate)
 
-    kit.repository.save = racing_save  # type: ignore[method-assign]
+    kit.repository.save = racing_save  # type: ignore[method-assign, assignment]
     assert job.due_at is not None
     extended = kit.service.extend_deadline(
         job.id, "complex request", job.due_at + timedelta(days=7)

@@ -587,7 +587,7 @@ def test_copy_refuses_bad_destinations() -> None:
         StorageCopyDelivery(42)  # type: ignore[arg-type]
     job = make_job()
     with pytest.raises(DeliveryError, match="returned int"):
-        StorageCopyDelivery(  # type: ignore[arg-type]
+        StorageCopyDelivery(
             lambda _job: 42,  # type: ignore[arg-type,return-value]
             allow=DestinationPolicy(hosts=["inbox"]),
         ).deliver(job, Opener(job))

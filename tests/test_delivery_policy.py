@@ -18,7 +18,7 @@ from uuid import uuid4
 import boto3
 import pytest
 
-from reasonkit_export import ExportJob, InvalidRequest
+from reasonkit_export import ExportConfig, ExportJob, ExportService, InvalidRequest
 from reasonkit_export.delivery import (
     DeliveryError,
     DestinationPolicy,
@@ -26,7 +26,7 @@ from reasonkit_export.delivery import (
     WebhookDelivery,
     public_address,
 )
-from reasonkit_export.delivery import _policy as policy_module
+from reasonkit_export.testing import StaticDataSource
 from tests.moto_support import moto_server
 from tests.test_delivery import DATA, SECRET, Opener, make_job
 
@@ -70,7 +70,7 @@ class Listener(ThreadingHTTPServer):
     ) -> None:
         super().__init__((host, port), Recorder)
         self.hits = 0
-        self.answer = answer or (lambda: (200, {}))
+        self.answer: Callable[[], Any] = answer or (lambda: (200, {}))
 
 
 @pytest.fixture
@@ -155,7 +155,7 @@ def test_policy_host_patterns() -> None:
     assert not policy.allows_protocol("http")
     assert not policy.allows_address("not-an-ip")
     with pytest.raises(InvalidRequest):
-        DestinationPolicy(hosts="partner.example")  # type: ignore[arg-type]
+        DestinationPolicy(hosts="partner.example")
 
 
 # ------------------------------------------------------------------ webhook
@@ -203,7 +203,7 @@ def test_webhook_connects_to_the_checked_address(
             return real(next(answers), *args, **kwargs)
         return real(host, *args, **kwargs)
 
-    monkeypatch.setattr(policy_module.socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr("reasonkit_export.delivery._policy.socket.getaddrinfo", rebinding)
     delivery = WebhookDelivery(
         f"http://rebind.example:{port}/hook",
         SECRET,
@@ -342,7 +342,9 @@ def test_copy_refuses_disallowed_user_destinations(
     for url in candidates:
         opener = Opener(job)
         delivery = StorageCopyDelivery(
-            lambda _job, url=url: url, allow=policy, storage_options={"key": "HOST-KEY"}
+            lambda _job, url=url: url,  # type: ignore[misc]  # a default binds each url
+            allow=policy,
+            storage_options={"key": "HOST-KEY"},
         )
         with pytest.raises(DeliveryError, match="refused: the destination is not allowed") as err:
             delivery.deliver(job, opener)
@@ -427,3 +429,27 @@ def test_copy_failure_says_only_failed(moto_endpoint: str) -> None:
     with pytest.raises(DeliveryError) as caught:
         delivery.deliver(job, Opener(job))
     assert str(caught.value) == "copy 'copy' failed"
+
+
+def test_service_records_refusal_and_keeps_its_folders(tmp_path: Any) -> None:
+    """The review's reproducer: a user copy target inside the embedded default's job folder."""
+    root = tmp_path / "reasonkit"
+    target = f"file://{root / 'jobs' / 'jobs'}"
+    service = ExportService.from_config(
+        ExportConfig(local_path=str(root), rate_limit=None),
+        sources=[StaticDataSource("profile", [{"name": "Zoë"}])],
+        deliveries=[
+            StorageCopyDelivery(
+                lambda _job: target,
+                name="copy:user",
+                allow=DestinationPolicy(hosts=["partner-inbox"]),
+            )
+        ],
+    )
+    before = sorted(p.name for p in (root / "jobs" / "jobs").iterdir())
+    job = service.process_export(service.create_export("alice", "json", ["profile"]).id)
+    assert job.delivery_results["copy:user"] == (
+        "failed: DeliveryError: copy 'copy:user' refused: the destination is not allowed"
+    )
+    after = sorted(p.name for p in (root / "jobs" / "jobs").iterdir())
+    assert after == sorted({*before, f"{job.id}.json"})  # only the job's own document

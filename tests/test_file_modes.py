@@ -37,7 +37,8 @@ def mode(path: Path) -> int:
 
 def modes_below(root: Path) -> tuple[set[int], set[int]]:
     """The file modes and folder modes of everything below ``root``."""
-    files, folders = set(), set()
+    files: set[int] = set()
+    folders: set[int] = set()
     for dirpath, dirnames, filenames in os.walk(root):
         folders.update(mode(Path(dirpath) / name) for name in dirnames)
         files.update(mode(Path(dirpath) / name) for name in filenames)

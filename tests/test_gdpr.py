@@ -222,7 +222,9 @@ class Changes:
 
     def __init__(self) -> None:
         base = datetime(2025, 5, 1, tzinfo=UTC)
-        self.rows = [{"n": n, "changed_at": base + timedelta(days=n)} for n in range(10)]
+        self.rows: list[dict[str, Any]] = [
+            {"n": n, "changed_at": base + timedelta(days=n)} for n in range(10)
+        ]
         self.seen: list[datetime | None] = []
 
     def records(self, user_id: str, *, since: datetime | None = None) -> Iterator[dict[str, Any]]:

@@ -38,7 +38,7 @@ def test_background_sink_preserves_order_and_content() -> None:
 
 def test_background_error_surfaces_in_the_writer() -> None:
     """A failure in the background thread is raised at the next write or at close."""
-    metered = MeteredSink(io.BytesIO(), limit=10)  # type: ignore[arg-type]
+    metered = MeteredSink(io.BytesIO(), limit=10)
     sink = BackgroundSink(metered, depth=1)
     with pytest.raises(FileTooLarge):
         for _ in range(100):
@@ -78,7 +78,7 @@ def test_isal_levels_cover_zlib_levels() -> None:
 def test_metered_sink_refuses_before_writing() -> None:
     """A write that would pass the cap writes nothing."""
     target = io.BytesIO()
-    sink = MeteredSink(target, limit=5)  # type: ignore[arg-type]
+    sink = MeteredSink(target, limit=5)
     sink.write(b"123")
     with pytest.raises(FileTooLarge):
         sink.write(b"456")

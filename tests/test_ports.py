@@ -34,7 +34,7 @@ class Everything(Plain):
     supports_since = True
     description: ClassVar[dict[str, str]] = {"description": "all of it"}
 
-    def records(  # type: ignore[override]
+    def records(
         self, user_id: str, *, since: datetime | None = None
     ) -> Iterable[Mapping[str, Any]]:
         return [{"user": user_id, "since": since}]

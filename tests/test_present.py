@@ -76,11 +76,11 @@ def test_description_validation() -> None:
     with pytest.raises(InvalidRequest, match="title"):
         CategoryDescription(title=" ")
     with pytest.raises(InvalidRequest, match="label"):
-        CategoryDescription(fields={"a": 3})  # type: ignore[dict-item]
+        CategoryDescription(fields={"a": 3})
     with pytest.raises(InvalidRequest, match="locale"):
         CategoryDescription(title={"not a tag!": "x"})
     with pytest.raises(InvalidRequest, match="fields"):
-        CategoryDescription(fields=["a"])  # type: ignore[arg-type]
+        CategoryDescription(fields=["a"])
 
 
 def test_to_dict_resolves_title_and_leaves_labels_out() -> None:
@@ -123,6 +123,7 @@ def test_datetimes_in_the_export_zone_with_the_zone_named() -> None:
 def test_numbers_match_babel(locale: str) -> None:
     """Fast number paths give exactly Babel's (CLDR) output, every digit kept."""
     presenter = _presenter(locale)
+    number: float
     for number in (0, 5, -5, 999, 1000, 1234, -1234, 12345, 9876543210, -1234567):
         assert presenter.value(number) == format_decimal(number, locale=locale.replace("-", "_"))
     for number in (0.5, -0.25, 1234.5678, 142.857142857, 1e-7, 12345678.125):

@@ -114,6 +114,7 @@ def test_stale_worker_cannot_overwrite_newer_attempt(
     assert final == stale_result
     assert final.attempt == 2
     assert final.storage_key == newer.storage_key
+    assert final.storage_key is not None
     assert service.storage.exists(final.storage_key)
     assert not service.storage.exists(f"{holder['job'].id}/attempt-1")
     assert notifier.events(holder["job"].id) == [NotificationEvent.COMPLETED]

@@ -246,3 +246,15 @@ def test_service_exports_to_s3_with_a_presigned_link(endpoint: str, bucket: str)
         body = response.read()
     assert len(body) == done.file_size
     assert hashlib.sha256(body).hexdigest() == done.sha256
+
+
+def test_s3_links_longer_than_a_week_need_a_template() -> None:
+    """Presigned S3 links last at most 7 days, so longer expiry needs a template."""
+    with pytest.raises(InvalidRequest, match="168"):
+        ExportConfig(storage_backend="s3", s3_bucket="b", link_expiry_hours=200)
+    ExportConfig(
+        storage_backend="s3",
+        s3_bucket="b",
+        link_expiry_hours=200,
+        download_url_template="https://app.example/e/{job_id}",
+    )

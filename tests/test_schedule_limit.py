@@ -42,4 +42,4 @@ def test_limit_is_configurable(make_service: Factory) -> None:
         lifted.schedule_export("alice", "0 3 * * *", "json", ["profile"])
     for bad in (0, -1, True, 2.5):
         with pytest.raises(InvalidRequest):
-            ExportConfig(storage_backend="memory", max_schedules_per_user=bad)
+            ExportConfig(storage_backend="memory", max_schedules_per_user=bad)  # type: ignore[arg-type]

@@ -343,7 +343,7 @@ def test_crash_between_job_and_schedule_update_does_not_duplicate(
     def dying_save(value: Any) -> Any:
         raise Crash
 
-    unlimited.schedules.save = dying_save  # type: ignore[method-assign]
+    unlimited.schedules.save = dying_save  # type: ignore[method-assign, assignment]
     with pytest.raises(Crash):
         unlimited.run_due_schedules()
     unlimited.schedules.save = real_save  # type: ignore[method-assign]

@@ -13,6 +13,7 @@ import pytest
 
 from reasonkit_export import ExportConfig, ExportService, ExportStatus, InvalidRequest
 from reasonkit_export.crypto import generate_identity
+from reasonkit_export.delivery import DestinationPolicy, StorageCopyDelivery
 from reasonkit_export.formats import verify_archive
 from reasonkit_export.testing import FrozenClock, StaticDataSource
 
@@ -97,3 +98,28 @@ def test_part_on_an_unsplit_export_is_refused(make_service: Factory) -> None:
     job = service.process_export(service.create_export("alice", "json", ["profile"]).id)
     with pytest.raises(InvalidRequest, match="not split"):
         service.open_download(job.id, user_id="alice", part=1)
+
+
+def test_split_exports_are_delivered_volume_by_volume(make_service: Factory, tmp_path: Any) -> None:
+    """A copy delivery of a split export copies every volume."""
+    import hashlib
+
+    records = [
+        {"n": n, "x": "".join(hashlib.sha256(f"{n}/{k}".encode()).hexdigest() for k in range(8))}
+        for n in range(6000)
+    ]
+    service = make_service(
+        sources=[StaticDataSource("history", records)],
+        deliveries=[
+            StorageCopyDelivery(str(tmp_path / "dest"), allow=DestinationPolicy.host_configured())
+        ],
+        config=ExportConfig(
+            storage_backend="memory", max_file_size_mb=1, split_archives=True, rate_limit=None
+        ),
+    )
+    job = service.process_export(service.create_export("alice", "zip", ["history"]).id)
+    assert len(job.parts) >= 2
+    assert job.delivery_results["copy"].startswith("ok: copied")
+    copied = sorted(p.name for p in (tmp_path / "dest").iterdir())
+    assert copied == sorted(part.filename for part in job.parts)
+    assert job.download_url is None

@@ -562,6 +562,7 @@ def test_v2_gives_old_jobs_the_utc_timezone(backend: Backend) -> None:
             document = connection.scalar(
                 sqlalchemy.select(table.c.document).where(table.c.id == job.id)
             )
+            assert document is not None
             del document["timezone"]
             connection.execute(
                 sqlalchemy.update(table).where(table.c.id == job.id).values(document=document)

@@ -127,7 +127,7 @@ def test_full_temporary_directory_is_transient_and_not_blamed_on_storage(
     def full(*_args: Any, **_kwargs: Any) -> Any:
         raise OSError(errno.ENOSPC, "No space left on device", "/tmp/secret-path")
 
-    monkeypatch.setattr(_spool.tempfile, "TemporaryFile", full)
+    monkeypatch.setattr(_spool.tempfile, "TemporaryFile", full)  # type: ignore[attr-defined]
     service = make_service(config=_config())
     job = service.create_export("alice", "csv", ["profile", "reasoning_history"])
     pending = service.process_export(job.id)

@@ -7,8 +7,9 @@ The tree::
     │   ├── InvalidSchedule                 a cron expression or timezone we refuse
     │   ├── InvalidTimezone                 an export's timezone is not an IANA name
     │   └── ConfigError                     a CLI/TOML/environment setting we refuse
-    ├── ExportNotFound (LookupError)        no such job (or another user's job)
-    │   └── ScheduleNotFound                no such schedule (or another user's)
+    ├── NotFound (LookupError)              no such job or schedule (or another user's)
+    │   └── ExportNotFound                  no such job (or another user's job)
+    │       └── ScheduleNotFound            no such schedule (or another user's); see below
     ├── ExportExpired                       the download window has closed
     ├── ExportNotReady                      the job has not completed (yet)
     ├── InvalidToken                        a download token is bad, expired or revoked
@@ -30,6 +31,12 @@ The tree::
         ├── NoIdentityMatch                 no configured identity opens the file
         ├── HeaderMacError                  the header MAC does not verify
         └── PayloadError                    tampered, truncated, reordered or trailing data
+
+``ScheduleNotFound`` is not an export that was not found: catch
+:class:`NotFound` for both, or each by name. **Deprecated:** it still
+subclasses ``ExportNotFound`` for this release, so ``except ExportNotFound``
+keeps catching a missing schedule; in the next release it moves up to sit
+directly under ``NotFound``, next to ``ExportNotFound``.
 
 Errors carry context as attributes (``job_id``, ``retry_after``, ``category``)
 and their messages never contain secrets or personal data.
@@ -63,6 +70,7 @@ __all__ = [
     "InvalidToken",
     "KeyFormatError",
     "NoIdentityMatch",
+    "NotFound",
     "PayloadError",
     "ProcessingError",
     "RateLimitExceeded",
@@ -89,7 +97,15 @@ class InvalidTimezone(InvalidRequest):
     """An export's ``timezone`` is not an IANA time zone name (``Europe/Berlin``)."""
 
 
-class ExportNotFound(ExportError, LookupError):
+class NotFound(ExportError, LookupError):
+    """Something the caller named by id (a job, a schedule) is not visible to them.
+
+    Raised identically for a missing record and for another user's, so that
+    ids leak nothing. Map it to HTTP 404.
+    """
+
+
+class ExportNotFound(NotFound):
     """No job with this id is visible to the caller.
 
     Raised identically for a missing job and for another user's job, so that
@@ -102,7 +118,14 @@ class ExportNotFound(ExportError, LookupError):
 
 
 class ScheduleNotFound(ExportNotFound):
-    """No schedule with this id is visible to the caller."""
+    """No schedule with this id is visible to the caller.
+
+    **Deprecated relationship:** it subclasses :class:`ExportNotFound` for
+    this release only, so that ``except ExportNotFound`` keeps working; in
+    the next release its parent becomes :class:`NotFound`. Catch
+    ``NotFound`` (both) or ``ScheduleNotFound`` (schedules only). Its
+    ``job_id`` attribute, a copy of ``schedule_id``, goes with it.
+    """
 
     def __init__(self, schedule_id: UUID | str) -> None:
         ExportError.__init__(self, f"schedule {schedule_id} not found")

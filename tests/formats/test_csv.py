@@ -74,7 +74,7 @@ def expected_table(
     return [header, *rows]
 
 
-def csv_bytes(records: Sequence[Mapping[str, Any]], **options: bool) -> bytes:
+def csv_bytes(records: Sequence[Mapping[str, Any]], **options: Any) -> bytes:
     """Write ``records`` with write_csv_table and return the bytes."""
     sink = io.BytesIO()
     write_csv_table(iter(records), sink, **options)

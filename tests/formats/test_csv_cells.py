@@ -28,7 +28,7 @@ class Tag(str):
     __slots__ = ()
 
 
-def table(records: Sequence[Mapping[Any, Any]], **options: bool) -> bytes:
+def table(records: Sequence[Mapping[Any, Any]], **options: Any) -> bytes:
     """The bytes write_csv_table writes for ``records`` (without the BOM)."""
     sink = io.BytesIO()
     write_csv_table(iter(records), sink, **options)

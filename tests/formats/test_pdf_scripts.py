@@ -152,7 +152,8 @@ def test_arabic_is_joined_and_right_to_left() -> None:
     assert min(positions) > 105 * 72 / 25.4
     # Shaping picks the joined glyph forms (initial, medial, final: DejaVu's
     # uniFExx glyphs), never only the isolated letters (uni06xx).
-    fonts: Any = page["/Resources"]["/Font"]
+    resources: Any = page["/Resources"]
+    fonts: Any = resources["/Font"]
     names: list[str] = []
     for font in fonts.values():
         descendant = font.get_object()["/DescendantFonts"][0].get_object()

@@ -18,6 +18,7 @@ import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -53,7 +54,7 @@ def expected(path: Path) -> Listing:
 # -- readers -----------------------------------------------------------------
 
 
-def _hash_stream(stream: io.BufferedIOBase | zipfile.ZipExtFile) -> tuple[int, str]:
+def _hash_stream(stream: io.BufferedIOBase | IO[bytes]) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
     while chunk := stream.read(1 << 20):

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -69,7 +70,7 @@ def _export(path: Path, **options: object) -> None:
         ZipWriter(**options).write(_info(categories), sections, sink)  # type: ignore[arg-type]
 
 
-SMALL = {
+SMALL: dict[str, dict[str, Any]] = {
     "deflated": {"compresslevel": 6},
     "stored": {"compresslevel": 0},
     "json_only": {"include_csv": False, "include_pdf": False},

@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from uuid import uuid4
 
 import pytest
 
-sa = pytest.importorskip("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = pytest.importorskip("sqlalchemy")
 
 DEFAULT_MARIADB_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.sources.schema import build_metadata, populate
 
-sa = pytest.importorskip("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = pytest.importorskip("sqlalchemy")
 
-from reasonkit_export.cli import main  # noqa: E402
-from reasonkit_export.sources.sql import (  # noqa: E402
+from reasonkit_export.cli import main
+from reasonkit_export.sources.sql import (
     TableSource,
     audit_coverage,
     discover_sources,

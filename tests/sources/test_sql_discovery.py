@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -20,9 +20,12 @@ from tests.sources.schema import (
     populate,
 )
 
-sa = pytest.importorskip("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = pytest.importorskip("sqlalchemy")
 
-from reasonkit_export.sources.sql import TableSource, discover_sources  # noqa: E402
+from reasonkit_export.sources.sql import TableSource, discover_sources
 
 
 @pytest.fixture
@@ -200,3 +203,50 @@ def test_each_table_is_read_in_one_statement(app: tuple[sa.Engine, sa.MetaData])
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
     assert statements["select"] == 2
+
+
+def test_composite_foreign_keys_and_a_cycle_in_the_data(engine: sa.Engine) -> None:
+    """A two-column foreign key is followed as a row value; a parent cycle ends the CTE."""
+    md = sa.MetaData()
+    sa.Table("users", md, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table(
+        "carts",
+        md,
+        sa.Column("owner", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+        sa.Column("number", sa.Integer, primary_key=True),
+    )
+    sa.Table(
+        "cart_lines",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("cart_owner", sa.Integer),
+        sa.Column("cart_number", sa.Integer),
+        sa.Column("parent_id", sa.Integer, sa.ForeignKey("cart_lines.id")),
+        sa.ForeignKeyConstraint(["cart_owner", "cart_number"], ["carts.owner", "carts.number"]),
+    )
+    md.create_all(engine)
+    lines = md.tables["cart_lines"]
+    with engine.begin() as db:
+        db.execute(md.tables["users"].insert(), [{"id": 1}, {"id": 2}])
+        db.execute(
+            md.tables["carts"].insert(),
+            [{"owner": 1, "number": 1}, {"owner": 2, "number": 1}],
+        )
+        db.execute(
+            lines.insert(),
+            [
+                {"id": 1, "cart_owner": 1, "cart_number": 1, "parent_id": None},
+                {"id": 2, "cart_owner": 2, "cart_number": 1, "parent_id": None},
+                {"id": 3, "cart_owner": None, "cart_number": None, "parent_id": None},
+                {"id": 4, "cart_owner": None, "cart_number": None, "parent_id": 3},
+            ],
+        )
+        # A cycle: 3 -> 4 -> 3, hanging under user 1's line 1 through 5.
+        db.execute(
+            lines.insert(), [{"id": 5, "cart_owner": None, "cart_number": None, "parent_id": 1}]
+        )
+        db.execute(lines.update().where(lines.c.id == 3).values(parent_id=5))
+    by_name = {s.category: s for s in discover_sources(engine, "users")}
+    assert [r["id"] for r in by_name["cart_lines"].records("1")] == [1, 3, 4, 5]
+    assert [r["id"] for r in by_name["cart_lines"].records("2")] == [2]
+    assert [r["number"] for r in by_name["carts"].records("2")] == [1]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -12,9 +12,12 @@ from reasonkit_export.exceptions import InvalidRequest
 from reasonkit_export.protocols import DataSource
 from tests.sources.schema import ALICE, BOB, build_metadata, populate
 
-sa = pytest.importorskip("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = pytest.importorskip("sqlalchemy")
 
-from reasonkit_export.sources.sql import TableSource  # noqa: E402
+from reasonkit_export.sources.sql import TableSource
 
 
 @pytest.fixture
@@ -117,7 +120,7 @@ def test_stops_early_without_leaking_the_connection(app: tuple[sa.Engine, sa.Met
     source = TableSource(engine, "comments", user_column="author_id", chunk_size=1)
     records = source.records(str(ALICE))
     next(records)
-    records.close()
+    records.close()  # type: ignore[attr-defined]  # it is a generator, closed on purpose
     pool: Any = engine.pool
     assert pool.checkedout() == 0
 

@@ -15,7 +15,9 @@ and the in-memory job and schedule repositories. Under pytest, the plugin
 :mod:`reasonkit_export.testing.pytest_plugin` offers them as fixtures.
 
 The contract suites (``JobRepositoryContract``, ``StorageContract``,
-``ScheduleRepositoryContract``) need pytest and are imported on first use;
+``ScheduleRepositoryContract``, and for the ports data moves through
+``DataSourceContract``, ``NotifierContract``, ``DeliveryContract``,
+``FormatWriterContract``) need pytest and are imported on first use;
 importing this package never imports pytest.
 """
 
@@ -43,16 +45,26 @@ if TYPE_CHECKING:
         ScheduleRepositoryContract,
         StorageContract,
     )
+    from reasonkit_export.testing._port_contracts import (
+        DataSourceContract,
+        DeliveryContract,
+        FormatWriterContract,
+        NotifierContract,
+    )
 
 __all__ = [
     "SAMPLE_RECORDS",
+    "DataSourceContract",
+    "DeliveryContract",
     "ExportTestKit",
     "FailingDataSource",
+    "FormatWriterContract",
     "FrozenClock",
     "InMemoryJobRepository",
     "InMemoryScheduleRepository",
     "JobRepositoryContract",
     "MemoryStorage",
+    "NotifierContract",
     "RecordingNotifier",
     "ScheduleRepositoryContract",
     "SentNotification",
@@ -63,6 +75,12 @@ __all__ = [
 ]
 
 _CONTRACTS = {"JobRepositoryContract", "StorageContract", "ScheduleRepositoryContract"}
+_PORT_CONTRACTS = {
+    "DataSourceContract",
+    "DeliveryContract",
+    "FormatWriterContract",
+    "NotifierContract",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -71,4 +89,8 @@ def __getattr__(name: str) -> Any:
         from reasonkit_export.testing import _contracts
 
         return getattr(_contracts, name)
+    if name in _PORT_CONTRACTS:
+        from reasonkit_export.testing import _port_contracts
+
+        return getattr(_port_contracts, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
