@@ -452,10 +452,13 @@ class ExportService:
         A processing job whose lease ran out goes back to pending (or fails
         when it has used ``max_attempts``); a pending job that no worker took
         for a whole lease, and one whose retry backoff is over, is returned
-        too. Returns the pending jobs the host should enqueue again for
-        :meth:`process_export`. Completed exports
-        whose worker died before notifying or delivering are finished here
-        (after a lease), so nothing depends on the queue delivering again.
+        too, each at most once per lease (a returned job is stamped).
+        Returns the pending jobs the host should enqueue again for
+        :meth:`process_export`. Finished exports whose worker or caller died
+        before sending the queued notification (any event: completed,
+        failed, cancelled, expired) or, for completed ones, before
+        delivering are finished here (after a lease), so nothing depends on
+        the queue delivering again.
         """
         return self._worker.recover_stale()
 

@@ -298,21 +298,37 @@ class Worker:
             except ConflictError:
                 continue  # another host requeued or finished it
             logger.warning("export %s: worker lease ran out; requeued", job.id)
-        # Completed jobs (as many as there are live downloads) whose worker died
-        # before notifying or delivering: finish that now.
-        for job in ctx.repository.list_by_status({ExportStatus.COMPLETED}):
+        # Finished jobs whose worker or caller died before notifying (any
+        # event: completed, failed, cancelled, expired) or, for completed
+        # ones, before delivering: finish that now, once they are a lease quiet.
+        for job in ctx.repository.list_by_status(
+            {
+                ExportStatus.COMPLETED,
+                ExportStatus.FAILED,
+                ExportStatus.CANCELLED,
+                ExportStatus.EXPIRED,
+            }
+        ):
+            if job.status is not ExportStatus.COMPLETED and job.pending_notification is None:
+                continue
             try:
                 self.redeliver_if_stuck(job)
             except ExportError as exc:
                 logger.warning("export %s: redelivery failed (%s)", job.id, type(exc).__name__)
         seen = {job.id for job in requeue}
         for job in ctx.repository.list_by_status({ExportStatus.PENDING}):
-            if job.id in seen:
-                continue
-            if job.retry_at is not None:
-                due = job.retry_at <= now  # a transient failure's backoff is over
-            else:
-                due = (job.updated_at or job.created_at) <= now - ctx.config.lease
-            if due:
-                requeue.append(job)
+            if job.id not in seen and self._requeue_due(job, now):
+                try:
+                    # Stamp the job so the next sweeps leave it alone for a lease.
+                    requeue.append(ctx.repository.save(attrs.evolve(job, updated_at=now)))
+                except ConflictError:
+                    continue  # claimed or changed meanwhile: not lost
         return requeue
+
+    def _requeue_due(self, job: ExportJob, now: datetime) -> bool:
+        """Whether ``recover_stale`` should hand a pending job back (once per lease)."""
+        stamp = job.updated_at or job.created_at
+        if stamp <= now - self._ctx.config.lease:
+            return True  # no worker took it (or it was handed back) a whole lease ago
+        # A transient failure's backoff just ended and it was not handed back since.
+        return job.retry_at is not None and stamp < job.retry_at <= now
