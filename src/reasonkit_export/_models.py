@@ -212,6 +212,10 @@ class ExportJob:
         version: increases on every stored change; fences concurrent writes.
         started_at: when the current attempt started (UTC).
         lease_expires_at: when the current worker's claim runs out (UTC).
+        retry_at: after a transient (infrastructure) failure, the earliest
+            time the pending job may be claimed again (UTC).
+        last_transient_error: what the last transient failure was, in words
+            without personal data or server paths (for operators).
         updated_at: when it was last stored (UTC).
         sha256: hex digest of the file as the user downloads it.
         filename: the file's real name (``export-...json.gz``).
@@ -462,6 +466,9 @@ class ExportConfig:
         lease_seconds: how long a worker's claim on a job lasts before it must
             renew it.
         max_attempts: attempts before an export that keeps crashing fails.
+        retry_backoff: seconds before the first retry after a transient
+            (infrastructure) failure; doubled per attempt, with jitter, at
+            most a day.
         csv_bom: start CSV files with a UTF-8 byte order mark (for spreadsheets).
         csv_neutralize_formulas: prefix CSV cells a spreadsheet would run as a
             formula.
