@@ -141,7 +141,7 @@ def _bad_key(case: str) -> str:
         "identity-long": _bech32.encode("age-secret-key-", bytes(33)).upper(),
         "recipient-short": _bech32.encode("age", bytes(range(1, 32))),
         "identity-mixed-case": secret[:20] + secret[20:].lower(),
-        "recipient-mixed-case": recipient[:10] + recipient[10:15].upper() + recipient[15:],
+        "recipient-mixed-case": recipient[:4] + recipient[4:].upper(),
         "identity-invalid-char": secret[:-5] + "B" + secret[-4:],
         "recipient-invalid-char": recipient[:-5] + "b" + recipient[-4:],
         "recipient-truncated": recipient[:-1],
