@@ -125,6 +125,7 @@ def _library(
     encrypt: bool,
     out: Path,
     csv_in_zip: bool = True,
+    html_in_zip: bool = False,
     pdf_in_zip: bool = False,
     pdf_summary_above: int | None = 20_000,
 ) -> Callable[[int], int]:
@@ -140,6 +141,7 @@ def _library(
             encryption_recipients=[str(generate_identity().recipient)] if encrypt else [],
             zip_include_pdf=pdf_in_zip,
             zip_include_csv=csv_in_zip,
+            zip_include_html=html_in_zip,
             zip_pdf_summary_above=pdf_summary_above,
             max_file_size_mb=100_000,
         )
@@ -245,6 +247,9 @@ CASES: dict[str, Callable[[Path], Callable[[int], int]]] = {
     "lib-csv-gz": lambda out: _library("csv", compress=True, encrypt=False, out=out),
     "lib-zip": lambda out: _library("zip", compress=True, encrypt=False, out=out),
     "lib-zip-age": lambda out: _library("zip", compress=True, encrypt=True, out=out),
+    "lib-zip-html": lambda out: _library(
+        "zip", compress=True, encrypt=False, out=out, html_in_zip=True
+    ),
     "lib-zip-json": lambda out: _library(
         "zip", compress=True, encrypt=False, out=out, csv_in_zip=False
     ),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
-from reasonkit_export.testing import FailingDataSource, StaticDataSource
+from reasonkit_export.testing import FailingDataSource, RecordingNotifier, StaticDataSource
 
 PROFILE = [
     {
@@ -38,3 +40,57 @@ def not_a_source() -> list[object]:
 def exploding() -> list[object]:
     """A factory that raises, with personal data in its message."""
     raise RuntimeError("cannot connect as zoe@example.org")
+
+
+RECORDED = RecordingNotifier()
+
+
+def make_notifier() -> RecordingNotifier:
+    """The notifier named by ``notifier = "tests.cli_sources:make_notifier"``."""
+    return RECORDED
+
+
+def hide_emails(category: str, record: Mapping[str, Any], user_id: str) -> Mapping[str, Any]:
+    """A redactor: blanks the ``email`` field."""
+    if "email" not in record:
+        return record
+    return {**record, "email": "(redacted)"}
+
+
+def unreachable_smtp() -> object:
+    """An SMTP notifier pointing at a port nothing listens on."""
+    from reasonkit_export.notifiers import SmtpNotifier
+
+    return SmtpNotifier(
+        host="127.0.0.1",
+        port=1,
+        sender="exports@example.org",
+        recipient_resolver=lambda user_id: f"{user_id}@example.org",
+    )
+
+
+ENQUEUED: list[str] = []
+
+
+def enqueue(job_id: str) -> None:
+    """The host's queue for ``--enqueue tests.cli_sources:enqueue``: records the id."""
+    assert isinstance(job_id, str)
+    ENQUEUED.append(job_id)
+
+
+class SlowSource:
+    """A profile source that takes about two seconds (for stopping a worker mid-job)."""
+
+    category = "profile"
+
+    def records(self, user_id: str) -> Iterator[dict[str, Any]]:
+        import time
+
+        for n in range(8):
+            time.sleep(0.25)
+            yield {"n": n, "user": user_id}
+
+
+def slow_sources() -> list[object]:
+    """One slow source."""
+    return [SlowSource()]

@@ -18,19 +18,18 @@ from pathlib import Path
 import attrs
 import pytest
 
-from reasonkit_export import ExportService, ExportStatus
-from reasonkit_export._cli_config import (
+from reasonkit_export import ExportConfig, ExportService, ExportStatus
+from reasonkit_export.cli import main
+from reasonkit_export.crypto import encrypt, generate_identity
+from reasonkit_export.settings import (
     SETTINGS,
     ConfigError,
     Settings,
-    build_service,
     close_service,
     load_settings,
     load_sources,
     mask_url,
 )
-from reasonkit_export.cli import main
-from reasonkit_export.crypto import encrypt, generate_identity
 
 SIGNING_KEY = "s" * 40
 
@@ -51,8 +50,8 @@ def config_file(tmp_path: Path) -> Path:
     """A TOML file pointing storage and repository at tmp dirs, with the test sources."""
     path = tmp_path / "reasonkit-export.toml"
     path.write_text(
-        f'storage_url = "{tmp_path / "files"}"\n'
-        f'repository_url = "file://{tmp_path / "jobs"}"\n'
+        f'storage = "{tmp_path / "files"}"\n'
+        f'repository = "file://{tmp_path / "jobs"}"\n'
         'sources = ["tests.cli_sources:make_sources"]\n'
         "rate_limit = false\n",
         encoding="utf-8",
@@ -75,7 +74,7 @@ def run(capsys: pytest.CaptureFixture[str]) -> Run:
 @pytest.fixture
 def service(config_file: Path) -> Iterator[ExportService]:
     """The service the CLI builds from config_file (to arrange state directly)."""
-    built = build_service(load_settings(config_file, {}))
+    built = ExportService.from_settings(load_settings(config_file, environ={}))
     yield built
     close_service(built)
 
@@ -97,11 +96,16 @@ def _completed_zip(run: Run) -> Path:
 
 
 def test_demo_exports_to_disk(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`demo` writes a real gzip JSON export and prints its path, size and sha256."""
+    """`demo` prints a short summary and writes the user's file under its real name."""
     assert main(["demo", "--dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
+    assert len(out.splitlines()) <= 8
+    assert "storage_key" not in out
     lines = {line.split(":", 1)[0]: line.split(":", 1)[1].strip() for line in out.splitlines()[-3:]}
     path = Path(lines["file"])
+    assert path.parent == tmp_path
+    assert path.name.startswith("export-")
+    assert path.name.endswith(".json.gz")
     data = path.read_bytes()
     assert lines["size"] == f"{len(data)} bytes"
     assert lines["sha256"] == hashlib.sha256(data).hexdigest()
@@ -466,7 +470,7 @@ def test_environment_overrides_the_file(
         handle.write("link_expiry_hours = 12\nmax_attempts = 5\n")
     monkeypatch.setenv("REASONKIT_EXPORT_LINK_EXPIRY_HOURS", "48")
     monkeypatch.setenv("REASONKIT_EXPORT_COMPRESSION_ENABLED", "off")
-    settings = load_settings(None, os.environ)
+    settings = load_settings(None, environ=os.environ)
     assert settings.export_config.link_expiry_hours == 48.0
     assert settings.export_config.max_attempts == 5
     assert settings.export_config.compression_enabled is False
@@ -485,7 +489,7 @@ def test_config_masks_secrets(run: Run, tmp_path: Path) -> None:
     config.write_text(
         f'encryption_key = "{identity}"\n'
         f'signing_keys = ["{SIGNING_KEY}"]\n'
-        'repository_url = "postgresql+psycopg://app:hunter2-password@db/app"\n'
+        'repository = "postgresql+psycopg://app:hunter2-password@db/app"\n'
         'repository_schema = "exports"\n'
         "[storage_options]\n"
         'key = "AKIAEXAMPLE"\n'
@@ -512,10 +516,10 @@ def test_secret_files_and_their_precedence(tmp_path: Path) -> None:
         f'encryption_key_file = "{key_file}"\nsigning_keys_file = "{signing}"\n',
         encoding="utf-8",
     )
-    settings = load_settings(config, {})
+    settings = load_settings(config, environ={})
     assert settings.export_config.encryption_key == str(first)
     assert settings.export_config.signing_keys == (SIGNING_KEY.encode(), b"t" * 32)
-    overridden = load_settings(config, {"REASONKIT_EXPORT_ENCRYPTION_KEY": str(second)})
+    overridden = load_settings(config, environ={"REASONKIT_EXPORT_ENCRYPTION_KEY": str(second)})
     assert overridden.export_config.encryption_key == str(second)
     assert "env REASONKIT_EXPORT_ENCRYPTION_KEY" in overridden.origins["encryption_key"]
     both = {
@@ -523,16 +527,16 @@ def test_secret_files_and_their_precedence(tmp_path: Path) -> None:
         "REASONKIT_EXPORT_ENCRYPTION_KEY_FILE": str(key_file),
     }
     with pytest.raises(ConfigError, match="either encryption_key or encryption_key_file"):
-        load_settings(config, both)
+        load_settings(config, environ=both)
     with pytest.raises(ConfigError, match="cannot read"):
-        load_settings(None, {"REASONKIT_EXPORT_SIGNING_KEYS_FILE": str(tmp_path / "nope")})
+        load_settings(None, environ={"REASONKIT_EXPORT_SIGNING_KEYS_FILE": str(tmp_path / "nope")})
 
 
 def test_defaults_and_environment_parsing(tmp_path: Path) -> None:
     """With no file, defaults apply; lists and booleans parse from the environment."""
     settings = load_settings(
         None,
-        {
+        environ={
             "REASONKIT_EXPORT_SOURCES": "a:b, c:d",
             "REASONKIT_EXPORT_RATE_LIMIT": "no",
             "REASONKIT_EXPORT_REPOSITORY_SCHEMA": "",  # empty counts as unset
@@ -540,15 +544,16 @@ def test_defaults_and_environment_parsing(tmp_path: Path) -> None:
         },
     )
     assert settings.config_path is None
-    assert settings.storage_url == "reasonkit-exports/files"
+    assert settings.storage is None
+    assert settings.config == ExportConfig(rate_limit=None)
     assert settings.sources == ("a:b", "c:d")
     assert settings.export_config.rate_limit is None
     assert settings.repository_schema is None
     assert settings.warnings == ("ignoring unknown environment variable REASONKIT_EXPORT_TYPO",)
     with pytest.raises(ConfigError, match="REASONKIT_EXPORT_RATE_LIMIT"):
-        load_settings(None, {"REASONKIT_EXPORT_RATE_LIMIT": "maybe"})
+        load_settings(None, environ={"REASONKIT_EXPORT_RATE_LIMIT": "maybe"})
     with pytest.raises(ConfigError, match="REASONKIT_EXPORT_MAX_ATTEMPTS: expected an integer"):
-        load_settings(None, {"REASONKIT_EXPORT_MAX_ATTEMPTS": "three"})
+        load_settings(None, environ={"REASONKIT_EXPORT_MAX_ATTEMPTS": "three"})
 
 
 @pytest.mark.parametrize(
@@ -559,8 +564,8 @@ def test_defaults_and_environment_parsing(tmp_path: Path) -> None:
         ("link_expiry_hours = [\n", "is not valid TOML"),
         ("compression_level = 11\n", "compression_level must be an integer within 0-9"),
         ("encryption_key = 'AGE-SECRET-KEY-1GARBAGE'\n", "encryption_key is not a valid"),
-        ("repository_url = 'mongodb://db'\n", "unsupported scheme 'mongodb'"),
-        ("repository_schema = 'x'\n", "PostgreSQL repositories only"),
+        ("repository = 'mongodb://db'\n", "unsupported scheme 'mongodb'"),
+        ("repository_schema = 'x'\n", "SQL repositories only"),
     ],
 )
 def test_bad_config_exits_2(run: Run, tmp_path: Path, toml: str, message: str) -> None:
@@ -595,10 +600,11 @@ def test_config_explain_lists_every_setting(run: Run) -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("no_colon", "is not of the form 'module:factory'"),
+        ("no_colon", "is not an import path of the form 'module:name'"),
         ("tests.no_such_module:make", "cannot import module 'tests.no_such_module'"),
         ("tests.cli_sources:missing", "has no 'missing'"),
-        ("tests.cli_sources:PROFILE", "is not callable"),
+        ("tests.cli_sources:PROFILE", "gave a dict, which is not a DataSource"),
+        ("tests.cli_sources:__doc__", "is neither a DataSource"),
         ("tests.cli_sources:not_a_source", "which is not a DataSource"),
         ("tests.cli_sources:exploding", "raised RuntimeError"),
     ],
@@ -621,10 +627,10 @@ def test_mask_url_hides_only_the_password() -> None:
     assert mask_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
-def test_build_service_uses_the_configured_places(tmp_path: Path, config_file: Path) -> None:
-    """build_service wires storage, file repositories and the sources from the settings."""
-    settings: Settings = load_settings(config_file, {})
-    service = build_service(settings)
+def test_from_settings_uses_the_configured_places(tmp_path: Path, config_file: Path) -> None:
+    """from_settings wires storage, file repositories and the sources from the settings."""
+    settings: Settings = load_settings(config_file, environ={})
+    service = ExportService.from_settings(settings)
     try:
         assert service.categories == ("profile", "reasoning_history", "broken")
         job = service.process_export(service.create_export("ivy", "json", ["profile"]).id)
@@ -678,9 +684,7 @@ def test_overdue_lists_requests_past_their_deadline(
 
     repository = FileJobRepository(tmp_path / "jobs")
     config = tmp_path / "reasonkit-export.toml"
-    config.write_text(
-        f'storage_url = "{tmp_path / "files"}"\nrepository_url = "{tmp_path / "jobs"}"\n'
-    )
+    config.write_text(f'storage = "{tmp_path / "files"}"\nrepository = "{tmp_path / "jobs"}"\n')
     assert main(["overdue", "--config", str(config)]) == 0
     from datetime import UTC, datetime
 

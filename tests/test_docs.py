@@ -15,6 +15,7 @@ import sys
 import textwrap
 import traceback
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,3 +115,31 @@ def test_site_builds_strictly(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    api = (tmp_path / "site" / "api" / "index.html").read_text(encoding="utf-8")
+    # Roles render as names, and the reference says nothing about where the code came from.
+    for role in (":meth:", ":class:", ":func:", ":mod:", ":attr:", ":data:"):
+        assert role not in api, role
+    assert "seed" not in api
+
+
+def test_api_reference_documents_every_model_field() -> None:
+    """ExportConfig, ExportJob, ScheduledExport and CategoryDescription document every field."""
+    import attrs
+
+    from reasonkit_export import (
+        CategoryDescription,
+        ControllerInfo,
+        ExportConfig,
+        ExportJob,
+        RateLimit,
+        ScheduledExport,
+    )
+    from reasonkit_export.settings import _field_docs
+
+    model: type[Any]
+    for model in (ExportConfig, ExportJob, ScheduledExport, CategoryDescription):
+        documented = _field_docs(model)
+        for field in attrs.fields(model):
+            assert documented.get(field.name), f"{model.__name__}.{field.name} is undocumented"
+    for model in (RateLimit, ControllerInfo):
+        assert set(_field_docs(model)) == {field.name for field in attrs.fields(model)}

@@ -63,9 +63,9 @@ def test_the_docstring_draws_every_exception() -> None:
 
 def test_old_import_locations_still_work() -> None:
     """Errors that moved into exceptions.py are the same classes at their old homes."""
-    from reasonkit_export._cli_config import ConfigError
     from reasonkit_export.delivery import DeliveryError
     from reasonkit_export.notifiers import SmtpDeliveryError
+    from reasonkit_export.settings import ConfigError
 
     assert ConfigError is exceptions.ConfigError
     assert DeliveryError is exceptions.DeliveryError

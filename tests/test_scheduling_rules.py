@@ -465,3 +465,66 @@ def test_last_representable_day_still_fires() -> None:
     after = datetime(9999, 12, 30, 12, tzinfo=UTC)
     assert next_fire("0 0 31 12 *", "UTC", after) == datetime(9999, 12, 31, tzinfo=UTC)
     assert next_fire("30 23 * * *", "UTC", after) == datetime(9999, 12, 30, 23, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("host_zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC"])
+def test_fire_times_do_not_depend_on_the_host_timezone(
+    host_zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host's local zone (TZ) never changes a fire instant, around a gap or not."""
+    import time as clock
+
+    zone = ZoneInfo(LORD_HOWE)
+    monkeypatch.setenv("TZ", host_zone)
+    clock.tzset()
+    try:
+        after_gap = datetime(2024, 10, 6, 2, 31, tzinfo=zone)
+        assert next_fire("15 2 * * *", LORD_HOWE, after_gap) == utc(2024, 10, 5, 15, 45)
+        before = datetime(2024, 10, 6, 1, 59, tzinfo=zone)
+        assert fires("15,40 2 * * *", before, 2, LORD_HOWE) == [
+            utc(2024, 10, 5, 15, 40),
+            utc(2024, 10, 5, 15, 45),
+        ]
+    finally:
+        monkeypatch.undo()
+        clock.tzset()
+
+
+def test_timezone_refusals_name_the_problem() -> None:
+    """Non-strings name their type; host-specific and overlong names are unknown, shortened."""
+    from reasonkit_export.scheduling import parse_timezone
+
+    with pytest.raises(InvalidSchedule) as caught:
+        parse_timezone(5)  # type: ignore[arg-type]
+    assert str(caught.value) == "invalid timezone: expected a string, got int"
+    for name in ("posix/Europe/Berlin", "right/Europe/Berlin"):
+        with pytest.raises(InvalidSchedule) as caught:
+            parse_timezone(name)
+        assert str(caught.value) == f"unknown timezone {name!r}"
+    long_name = "Europe/" + "A" * 60
+    with pytest.raises(InvalidSchedule) as caught:
+        parse_timezone(long_name)
+    assert str(caught.value) == f"unknown timezone {long_name[:64]!r}"
+
+
+def test_naive_after_is_refused_with_its_message() -> None:
+    """A naive 'after' is a request error that says so."""
+    from reasonkit_export.exceptions import InvalidRequest
+
+    with pytest.raises(InvalidRequest) as caught:
+        next_fire("0 0 * * *", "UTC", datetime(2025, 1, 1))
+    assert str(caught.value) == "after must be an aware datetime, got a naive one"
+
+
+def test_end_of_time_and_hashed_items_have_exact_messages() -> None:
+    """Past the last representable fire, and for H(...) items, the errors say exactly that."""
+    from reasonkit_export.exceptions import InvalidRequest
+
+    with pytest.raises(InvalidRequest) as caught:
+        next_fire("0 0 1 1 *", "America/New_York", utc(9999, 6, 1))
+    assert str(caught.value) == "no fire time found within 100 years after 9999-05-31T20:00:00"
+    with pytest.raises(InvalidSchedule) as refused:
+        validate_schedule("h(0-7) 0 * * *")
+    assert str(refused.value) == (
+        "invalid cron expression 'h(0-7) 0 * * *': hashed/random values (H) are not supported"
+    )

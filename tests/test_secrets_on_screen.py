@@ -14,10 +14,10 @@ import pytest
 import sqlalchemy
 
 from reasonkit_export import ExportConfig, ExportService
-from reasonkit_export._cli_config import Settings, build_service, close_service, load_settings
 from reasonkit_export._redact import mask_secrets, mask_url
 from reasonkit_export.cli import main
 from reasonkit_export.repositories.sql import SqlJobRepository
+from reasonkit_export.settings import Settings, close_service, load_settings
 from reasonkit_export.storage import FsspecStorage
 from reasonkit_export.testing import StaticDataSource
 from tests.moto_support import moto_server
@@ -79,8 +79,8 @@ def cli_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "reasonkit-export.toml"
     path.write_text(
-        f'storage_url = "{tmp_path / "files"}"\n'
-        f'repository_url = "file://{tmp_path / "jobs"}"\n'
+        f'storage = "{tmp_path / "files"}"\n'
+        f'repository = "file://{tmp_path / "jobs"}"\n'
         'sources = ["tests.cli_sources:make_sources"]\n'
         "rate_limit = false\n"
         f'signing_keys = ["{SIGNING_KEY}"]\n'
@@ -92,7 +92,7 @@ def cli_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_cli_masks_download_tokens(cli_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`status` and `history --json` mask the live token unless --show-secrets."""
-    service = build_service(load_settings(cli_config, {}))
+    service = ExportService.from_settings(load_settings(cli_config, environ={}))
     try:
         job = service.process_export(service.create_export("dana", "json", ["profile"]).id)
     finally:
@@ -116,7 +116,7 @@ def test_config_masks_query_passwords(
 ) -> None:
     """`config` masks ?password= in URLs, not only user:password@."""
     monkeypatch.setenv(
-        "REASONKIT_EXPORT_STORAGE_URL", f"s3://bucket/x?password={DB_PASSWORD}&region=eu"
+        "REASONKIT_EXPORT_STORAGE", f"s3://bucket/x?password={DB_PASSWORD}&region=eu"
     )
     assert main(["config"]) == 0
     out = capsys.readouterr().out
@@ -127,14 +127,10 @@ def test_config_masks_query_passwords(
 def test_settings_repr_masks_urls_and_options() -> None:
     """The CLI settings' repr hides URL passwords and storage option values."""
     settings = Settings(
-        storage_url=f"s3://bucket/x?password={DB_PASSWORD}",
+        storage=f"s3://bucket/x?password={DB_PASSWORD}",
         storage_options={"secret": "s3-secret-value"},
-        repository_url=f"postgresql://app:{DB_PASSWORD}@db/app?sslpassword={DB_PASSWORD}",
-        repository_schema=None,
-        sources=(),
-        export_config=ExportConfig(storage_backend="memory"),
-        origins={},
-        config_path=None,
+        repository=f"postgresql://app:{DB_PASSWORD}@db/app?sslpassword={DB_PASSWORD}",
+        config=ExportConfig(storage_backend="memory"),
     )
     text = repr(settings)
     assert DB_PASSWORD not in text

@@ -91,11 +91,14 @@ def test_tampered_tokens_are_rejected(signed: ExportService) -> None:
 
 
 def test_expired_token_is_rejected(signed: ExportService, clock: FrozenClock) -> None:
-    """A token past the link expiry is refused."""
-    token = signed.create_download_token(_completed(signed), user_id="alice")
+    """A genuine token past the link expiry raises ExportExpired (410), not InvalidToken."""
+    job_id = _completed(signed)
+    token = signed.create_download_token(job_id, user_id="alice")
     clock.advance(hours=24)
-    with pytest.raises(InvalidToken, match="expired"):
+    with pytest.raises(ExportExpired, match="expired") as info:
         signed.open_download_by_token(token)
+    assert not isinstance(info.value, InvalidToken)
+    assert str(info.value.job_id) == str(job_id)
 
 
 def test_future_dated_token_is_rejected(signed: ExportService, clock: FrozenClock) -> None:
@@ -185,7 +188,7 @@ def test_link_expiry_bounds_the_token(signed: ExportService, clock: FrozenClock)
     with signed.open_download_by_token(token) as download:
         assert download.read()
     clock.advance(seconds=1)
-    with pytest.raises(InvalidToken, match="expired"):
+    with pytest.raises(ExportExpired, match="expired"):
         signed.open_download_by_token(token)
 
 
@@ -457,7 +460,7 @@ def test_expiry_and_clock_skew_boundaries() -> None:
     """Valid until the instant before expiry; issue times up to two minutes ahead are tolerated."""
     token = _token()
     assert SIGNER.verify(token, now=NOW + timedelta(hours=1, seconds=-1))
-    with pytest.raises(InvalidToken, match=r"^download token has expired$"):
+    with pytest.raises(ExportExpired, match=r"^export [0-9a-f-]{36} has expired$"):
         SIGNER.verify(token, now=NOW + timedelta(hours=1))
     assert SIGNER.verify(token, now=NOW - timedelta(minutes=2))
     with pytest.raises(InvalidToken, match=r"^download token is dated in the future$"):

@@ -32,68 +32,19 @@ from reasonkit_export import (
     Download,
     ExportError,
     ExportExpired,
-    ExportJob,
     ExportNotReady,
     ExportService,
     ExportStatus,
     InvalidRequest,
     NotFound,
     RateLimitExceeded,
-    ScheduledExport,
+    job_view,
+    schedule_view,
 )
-from reasonkit_export._serialization import job_to_dict, schedule_to_dict
 
 __all__ = ["app", "content_disposition", "create_app"]
 
 logger = logging.getLogger(__name__)
-
-# What clients see of a job: an allow-list, so internal fields (storage_key,
-# version, attempt, lease, pending notifications, ...) never leak.
-JOB_FIELDS = (
-    "id",
-    "format",
-    "categories",
-    "status",
-    "progress",
-    "download_url",
-    "file_size",
-    "sha256",
-    "filename",
-    "media_type",
-    "created_at",
-    "completed_at",
-    "expires_at",
-    "due_at",
-    "error",
-    "record_counts",
-    "warnings",
-)
-SCHEDULE_FIELDS = (
-    "id",
-    "cron_expression",
-    "timezone",
-    "format",
-    "categories",
-    "notify_email",
-    "enabled",
-    "incremental",
-    "created_at",
-    "last_run",
-    "next_run",
-    "last_error",
-)
-
-
-def job_json(job: ExportJob) -> dict[str, Any]:
-    """The public JSON of a job."""
-    data = job_to_dict(job)
-    return {name: data[name] for name in JOB_FIELDS}
-
-
-def schedule_json(schedule: ScheduledExport) -> dict[str, Any]:
-    """The public JSON of a schedule."""
-    data = schedule_to_dict(schedule)
-    return {name: data[name] for name in SCHEDULE_FIELDS}
 
 
 def content_disposition(filename: str) -> str:
@@ -244,14 +195,14 @@ def create_app(
         elif not job.is_active:
             response.status_code = status.HTTP_200_OK  # a recent export handed back
         response.headers["Location"] = f"/exports/{job.id}"
-        return job_json(job)
+        return job_view(job)
 
     @application.get("/exports")
     def export_history(
         user: User, rt: Services, limit: Annotated[int, Query()] = 20
     ) -> dict[str, Any]:
         """The user's exports, newest first."""
-        return {"exports": [job_json(job) for job in rt.service.get_history(user, limit=limit)]}
+        return {"exports": [job_view(job) for job in rt.service.get_history(user, limit=limit)]}
 
     @application.post("/exports/schedules", status_code=status.HTTP_201_CREATED)
     def schedule_export(body: ScheduleExportBody, user: User, rt: Services) -> dict[str, Any]:
@@ -265,12 +216,12 @@ def create_app(
             timezone=body.timezone,
             incremental=body.incremental,
         )
-        return schedule_json(schedule)
+        return schedule_view(schedule)
 
     @application.get("/exports/schedules")
     def list_schedules(user: User, rt: Services) -> dict[str, Any]:
         """The user's schedules, oldest first."""
-        return {"schedules": [schedule_json(s) for s in rt.service.list_schedules(user)]}
+        return {"schedules": [schedule_view(s) for s in rt.service.list_schedules(user)]}
 
     @application.delete("/exports/schedules/{schedule_id}", status_code=204)
     def delete_schedule(schedule_id: str, user: User, rt: Services) -> Response:
@@ -281,12 +232,12 @@ def create_app(
     @application.get("/exports/{job_id}")
     def export_status(job_id: str, user: User, rt: Services) -> dict[str, Any]:
         """The job's status and progress (404 for a missing job and another user's)."""
-        return job_json(rt.service.get_status(job_id, user_id=user))
+        return job_view(rt.service.get_status(job_id, user_id=user))
 
     @application.delete("/exports/{job_id}")
     def cancel_export(job_id: str, user: User, rt: Services) -> dict[str, Any]:
         """Cancel a pending or processing export; the worker drops what it built."""
-        return job_json(rt.service.cancel_export(job_id, user_id=user))
+        return job_view(rt.service.cancel_export(job_id, user_id=user))
 
     @application.get("/exports/{job_id}/download", response_class=StreamingResponse)
     def download_export(job_id: str, user: User, rt: Services) -> StreamingResponse:

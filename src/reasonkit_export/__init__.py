@@ -13,6 +13,7 @@ from reasonkit_export._about import CategoryDescription, ControllerInfo
 from reasonkit_export._async import AsyncDownload, AsyncExportService
 from reasonkit_export._download import Download
 from reasonkit_export._i18n import register_catalogue
+from reasonkit_export._keys import generate_signing_key, load_identity
 from reasonkit_export._models import (
     ArtifactPart,
     Category,
@@ -26,8 +27,10 @@ from reasonkit_export._models import (
     StorageBackend,
 )
 from reasonkit_export._present import Presenter
+from reasonkit_export._run_worker import WorkerStats, run_worker
 from reasonkit_export._service import ExportService
 from reasonkit_export._version import __version__
+from reasonkit_export._views import job_view, schedule_view
 from reasonkit_export.exceptions import (
     ConflictError,
     ConflictRetriesExhausted,
@@ -85,6 +88,12 @@ __all__ = [
     "SourceError",
     "StorageBackend",
     "StorageError",
+    "WorkerStats",
     "__version__",
+    "generate_signing_key",
+    "job_view",
+    "load_identity",
     "register_catalogue",
+    "run_worker",
+    "schedule_view",
 ]

@@ -297,7 +297,7 @@ class AsyncExportService:
 
     async def create_export(
         self,
-        user_id: str | UUID,
+        user_id: str | int | UUID,
         format: ExportFormat | str,  # noqa: A002 - the sync API's name
         categories: _Categories,
         *,
@@ -324,15 +324,15 @@ class AsyncExportService:
         """Return any job, without an ownership check (:meth:`ExportService.get_job`)."""
         return await self._call(self._sync.get_job, job_id)
 
-    async def get_status(self, job_id: UUID | str, *, user_id: str | UUID) -> ExportJob:
+    async def get_status(self, job_id: UUID | str, *, user_id: str | int | UUID) -> ExportJob:
         """Return the user's job (:meth:`ExportService.get_status`)."""
         return await self._call(self._sync.get_status, job_id, user_id=user_id)
 
-    async def get_history(self, user_id: str | UUID, *, limit: int = 20) -> list[ExportJob]:
+    async def get_history(self, user_id: str | int | UUID, *, limit: int = 20) -> list[ExportJob]:
         """Return the user's jobs, newest first (:meth:`ExportService.get_history`)."""
         return await self._call(self._sync.get_history, user_id, limit=limit)
 
-    async def cancel_export(self, job_id: UUID | str, *, user_id: str | UUID) -> ExportJob:
+    async def cancel_export(self, job_id: UUID | str, *, user_id: str | int | UUID) -> ExportJob:
         """Cancel the user's unfinished export (:meth:`ExportService.cancel_export`)."""
         return await self._call(self._sync.cancel_export, job_id, user_id=user_id)
 
@@ -355,12 +355,12 @@ class AsyncExportService:
     # -------------------------------------------------------- downloads, expiry
 
     async def open_download(
-        self, job_id: UUID | str, *, user_id: str | UUID, part: int | None = None
+        self, job_id: UUID | str, *, user_id: str | int | UUID, part: int | None = None
     ) -> AsyncDownload:
         """Open the user's completed export for streaming (:meth:`ExportService.open_download`)."""
         return await self._open(self._sync.open_download, job_id, user_id=user_id, part=part)
 
-    async def create_download_token(self, job_id: UUID | str, *, user_id: str | UUID) -> str:
+    async def create_download_token(self, job_id: UUID | str, *, user_id: str | int | UUID) -> str:
         """Return a signed download token (:meth:`ExportService.create_download_token`)."""
         return await self._call(self._sync.create_download_token, job_id, user_id=user_id)
 
@@ -380,7 +380,7 @@ class AsyncExportService:
 
     async def schedule_export(
         self,
-        user_id: str | UUID,
+        user_id: str | int | UUID,
         cron_expression: str,
         format: ExportFormat | str,  # noqa: A002 - the sync API's name
         categories: _Categories,
@@ -402,12 +402,12 @@ class AsyncExportService:
             incremental=incremental,
         )
 
-    async def list_schedules(self, user_id: str | UUID) -> list[ScheduledExport]:
+    async def list_schedules(self, user_id: str | int | UUID) -> list[ScheduledExport]:
         """Return the user's schedules, oldest first (:meth:`ExportService.list_schedules`)."""
         return await self._call(self._sync.list_schedules, user_id)
 
     async def get_schedule(
-        self, schedule_id: UUID | str, *, user_id: str | UUID
+        self, schedule_id: UUID | str, *, user_id: str | int | UUID
     ) -> ScheduledExport:
         """Return the user's schedule (:meth:`ExportService.get_schedule`)."""
         return await self._call(self._sync.get_schedule, schedule_id, user_id=user_id)
@@ -416,7 +416,7 @@ class AsyncExportService:
         self,
         schedule_id: UUID | str,
         *,
-        user_id: str | UUID,
+        user_id: str | int | UUID,
         cron_expression: str = _UNSET,
         format: ExportFormat | str = _UNSET,  # noqa: A002 - the sync API's name
         categories: _Categories = _UNSET,
@@ -440,7 +440,7 @@ class AsyncExportService:
             incremental=incremental,
         )
 
-    async def delete_schedule(self, schedule_id: UUID | str, *, user_id: str | UUID) -> None:
+    async def delete_schedule(self, schedule_id: UUID | str, *, user_id: str | int | UUID) -> None:
         """Delete the user's schedule (:meth:`ExportService.delete_schedule`)."""
         await self._call(self._sync.delete_schedule, schedule_id, user_id=user_id)
 

@@ -406,6 +406,7 @@ def make_writer(
         neutralize_formulas=config.csv_neutralize_formulas,
         include_pdf=config.zip_include_pdf,
         include_csv=config.zip_include_csv,
+        include_html=config.zip_include_html,
         compresslevel=config.compression_level,
         pdf_fonts=config.pdf_fonts,
         pdf_progress=render_progress,

@@ -35,6 +35,7 @@ _EN: dict[str, str] = {
         "its records. These pages work offline: nothing is loaded from the internet."
     ),
     "html.timezone": "Times shown in",
+    "html.file.readme": "Notes on this archive as plain text.",
     "html.category": "Category",
     "html.files": "Other files in this archive",
     "html.files_intro": "The same data in other forms, for programs and spreadsheets:",
@@ -228,6 +229,7 @@ _DE: dict[str, str] = {
         "offline: Nichts wird aus dem Internet geladen."
     ),
     "html.timezone": "Zeitangaben in",
+    "html.file.readme": "Hinweise zu diesem Archiv als reiner Text.",
     "html.category": "Kategorie",
     "html.files": "Weitere Dateien in diesem Archiv",
     "html.files_intro": "Dieselben Daten in anderen Formen, für Programme und Tabellen:",

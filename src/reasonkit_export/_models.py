@@ -104,7 +104,7 @@ class StorageBackend(enum.StrEnum):
 def coerce_format(value: ExportFormat | str) -> ExportFormat:
     """Return ``value`` as an :class:`ExportFormat`, or raise InvalidRequest."""
     try:
-        return ExportFormat(value)
+        return ExportFormat(value.strip().lower() if isinstance(value, str) else value)
     except ValueError:
         allowed = ", ".join(f.value for f in ExportFormat)
         raise InvalidRequest(
@@ -118,7 +118,8 @@ def coerce_category(value: Category | str) -> str:
         return value.value
     if not isinstance(value, str) or not value.strip():
         raise InvalidRequest(f"invalid category {value!r}: expected a non-empty string")
-    name = value.strip()
+    # Case-insensitive: "Profile" and "profile" name one category.
+    name = value.strip().lower()
     if len(name) > 64 or not all(c.isalnum() or c in "_-." for c in name):
         raise InvalidRequest(
             f"invalid category {value!r}: use at most 64 letters, digits, '_', '-' or '.'"
@@ -188,10 +189,52 @@ def _percent(_inst: object, _attribute: attrs.Attribute[Any], value: int) -> Non
 class ExportJob:
     """One export request and everything known about it.
 
-    The fields of the original seed come first; the rest serve the lifecycle.
     ``file_size`` and ``sha256`` describe the artifact exactly as the user
     downloads it (after decryption, still compressed if compression is on).
     ``version`` increases on every stored change and fences concurrent writes.
+    What a host shows its users is :func:`reasonkit_export.job_view`.
+
+    Attributes:
+        id: the job id.
+        user_id: whose data it is (an integer id is stored as its decimal string).
+        format: ``json``, ``csv``, ``pdf`` or ``zip``.
+        categories: the category names exported (``all`` already expanded).
+        status: where the job is in its lifecycle (see :class:`ExportStatus`).
+        progress: 0-100, updated while the export is built.
+        download_url: the link from ``ExportConfig.download_url_template`` once
+            completed (may carry a signed token).
+        file_size: bytes of the file as the user downloads it.
+        created_at: when it was requested (UTC).
+        completed_at: when it completed (UTC).
+        expires_at: when the download window closes (UTC).
+        error: why it failed, safe to show.
+        attempt: how many times a worker has claimed it.
+        version: increases on every stored change; fences concurrent writes.
+        started_at: when the current attempt started (UTC).
+        lease_expires_at: when the current worker's claim runs out (UTC).
+        updated_at: when it was last stored (UTC).
+        sha256: hex digest of the file as the user downloads it.
+        filename: the file's real name (``export-...json.gz``).
+        media_type: the IANA media type of the file.
+        storage_key: where the artifact is in the storage (internal).
+        record_counts: records exported per category.
+        encrypted: whether the stored artifact is age-encrypted.
+        recipient_fingerprint: which key set encrypted it (internal).
+        notify: whether the notifier is told about this job.
+        pending_notification: a notification recorded but not yet sent (outbox).
+        notification_error: why the last notification failed.
+        schedule_id: the schedule that created it, if any.
+        warnings: things the user should know about the export, safe to show.
+        due_at: the GDPR Art. 12(3) deadline (UTC).
+        deadline_extension_reason: why the deadline was extended, if it was.
+        since: incremental exports: only records newer than this (UTC).
+        since_applied: the categories that honoured ``since``.
+        redacted_counts: records changed by redaction, per category.
+        rate_limit_override: why an administrator bypassed the rate limit.
+        locale: the language of the human-readable parts.
+        timezone: the IANA time zone of the human-readable parts.
+        delivery_results: outcome of each delivery step, by name.
+        parts: the volumes of a split export (empty unless split).
     """
 
     id: UUID = attrs.field(factory=uuid4)
@@ -246,7 +289,25 @@ class ExportJob:
 
 @attrs.frozen(kw_only=True)
 class ScheduledExport:
-    """A recurring export: a cron expression evaluated in an IANA timezone."""
+    """A recurring export: a cron expression evaluated in an IANA timezone.
+
+    Attributes:
+        id: the schedule id.
+        user_id: whose data it exports.
+        cron_expression: five-field cron expression (minute hour day month weekday).
+        format: ``json``, ``csv``, ``pdf`` or ``zip``.
+        categories: the category names to export.
+        notify_email: whether the created exports notify the user.
+        enabled: whether it fires.
+        last_run: the due time it last fired for (UTC).
+        next_run: the next due time (UTC).
+        timezone: the IANA time zone the expression is evaluated in.
+        created_at: when it was created (UTC).
+        version: increases on every stored change; fences concurrent writes.
+        last_job_id: the export its last run created.
+        last_error: why its last run failed to create an export.
+        incremental: export only what changed since the last run.
+    """
 
     id: UUID = attrs.field(factory=uuid4)
     user_id: str
@@ -369,8 +430,63 @@ def _compression_level(_inst: object, attribute: attrs.Attribute[Any], value: ob
 class ExportConfig:
     """How the service builds, stores and hands out exports.
 
-    The first seven fields and their defaults come from the original seed.
-    ``encryption_key`` is a secret and never appears in ``repr``.
+    Every field is also a setting of :func:`reasonkit_export.settings.load_settings`
+    (the same name in a TOML file, ``REASONKIT_EXPORT_<NAME>`` in the
+    environment). Secrets (``encryption_key``, ``signing_keys``,
+    ``decryption_identities``) never appear in ``repr``.
+
+    Attributes:
+        storage_backend: where artifacts go when no storage is given: ``local``
+            (``<local_path>/files``, jobs under ``<local_path>/jobs``), ``s3``
+            (``s3://<s3_bucket>``) or ``memory``.
+        s3_bucket: the bucket for ``storage_backend = "s3"``.
+        local_path: the directory for ``storage_backend = "local"``.
+        link_expiry_hours: hours a completed export stays downloadable.
+        max_file_size_mb: size cap of one export file, in MiB.
+        compression_enabled: gzip JSON and CSV exports.
+        encryption_key: age identity (``AGE-SECRET-KEY-1...``) that encrypts new
+            exports and decrypts them.
+        rate_limit: per-user limits on new exports (Art. 12(5)); ``None``
+            (``rate_limit = false``) turns them off.
+        download_url_template: the download link of completed exports, with
+            ``{job_id}`` and optionally ``{token}``.
+        compression_level: gzip/deflate level, 0-9 (1: fast, about 10% larger).
+        lease_seconds: how long a worker's claim on a job lasts before it must
+            renew it.
+        max_attempts: attempts before an export that keeps crashing fails.
+        csv_bom: start CSV files with a UTF-8 byte order mark (for spreadsheets).
+        csv_neutralize_formulas: prefix CSV cells a spreadsheet would run as a
+            formula.
+        zip_include_pdf: put the PDF report into ZIP exports.
+        zip_include_csv: put one CSV file per category into ZIP exports.
+        zip_include_html: put the offline HTML view (``index.html`` and the
+            paged category pages under ``html/``) into ZIP exports.
+        pdf_fonts: extra font files (TTF/OTF), tried in order for characters
+            the bundled DejaVu Sans lacks in PDF reports.
+        zip_pdf_summary_above: above this many records, the ZIP's PDF is a
+            summary (the first ``zip_pdf_summary_records`` of each category
+            and a pointer to ``index.html``); ``None``: always the complete
+            report. The ``pdf`` format is always complete.
+        zip_pdf_summary_records: how many records of each category the ZIP's
+            summary PDF shows.
+        split_archives: write a ZIP export over ``max_file_size_mb`` as several
+            volumes instead of failing.
+        signing_keys: keys (32+ bytes each) that sign download tokens; the first
+            signs, all verify.
+        schedule_min_interval: the shortest gap allowed between two runs of a
+            schedule.
+        response_months: months until a request's Art. 12(3) deadline
+            (``ExportJob.due_at``).
+        controller: who the controller is and the user's rights, written into
+            every export (Art. 15(1)); ``None`` leaves the block out.
+        rate_limit_fallback: hand a user over the rate limit their newest
+            unexpired export of the same kind instead of an error.
+        encryption_recipients: extra age recipients (``age1...``) every new
+            export is encrypted to.
+        decryption_identities: extra age identities that only decrypt (e.g.
+            rotated-out keys).
+        max_schedules_per_user: how many schedules one user may have
+            (``None``: no cap).
     """
 
     storage_backend: StorageBackend = attrs.field(
@@ -391,6 +507,7 @@ class ExportConfig:
     csv_neutralize_formulas: bool = True
     zip_include_pdf: bool = True
     zip_include_csv: bool = True
+    zip_include_html: bool = True
     split_archives: bool = False
     signing_keys: tuple[bytes, ...] = attrs.field(default=(), converter=_signing_keys, repr=False)
     schedule_min_interval: timedelta = attrs.field(

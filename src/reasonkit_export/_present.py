@@ -187,46 +187,35 @@ _TIME_FIELDS = frozenset({"h", "H", "K", "k", "m", "s", "a"})
 
 
 def _compile_time(pattern: str, locale: Locale) -> Callable[[time], str] | None:
-    """A fast formatter for a numeric time pattern (``h:mm:ss a``), or None."""
-    am = format_time(time(9), "a", locale=locale)
-    pm = format_time(time(21), "a", locale=locale)
-    pieces: list[Callable[[time], str]] = []
+    """A fast formatter for a numeric time pattern (``h:mm:ss a``), or None.
+
+    The pattern becomes one ``str.format`` template, so a time costs one call.
+    """
+    periods = (format_time(time(9), "a", locale=locale), format_time(time(21), "a", locale=locale))
+    template = []
     for kind, value in tokenize_pattern(pattern):
         if kind == "chars":
-            pieces.append(_constant(str(value)))
+            template.append(str(value).replace("{", "{{").replace("}", "}}"))
             continue
         letter, width = str(value[0]), int(value[1])
         if letter not in _TIME_FIELDS or width > 2:
             return None
-        pieces.append(_time_field(letter, width, am, pm))
+        template.append("{a}" if letter == "a" else f"{{{letter}:0{width}d}}")
+    text = "".join(template)
 
     def render(value: time) -> str:
-        return "".join(piece(value) for piece in pieces)
+        hour = value.hour
+        return text.format(
+            H=hour,
+            h=hour % 12 or 12,
+            K=hour % 12,
+            k=hour or 24,
+            m=value.minute,
+            s=value.second,
+            a=periods[hour >= 12],
+        )
 
     return render
-
-
-def _constant(text: str) -> Callable[[time], str]:
-    return lambda _t: text
-
-
-def _time_field(letter: str, width: int, am: str, pm: str) -> Callable[[time], str]:
-    def pad(number: int) -> str:
-        return f"{number:0{width}d}"
-
-    if letter == "a":
-        return lambda t: am if t.hour < 12 else pm
-    if letter == "H":
-        return lambda t: pad(t.hour)
-    if letter == "h":
-        return lambda t: pad(t.hour % 12 or 12)
-    if letter == "K":
-        return lambda t: pad(t.hour % 12)
-    if letter == "k":
-        return lambda t: pad(t.hour or 24)
-    if letter == "m":
-        return lambda t: pad(t.minute)
-    return lambda t: pad(t.second)
 
 
 _TIME_PROBES = (time(0, 0, 0), time(0, 5, 9), time(9, 30, 0), time(12, 0, 1), time(23, 59, 59))
@@ -420,6 +409,11 @@ class Presenter:
 
     def number(self, value: float | Decimal) -> str:
         """A float or decimal in the locale's notation, with every digit it has."""
+        style = self._numbers
+        if type(value) is float and style is not None and 0 <= value < 1000:
+            text = repr(value)
+            if "e" not in text:  # the common case: no grouping, at most a decimal sign
+                return text if style.decimal == "." else text.replace(".", style.decimal)
         if isinstance(value, float) and not math.isfinite(value):
             return "—" if math.isnan(value) else ("∞" if value > 0 else "-∞")
         if isinstance(value, Decimal) and not value.is_finite():
@@ -444,9 +438,10 @@ class Presenter:
         )
         return f"{text} {self._zone_name(local)}"
 
-    def zone_label(self) -> str:
-        """The export's zone as a person reads it: its IANA name and current long name."""
-        long_name = format_datetime(datetime.now(UTC), "zzzz", tzinfo=self.zone, locale=self._babel)
+    def zone_label(self, at: datetime | None = None) -> str:
+        """The export's zone as a person reads it: its IANA name and long name at ``at``."""
+        moment = datetime.now(UTC) if at is None else at
+        long_name = format_datetime(moment, "zzzz", tzinfo=self.zone, locale=self._babel)
         return self.timezone if long_name == self.timezone else f"{self.timezone} ({long_name})"
 
     def _format_date(self, value: date) -> str:

@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 from reasonkit_export._builder import Redactor
@@ -60,6 +60,9 @@ from reasonkit_export.repositories import (
 from reasonkit_export.storage import FsspecStorage
 
 __all__ = ["ExportService"]
+
+if TYPE_CHECKING:
+    from reasonkit_export.settings import Settings
 
 _UNSET: Any = UNSET
 
@@ -170,6 +173,63 @@ class ExportService:
             deliveries=deliveries,
         )
 
+    @classmethod
+    def from_settings(
+        cls,
+        path_or_mapping: str | os.PathLike[str] | Mapping[str, Any] | Settings | None = None,
+        **overrides: Any,
+    ) -> ExportService:
+        """Build the service a settings file or mapping plus the environment describe.
+
+        The one entry point the CLI, the worker and the examples share; see
+        :mod:`reasonkit_export.settings` for every setting.
+
+        Args:
+            path_or_mapping: a TOML file, a mapping of the same shape, or
+                :class:`~reasonkit_export.settings.Settings` already loaded;
+                ``None`` reads ``$REASONKIT_EXPORT_CONFIG``, else
+                ``./reasonkit-export.toml`` if it exists, else defaults only.
+                ``REASONKIT_EXPORT_*`` environment variables override it.
+            **overrides: ``environ`` (instead of ``os.environ``),
+                ``with_sources=False`` (skip importing the sources), and
+                Python objects replacing wiring settings: ``sources``,
+                ``repository``, ``schedules``, ``storage``, ``notifier``,
+                ``deliveries``, ``redactor``, ``clock``.
+
+        Raises:
+            ConfigError: the settings are invalid (the message names the setting).
+        """
+        from reasonkit_export.settings import Settings, load_settings, resolve_wiring
+
+        environ = overrides.pop("environ", None)
+        if isinstance(path_or_mapping, Settings):
+            settings = path_or_mapping
+        else:
+            settings = load_settings(path_or_mapping, environ=environ)
+        wiring = resolve_wiring(settings, **overrides)
+        if wiring.storage is None:
+            return cls.from_config(
+                settings.config,
+                sources=wiring.sources,
+                repository=wiring.repository,
+                schedules=wiring.schedules,
+                notifier=wiring.notifier,
+                clock=wiring.clock,
+                redactor=wiring.redactor,
+                deliveries=wiring.deliveries,
+            )
+        return cls(
+            sources=wiring.sources,
+            repository=wiring.repository,
+            schedules=wiring.schedules,
+            storage=wiring.storage,
+            notifier=wiring.notifier,
+            config=settings.config,
+            clock=wiring.clock,
+            redactor=wiring.redactor,
+            deliveries=wiring.deliveries,
+        )
+
     @staticmethod
     def _register(sources: Iterable[DataSource]) -> dict[str, DataSource]:
         registered: dict[str, DataSource] = {}
@@ -254,7 +314,7 @@ class ExportService:
 
     def create_export(
         self,
-        user_id: str | UUID,
+        user_id: str | int | UUID,
         format: ExportFormat | str,  # noqa: A002 - the seed's name
         categories: Sequence[Category | str] | Category | str,
         *,
@@ -308,7 +368,7 @@ class ExportService:
         """Return any job, without an ownership check (for workers and admins)."""
         return self._ctx.repository.get(_uuid(job_id, ExportNotFound))
 
-    def get_status(self, job_id: UUID | str, *, user_id: str | UUID) -> ExportJob:
+    def get_status(self, job_id: UUID | str, *, user_id: str | int | UUID) -> ExportJob:
         """Return the user's job; a completed job past its expiry is expired first.
 
         Raises:
@@ -316,11 +376,11 @@ class ExportService:
         """
         return self._requests.get_status(job_id, user_id=user_id)
 
-    def get_history(self, user_id: str | UUID, *, limit: int = 20) -> list[ExportJob]:
+    def get_history(self, user_id: str | int | UUID, *, limit: int = 20) -> list[ExportJob]:
         """Return the user's jobs, newest first, at most ``limit`` (1-1000)."""
         return self._requests.get_history(user_id, limit=limit)
 
-    def cancel_export(self, job_id: UUID | str, *, user_id: str | UUID) -> ExportJob:
+    def cancel_export(self, job_id: UUID | str, *, user_id: str | int | UUID) -> ExportJob:
         """Cancel the user's pending or processing export; idempotent once cancelled.
 
         A worker building the export notices at its next progress write or
@@ -393,7 +453,7 @@ class ExportService:
     # -------- downloads and tokens (_lifecycle._downloads)
 
     def open_download(
-        self, job_id: UUID | str, *, user_id: str | UUID, part: int | None = None
+        self, job_id: UUID | str, *, user_id: str | int | UUID, part: int | None = None
     ) -> Download:
         """Open the user's completed export for streaming (decrypted if encrypted).
 
@@ -409,7 +469,7 @@ class ExportService:
         """
         return self._downloads.open(self._requests.owned(job_id, user_id), part)
 
-    def create_download_token(self, job_id: UUID | str, *, user_id: str | UUID) -> str:
+    def create_download_token(self, job_id: UUID | str, *, user_id: str | int | UUID) -> str:
         """Return a signed token that downloads the user's completed export.
 
         The token is bound to the job, the user, the purpose and the job's
@@ -426,9 +486,11 @@ class ExportService:
         """Open the export a signed token points at.
 
         Raises:
-            InvalidToken: malformed, tampered, expired, future-dated, or signed
-                by a key that is no longer configured.
-            ExportExpired, ExportNotReady: the job is no longer downloadable.
+            InvalidToken: malformed, tampered, future-dated, or signed by a
+                key that is no longer configured.
+            ExportExpired: the token (or the export's download window) has
+                expired: the user should see "expired" (HTTP 410).
+            ExportNotReady: the job is not completed.
         """
         return self._downloads.open_by_token(token, part=part)
 
@@ -436,7 +498,7 @@ class ExportService:
 
     def schedule_export(
         self,
-        user_id: str | UUID,
+        user_id: str | int | UUID,
         cron_expression: str,
         format: ExportFormat | str,  # noqa: A002 - the seed's name
         categories: Sequence[Category | str] | Category | str,
@@ -472,11 +534,13 @@ class ExportService:
             incremental=incremental,
         )
 
-    def list_schedules(self, user_id: str | UUID) -> list[ScheduledExport]:
+    def list_schedules(self, user_id: str | int | UUID) -> list[ScheduledExport]:
         """Return the user's schedules, oldest first."""
         return self._scheduler.list_schedules(user_id)
 
-    def get_schedule(self, schedule_id: UUID | str, *, user_id: str | UUID) -> ScheduledExport:
+    def get_schedule(
+        self, schedule_id: UUID | str, *, user_id: str | int | UUID
+    ) -> ScheduledExport:
         """Return the user's schedule.
 
         Raises:
@@ -488,7 +552,7 @@ class ExportService:
         self,
         schedule_id: UUID | str,
         *,
-        user_id: str | UUID,
+        user_id: str | int | UUID,
         cron_expression: str = _UNSET,
         format: ExportFormat | str = _UNSET,  # noqa: A002 - the seed's name
         categories: Sequence[Category | str] | Category | str = _UNSET,
@@ -521,7 +585,7 @@ class ExportService:
             incremental=incremental,
         )
 
-    def delete_schedule(self, schedule_id: UUID | str, *, user_id: str | UUID) -> None:
+    def delete_schedule(self, schedule_id: UUID | str, *, user_id: str | int | UUID) -> None:
         """Delete the user's schedule (jobs it already made stay).
 
         Raises:

@@ -26,7 +26,7 @@ from uuid import UUID
 
 import attrs
 
-from reasonkit_export.exceptions import InvalidRequest, InvalidToken
+from reasonkit_export.exceptions import ExportExpired, InvalidRequest, InvalidToken
 
 __all__ = ["MIN_KEY_BYTES", "TokenClaims", "TokenSigner", "normalize_keys"]
 
@@ -110,8 +110,9 @@ class TokenSigner:
         """Return the claims of a valid token.
 
         Raises:
-            InvalidToken: malformed, tampered, signed by an unknown key,
-                issued in the future, or expired.
+            InvalidToken: malformed, tampered, signed by an unknown key, or
+                issued in the future.
+            ExportExpired: a genuine token past its expiry.
         """
         if not isinstance(token, str) or len(token) > 2048 or token.count(".") != 1:
             raise InvalidToken("malformed download token")
@@ -141,7 +142,8 @@ class TokenSigner:
         if claims.issued_at > now + _CLOCK_SKEW:
             raise InvalidToken("download token is dated in the future")
         if claims.expires_at <= now:
-            raise InvalidToken("download token has expired")
+            # Genuine but too old: the user should hear "expired" (410), not "invalid".
+            raise ExportExpired(claims.job_id)
         # Keep the digest comparable with the key that signed.
         return attrs.evolve(claims, user_digest=f"{self._keys.index(key)}:{claims.user_digest}")
 

@@ -1,7 +1,7 @@
 """The ``reasonkit-export`` command line (also ``python -m reasonkit_export``).
 
 Operator commands over the service a TOML file and ``REASONKIT_EXPORT_*``
-environment variables describe (see :mod:`reasonkit_export._cli_config` and
+environment variables describe (see :mod:`reasonkit_export.settings` and
 ``docs/cli.md``), plus ``demo``, which needs no configuration.
 
 Exit codes: 0 success, 1 the operation ran but failed, 2 bad usage or
@@ -20,25 +20,14 @@ import sys
 import tempfile
 import threading
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from reasonkit_export._cli_config import (
-    CONFIG_ENV,
-    DEFAULT_CONFIG_NAME,
-    FILE_SUFFIX,
-    SETTINGS,
-    Settings,
-    artifact_location,
-    build_service,
-    close_service,
-    describe_settings,
-    key_lines,
-    load_settings,
-)
+from reasonkit_export._cli_ops import add_commands, add_enqueue_option, enqueue_jobs, load_enqueue
 from reasonkit_export._demo import demo_sources
-from reasonkit_export._models import ExportConfig, ExportFormat, ExportJob, ExportStatus
+from reasonkit_export._models import ExportFormat, ExportJob, ExportStatus
 from reasonkit_export._redact import mask_url as _mask_url
 from reasonkit_export._serialization import job_to_dict
 from reasonkit_export._service import ExportService
@@ -54,6 +43,18 @@ from reasonkit_export.exceptions import (
     KeyFormatError,
     NotFound,
     RateLimitExceeded,
+)
+from reasonkit_export.settings import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG_NAME,
+    FILE_SUFFIX,
+    Settings,
+    artifact_location,
+    close_service,
+    describe_settings,
+    explain_settings,
+    key_lines,
+    load_settings,
 )
 
 __all__ = ["main"]
@@ -107,14 +108,18 @@ class _Context:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(self._config, self._environ)
-            for warning in self._settings.warnings:
-                print(f"warning: {warning}", file=sys.stderr)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", DeprecationWarning)
+                self._settings = load_settings(self._config, environ=self._environ)
+            for warning in caught:
+                print(f"warning: {warning.message}", file=sys.stderr)
+            for note in self._settings.warnings:
+                print(f"warning: {note}", file=sys.stderr)
         return self._settings
 
     def service(self, *, with_sources: bool = True) -> ExportService:
         if self._service is None:
-            self._service = build_service(self.settings, with_sources=with_sources)
+            self._service = ExportService.from_settings(self.settings, with_sources=with_sources)
         return self._service
 
     def close(self) -> None:
@@ -221,22 +226,38 @@ class _Progress:
 
 def _demo(args: argparse.Namespace, _ctx: _Context) -> int:
     root = Path(args.dir).resolve()
-    config = ExportConfig(
-        storage_backend="local",
-        local_path=str(root),
-        compression_enabled=not args.no_compression,
-        rate_limit=None,
+    service = ExportService.from_settings(
+        {
+            "local_path": str(root),
+            "compression_enabled": not args.no_compression,
+            "rate_limit": False,
+        },
+        environ={},  # the demo reads no configuration
+        sources=demo_sources(args.records),
     )
-    service = ExportService.from_config(config, sources=demo_sources(args.records))
     job = service.create_export(args.user, args.format, ["all"])
     job = service.process_export(job.id)
-    print(json.dumps(_shown_job(job, args), indent=2, ensure_ascii=False))
     if job.status is not ExportStatus.COMPLETED:
         print(f"export failed: {job.error}", file=sys.stderr)
         return EXIT_FAILED
-    assert job.storage_key is not None
-    path = root / "files" / job.storage_key
-    print(f"file:   {path}")
+    assert job.filename is not None
+    # The user's file under its real name, next to the storage (decrypted,
+    # written aside and renamed, so a half-written file is never visible).
+    target = root / Path(job.filename).name
+    with service.open_download(job.id, user_id=job.user_id) as download:
+        fd, temporary = tempfile.mkstemp(dir=root, prefix=f".{target.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as sink:
+                shutil.copyfileobj(download, sink, _COPY_CHUNK)
+            Path(temporary).replace(target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    counts = ", ".join(f"{name} {count}" for name, count in job.record_counts.items())
+    print(f"exported {sum(job.record_counts.values())} records for {job.user_id} ({counts})")
+    print(f"job:    {job.id} ({job.format.value}, {job.status.value})")
+    print(f"store:  {root} (jobs in jobs/, stored files in files/)")
+    print(f"file:   {target}")
     print(f"size:   {job.file_size} bytes")
     print(f"sha256: {job.sha256}")
     return EXIT_OK
@@ -289,8 +310,12 @@ def _history(args: argparse.Namespace, ctx: _Context) -> int:
     return EXIT_OK
 
 
-def _process_all(service: ExportService, jobs: list[ExportJob], *, process: bool) -> int:
-    """Process (unless told not to) and list the jobs; 1 if any did not complete."""
+def _process_all(
+    service: ExportService, jobs: list[ExportJob], *, process: bool, enqueue: str | None = None
+) -> int:
+    """Process, enqueue or only list the jobs; 1 if any processed one did not complete."""
+    if enqueue is not None:
+        return enqueue_jobs(enqueue, load_enqueue(enqueue), jobs)
     code = EXIT_OK
     for job in jobs:
         if process:
@@ -302,9 +327,11 @@ def _process_all(service: ExportService, jobs: list[ExportJob], *, process: bool
 
 
 def _run_due(args: argparse.Namespace, ctx: _Context) -> int:
+    if args.enqueue:
+        load_enqueue(args.enqueue)  # a wrong path fails before any schedule fires
     service = ctx.service()
     jobs = service.run_due_schedules()
-    code = _process_all(service, jobs, process=not args.no_process)
+    code = _process_all(service, jobs, process=not args.no_process, enqueue=args.enqueue)
     print(f"{len(jobs)} due schedule(s) created exports", file=sys.stderr)
     return code
 
@@ -328,21 +355,26 @@ def _overdue(_args: argparse.Namespace, ctx: _Context) -> int:
 
 
 def _recover(args: argparse.Namespace, ctx: _Context) -> int:
-    service = ctx.service(with_sources=not args.no_process)
+    if args.enqueue:
+        load_enqueue(args.enqueue)  # a wrong path fails before any job is requeued
+    service = ctx.service(with_sources=not (args.no_process or args.enqueue))
     jobs = service.recover_stale()
-    code = _process_all(service, jobs, process=not args.no_process)
+    code = _process_all(service, jobs, process=not args.no_process, enqueue=args.enqueue)
     print(f"{len(jobs)} export(s) requeued", file=sys.stderr)
     return code
 
 
 def _migrate(_args: argparse.Namespace, ctx: _Context) -> int:
-    settings = ctx.settings
-    if not settings.uses_sql:
-        print("file repository: nothing to migrate")
-        return EXIT_OK
     repository: Any = ctx.service(with_sources=False).repository
+    migrate = getattr(repository, "migrate", None)
+    if not callable(migrate):
+        kind = {"FileJobRepository": "file", "InMemoryJobRepository": "memory"}.get(
+            type(repository).__name__, type(repository).__name__
+        )
+        print(f"{kind} repository: nothing to migrate")
+        return EXIT_OK
     # One call creates or upgrades both the job and the schedule tables.
-    version = repository.migrate()
+    version = migrate()
     print(f"schema version {version}")
     return EXIT_OK
 
@@ -502,7 +534,7 @@ def _audit(args: argparse.Namespace, ctx: _Context) -> int:
     """List the tables that reference the user that no data source covers."""
     import sqlalchemy
 
-    from reasonkit_export._cli_config import load_sources
+    from reasonkit_export.settings import load_sources
     from reasonkit_export.sources.sql import audit_coverage
 
     specs = args.source or list(ctx.settings.sources)
@@ -524,18 +556,13 @@ def _audit(args: argparse.Namespace, ctx: _Context) -> int:
 
 def _config(args: argparse.Namespace, ctx: _Context) -> int:
     if args.explain:
-        for setting in SETTINGS:
-            default = "(not set)" if setting.default is None else json.dumps(setting.default)
-            kind = {"list": "list of strings", "table": "table / JSON object"}.get(
-                setting.kind, setting.kind
-            )
-            print(f"{setting.key}  [{setting.env}]  {kind}, default {default}")
-            print(f"    {setting.help}")
-            if setting.secret:
-                print(f"    secret: masked in output; or {setting.key}{FILE_SUFFIX} = PATH")
+        for line in explain_settings():
+            print(line)
         print()
         print(
             f"Precedence: {CONFIG_ENV} / --config / ./{DEFAULT_CONFIG_NAME} < environment. "
+            "A dotted key is a key inside a TOML table ([rate_limit] max_active); in the "
+            "environment it is joined by '_' (REASONKIT_EXPORT_RATE_LIMIT_MAX_ACTIVE). "
             "Lists in the environment are comma-separated; booleans are 1/0, true/false, "
             "yes/no, on/off; an empty variable counts as unset; relative paths are relative "
             "to the working directory."
@@ -616,6 +643,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--format",
         default="json",
+        type=str.lower,
         choices=[f.value for f in ExportFormat],
         help="export format (default: %(default)s)",
     )
@@ -638,6 +666,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--format",
         default="json",
+        type=str.lower,
         choices=[f.value for f in ExportFormat],
         help="export format (default: %(default)s)",
     )
@@ -667,6 +696,7 @@ def _parser() -> argparse.ArgumentParser:
     run_due.add_argument(
         "--no-process", action="store_true", help="only create the jobs (a queue builds them)"
     )
+    add_enqueue_option(run_due)
 
     command("expire", _expire, "expire exports past their download window and delete files")
 
@@ -680,6 +710,7 @@ def _parser() -> argparse.ArgumentParser:
     recover.add_argument(
         "--no-process", action="store_true", help="only requeue (a queue builds them)"
     )
+    add_enqueue_option(recover)
 
     command("migrate", _migrate, "create or upgrade the SQL tables (file repositories: no-op)")
 
@@ -722,6 +753,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("file", metavar="FILE")
     verify.add_argument("-i", "--identity-file", metavar="F", help=identity_help)
+
+    add_commands(command)
 
     audit = command(
         "audit",
@@ -796,6 +829,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`... | head`): nothing left to say to it, and
+        # Python must not complain again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - every error becomes one line and an exit code
         code, message = _classify(exc)
         if args.debug:

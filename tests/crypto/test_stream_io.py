@@ -204,3 +204,103 @@ def test_sink_stays_open_by_default() -> None:
     with EncryptingWriter(sink, KEY):
         pass
     assert sink.closes == 0
+
+
+EMPTY_FINAL = "age payload's final chunk is empty (only allowed alone)"
+
+
+def _two_chunks() -> bytes:
+    """A full non-final chunk and a final chunk of one byte."""
+    return _payload(CHUNK_SIZE + 1)
+
+
+def _payload(size: int) -> bytes:
+    sink = Sink()
+    with EncryptingWriter(sink, KEY) as writer:
+        writer.write(b"p" * size)
+    return sink.data
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: b"", "age payload is truncated (no final chunk)"),
+        (lambda: _payload(5)[:10], "age payload chunk 0 is truncated"),
+        (
+            lambda: _two_chunks()[: CHUNK_SIZE + 16],
+            "age payload is truncated (no final chunk)",
+        ),
+        (lambda: _two_chunks()[: CHUNK_SIZE + 16] + _payload(0), EMPTY_FINAL),
+        (lambda: _payload(5) + b"x", "age payload chunk 0 failed authentication"),
+        (lambda: _payload(5)[:-1] + b"\x00", "age payload chunk 0 failed authentication"),
+        (
+            lambda: _two_chunks()[: CHUNK_SIZE + 16] + b"\x00" * 17,
+            "age payload chunk 1 failed authentication",
+        ),
+    ],
+    ids=[
+        "empty",
+        "short-chunk",
+        "no-final-chunk",
+        "final-chunk-replaced",
+        "trailing-byte",
+        "bad-tag",
+        "fake-empty-final",
+    ],
+)
+def test_reader_errors_name_the_fault(make: object, message: str) -> None:
+    """Each broken payload fails with its own PayloadError message."""
+    data = make()  # type: ignore[operator]
+    reader = DecryptingReader(BufferedSource(io.BytesIO(data)), KEY)
+    with pytest.raises(PayloadError) as caught:
+        reader.read()
+    assert str(caught.value) == message
+
+
+def test_trailing_data_after_the_final_chunk_is_refused_after_the_plaintext() -> None:
+    """An authentic final chunk followed by more bytes releases its plaintext, then fails."""
+    data = _payload(CHUNK_SIZE) + b"\x00" * 40
+    reader = DecryptingReader(BufferedSource(io.BytesIO(data)), KEY)
+    assert reader.read(CHUNK_SIZE) == b"p" * CHUNK_SIZE
+    with pytest.raises(PayloadError) as caught:
+        reader.read(1)
+    assert str(caught.value) == "age payload has trailing data after the final chunk"
+
+
+def test_closed_reader_refuses_reads() -> None:
+    """Reading a closed reader raises ValueError like any closed file."""
+    reader = DecryptingReader(BufferedSource(io.BytesIO(_payload(3))), KEY)
+    reader.close()
+    with pytest.raises(ValueError, match=r"^I/O operation on closed age reader$"):
+        reader.read(1)
+
+
+def test_chunk_counter_limit() -> None:
+    """The 88-bit chunk counter's last value is usable; one more is refused."""
+    from reasonkit_export.crypto._stream import _MAX_COUNTER, _chunk_nonce
+
+    assert _chunk_nonce(_MAX_COUNTER, last=True) == b"\xff" * 11 + b"\x01"
+    assert _chunk_nonce(1, last=False) == b"\x00" * 10 + b"\x01\x00"
+    with pytest.raises(PayloadError) as caught:
+        _chunk_nonce(_MAX_COUNTER + 1, last=False)
+    assert str(caught.value) == "age payload exceeds the STREAM chunk counter"
+
+
+def test_corrupt_non_final_chunk_is_named() -> None:
+    """A damaged first chunk of two fails as chunk 0 and releases nothing."""
+    broken = bytearray(_two_chunks())
+    broken[5] ^= 1
+    reader = DecryptingReader(BufferedSource(io.BytesIO(bytes(broken))), KEY)
+    with pytest.raises(PayloadError) as caught:
+        reader.read(1)
+    assert str(caught.value) == "age payload chunk 0 failed authentication"
+
+
+def test_partial_reads_return_each_byte_once_and_count_chunks() -> None:
+    """Short reads continue where the last one stopped; repr counts the chunks read."""
+    reader = DecryptingReader(BufferedSource(io.BytesIO(_payload(CHUNK_SIZE + 10))), KEY)
+    assert reader.read(3) == b"ppp"
+    assert len(reader.read(CHUNK_SIZE * 2)) == CHUNK_SIZE - 3  # the rest of chunk 0 only
+    assert reader.read(100) == b"p" * 10
+    assert reader.read(1) == b""
+    assert repr(reader) == "<DecryptingReader open chunks=2>"

@@ -93,7 +93,7 @@ def write_zip(
 def test_members_in_order_and_manifest_verifies(
     make_info: MakeInfo, once_only: Callable[..., Any]
 ) -> None:
-    """Members are data.json, csv/*, report.pdf, README.txt, manifest.json last; it verifies."""
+    """Members are data.json, csv/*, report.pdf, the HTML view, README.txt, manifest.json."""
     data, result, _ = write_zip(make_info, once_only)
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert zf.namelist() == [
@@ -101,6 +101,11 @@ def test_members_in_order_and_manifest_verifies(
             "csv/profile.csv",
             "csv/reasoning_history.csv",
             "report.pdf",
+            "html/profile/index.html",
+            "html/profile/page-1.html",
+            "html/reasoning_history/index.html",
+            "html/reasoning_history/page-1.html",
+            "index.html",
             "README.txt",
             "manifest.json",
         ]
@@ -264,7 +269,9 @@ def test_readme_explains_the_files(make_info: MakeInfo, once_only: Callable[...,
         readme = zf.read("README.txt").decode("utf-8")
         names = zf.namelist()
     for name in names:
-        assert name in readme
+        assert name in readme or name.startswith("html/")
+    assert "html/ " in readme
+    assert "Start here: open index.html" in readme
     assert "spreadsheet" in readme
     assert "SHA-256" in readme
     assert "\r\n" in readme  # readable in Windows Notepad too
@@ -391,7 +398,7 @@ def test_zip_without_csv_tables() -> None:
         generator="test",
     )
     sink = _io.BytesIO()
-    result = ZipWriter(include_pdf=False, include_csv=False).write(
+    result = ZipWriter(include_pdf=False, include_csv=False, include_html=False).write(
         info, [Section(category="a", records=iter([{"n": 1}, {"n": 2}]))], sink
     )
     assert result.record_counts == {"a": 2}

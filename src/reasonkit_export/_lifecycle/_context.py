@@ -42,12 +42,14 @@ from reasonkit_export.protocols import (
 __all__ = ["ServiceContext", "parse_uuid", "user_key"]
 
 
-def user_key(user_id: str | UUID) -> str:
-    """The user id as stored: a UUID as text, a string checked and kept."""
-    if isinstance(user_id, UUID):
+def user_key(user_id: str | int | UUID) -> str:
+    """The user id as stored: a UUID or an integer as text, a string checked and kept."""
+    # Integer ids (most databases' primary keys) become their decimal string,
+    # so 42 and "42" are one user everywhere, repository keys included.
+    if isinstance(user_id, UUID) or (isinstance(user_id, int) and not isinstance(user_id, bool)):
         return str(user_id)
     if not isinstance(user_id, str) or not user_id.strip():
-        raise InvalidRequest("user_id must be a non-empty string or UUID")
+        raise InvalidRequest("user_id must be a non-empty string, an integer or a UUID")
     if len(user_id) > 256:
         raise InvalidRequest("user_id is longer than 256 characters")
     return user_id

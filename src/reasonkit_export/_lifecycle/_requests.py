@@ -53,7 +53,7 @@ class Requests:
 
     def create_export(
         self,
-        user_id: str | UUID,
+        user_id: str | int | UUID,
         format: ExportFormat | str,  # noqa: A002 - the public name
         categories: Sequence[Category | str] | Category | str,
         *,
@@ -182,27 +182,27 @@ class Requests:
             oldest = min(job.created_at for job in in_window)
             raise RateLimitExceeded(retry_after=oldest + limit.window - now, reason="window")
 
-    def owned(self, job_id: UUID | str, user_id: str | UUID) -> ExportJob:
+    def owned(self, job_id: UUID | str, user_id: str | int | UUID) -> ExportJob:
         """The job, if it belongs to the user; ExportNotFound either way otherwise."""
         job = self._ctx.repository.get(parse_uuid(job_id, ExportNotFound))
         if job.user_id != user_key(user_id):
             raise ExportNotFound(job_id)
         return job
 
-    def get_status(self, job_id: UUID | str, *, user_id: str | UUID) -> ExportJob:
+    def get_status(self, job_id: UUID | str, *, user_id: str | int | UUID) -> ExportJob:
         """See :meth:`reasonkit_export.ExportService.get_status`."""
         job = self.owned(job_id, user_id)
         if self._ctx.is_past_expiry(job, self._ctx.now()):
             job = self._expiry.expire(job)
         return job
 
-    def get_history(self, user_id: str | UUID, *, limit: int) -> list[ExportJob]:
+    def get_history(self, user_id: str | int | UUID, *, limit: int) -> list[ExportJob]:
         """See :meth:`reasonkit_export.ExportService.get_history`."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
             raise InvalidRequest(f"limit must be an integer within 1-1000, got {limit!r}")
         return self._ctx.repository.list_for_user(user_key(user_id), limit=limit)
 
-    def cancel_export(self, job_id: UUID | str, *, user_id: str | UUID) -> ExportJob:
+    def cancel_export(self, job_id: UUID | str, *, user_id: str | int | UUID) -> ExportJob:
         """See :meth:`reasonkit_export.ExportService.cancel_export`."""
         ctx = self._ctx
         job = self.owned(job_id, user_id)

@@ -59,7 +59,7 @@ class Scheduler:
 
     def schedule_export(
         self,
-        user_id: str | UUID,
+        user_id: str | int | UUID,
         cron_expression: str,
         format: ExportFormat | str,  # noqa: A002 - the public name
         categories: Sequence[Category | str] | Category | str,
@@ -103,11 +103,13 @@ class Scheduler:
             cron_expression, timezone, min_interval=self._ctx.config.schedule_min_interval
         )
 
-    def list_schedules(self, user_id: str | UUID) -> list[ScheduledExport]:
+    def list_schedules(self, user_id: str | int | UUID) -> list[ScheduledExport]:
         """See :meth:`reasonkit_export.ExportService.list_schedules`."""
         return self._ctx.schedules.list_for_user(user_key(user_id))
 
-    def get_schedule(self, schedule_id: UUID | str, *, user_id: str | UUID) -> ScheduledExport:
+    def get_schedule(
+        self, schedule_id: UUID | str, *, user_id: str | int | UUID
+    ) -> ScheduledExport:
         """See :meth:`reasonkit_export.ExportService.get_schedule`."""
         schedule = self._ctx.schedules.get(parse_uuid(schedule_id, ScheduleNotFound))
         if schedule.user_id != user_key(user_id):
@@ -118,7 +120,7 @@ class Scheduler:
         self,
         schedule_id: UUID | str,
         *,
-        user_id: str | UUID,
+        user_id: str | int | UUID,
         cron_expression: str,
         format: ExportFormat | str,  # noqa: A002 - the public name
         categories: Sequence[Category | str] | Category | str,
@@ -160,7 +162,7 @@ class Scheduler:
             record_id=schedule_id,
         )
 
-    def delete_schedule(self, schedule_id: UUID | str, *, user_id: str | UUID) -> None:
+    def delete_schedule(self, schedule_id: UUID | str, *, user_id: str | int | UUID) -> None:
         """See :meth:`reasonkit_export.ExportService.delete_schedule`."""
         schedule = self.get_schedule(schedule_id, user_id=user_id)
         self._ctx.schedules.delete(schedule.id)

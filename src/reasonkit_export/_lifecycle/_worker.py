@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -25,9 +26,13 @@ from reasonkit_export._lifecycle._outbox import Outbox
 from reasonkit_export._models import ACTIVE_STATUSES, ExportJob, ExportStatus, NotificationEvent
 from reasonkit_export.exceptions import ConflictError, ExportError, ExportNotFound, ProcessingError
 
-__all__ = ["Worker"]
+__all__ = ["CLAIMED", "Worker"]
 
 logger = logging.getLogger("reasonkit_export")
+
+# The job this thread last claimed: lets run_worker tell the exports it built
+# from those another worker claimed first, without widening the public API.
+CLAIMED: ContextVar[UUID | None] = ContextVar("reasonkit_export_claimed", default=None)
 
 
 class Worker:
@@ -49,6 +54,7 @@ class Worker:
         claimed = ctx.repository.claim(uid, now=now, lease=ctx.config.lease)
         if claimed is None:
             return ctx.repository.get(uid)
+        CLAIMED.set(uid)
         if claimed.attempt > ctx.config.max_attempts:
             return self.give_up(claimed)
         logger.info("export %s processing (attempt %d)", uid, claimed.attempt)

@@ -65,6 +65,8 @@ class ExportInfo:
         descriptions: per category, the data source's
             :class:`~reasonkit_export.CategoryDescription` (titles and field
             labels for the views people read).
+        html_index: the archive member of the HTML view's entry page, when
+            the writer's output sits next to one (the PDF cover points to it).
         excluded_fields: per category, the fields its data source left out
             on purpose (credentials, for example); the manifest lists them.
     """
@@ -83,6 +85,7 @@ class ExportInfo:
     controller: Mapping[str, Any] | None = None
     timezone: str = "UTC"
     descriptions: Mapping[str, CategoryDescription] = attrs.field(factory=dict)
+    html_index: str | None = None
     excluded_fields: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
 
 

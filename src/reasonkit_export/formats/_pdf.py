@@ -780,6 +780,8 @@ class _Report:
             self._rule()
         self.y += 8
         self._lines(msg("report.notes", replacement=REPLACEMENT), self.small, gray=True)
+        if self.info.html_index:  # inside a ZIP with the HTML view: point people to it
+            self._lines(msg("report.start_html"), self.small, gray=True)
 
     def _chapter_for(self, index: int, category: str, spool: RecordSpool) -> None:
         msg = self.msg

@@ -157,6 +157,8 @@ def render_readme(
         out += [_fill(msg("readme.part_json_only")), ""]
     when = timestamp_text(info.generated_at)
     out += [_fill(msg("readme.intro", generated=when, export_id=info.export_id)), ""]
+    if any(name == "index.html" for name, _ in listing):
+        out += [_fill(msg("readme.start_html")), ""]
     notes = window_sentences(msg, info)
     if redacted:
         notes.append(msg("readme.redacted", count=format_number(redacted, msg.locale)))

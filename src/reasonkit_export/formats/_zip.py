@@ -5,6 +5,7 @@ Members, in archive order::
     data.json             the whole JSON document (see formats._json)
     csv/<category>.csv    one CSV table per category (see formats._csv)
     report.pdf            the human-readable report (unless include_pdf=False)
+    index.html, html/     the offline HTML view (unless include_html=False; formats._html)
     README.txt            notes for the person, in the export's locale (see formats._text)
     manifest.json         size, SHA-256 and media type of every other member
 
@@ -52,6 +53,13 @@ from reasonkit_export.formats._base import (
     WriteResult,
 )
 from reasonkit_export.formats._csv_table import CSV_MEDIA_TYPE, CsvTable, declared_fields
+from reasonkit_export.formats._html import (
+    INDEX_NAME,
+    RECORDS_PER_PAGE,
+    HtmlSpool,
+    HtmlView,
+    category_directory,
+)
 from reasonkit_export.formats._json import JsonWriter
 from reasonkit_export.formats._manifest import (
     MANIFEST_NAME,
@@ -358,6 +366,7 @@ class _Spooled:
     table: CsvTable | None
     records: RecordSpool | None = None
     count: int = 0
+    html: HtmlSpool | None = None
 
     def add(self, record: Mapping[str, Any]) -> None:
         """Spool one record wherever it is needed."""
@@ -365,10 +374,14 @@ class _Spooled:
             self.records.add(record)
         if self.table is not None:
             self.table.add(record)
+        if self.html is not None:
+            self.html.add(record)
         self.count += 1
 
     def close(self) -> None:
         """Remove the spools."""
+        if self.html is not None:
+            self.html.close()
         if self.table is not None:
             self.table.close()
         if self.records is not None:
@@ -397,6 +410,7 @@ def _spool_sections(
     neutralize_formulas: bool,
     keep_records: bool,
     tables: bool = True,
+    html: HtmlView | None = None,
 ) -> None:
     """Read every section's records once into ``spooled`` (which the caller closes)."""
     for section in sections:
@@ -404,6 +418,7 @@ def _spool_sections(
             category=section.category,
             table=CsvTable(neutralize_formulas=neutralize_formulas) if tables else None,
             records=RecordSpool() if keep_records else None,
+            html=html.spool(section.category) if html is not None else None,
         )
         spooled.append(item)
         add = item.add
@@ -444,6 +459,32 @@ def write_csv_archive(
     return WriteResult(record_counts=counts)
 
 
+def _write_html(
+    archive: ZipArchive,
+    html: HtmlView,
+    spooled: list[_Spooled],
+    listing: list[tuple[str, str]],
+    *,
+    readme_name: str,
+    index_name: str,
+) -> list[tuple[str, str]]:
+    """Write the HTML view's pages and ``index.html``; return README lines for them."""
+    msg = html.msg
+    categories = []
+    for item in spooled:
+        assert item.html is not None
+        directory = category_directory(archive, member_stem(item.category))
+        html.write_category(archive, item.category, item.html, directory)
+        categories.append((item.category, directory, item.count))
+    files = [
+        *listing,
+        (readme_name, msg("html.file.readme")),
+        (MANIFEST_NAME, msg("readme.file.manifest")),
+    ]
+    html.write_index(archive, index_name, categories, files)
+    return [(index_name, msg("readme.file.index_html")), ("html/", msg("readme.file.html_dir"))]
+
+
 def _write_tables(
     archive: ZipArchive,
     spooled: list[_Spooled],
@@ -479,6 +520,8 @@ class ZipWriter:
         compresslevel: deflate level, 0-9.
         pdf_writer_factory: builds the PDF writer; defaults to
             :class:`~reasonkit_export.formats._pdf.PdfWriter`.
+        include_html: add the offline HTML view (``index.html`` and ``html/``).
+        html_records_per_page: the most records one HTML page holds.
         pdf_fonts: extra fallback font files for the PDF report.
         pdf_progress: called while the PDF report renders.
         pdf_summary_above: above this many records in the export, the report
@@ -496,11 +539,15 @@ class ZipWriter:
         compresslevel: int = 6,
         pdf_writer_factory: Callable[[], FormatWriter] | None = None,
         include_csv: bool = True,
+        include_html: bool = True,
+        html_records_per_page: int = RECORDS_PER_PAGE,
         pdf_fonts: Sequence[str] = (),
         pdf_progress: Callable[[int, int], None] | None = None,
         pdf_summary_above: int | None = None,
         pdf_summary_records: int = 100,
     ) -> None:
+        self.include_html = include_html
+        self.html_records_per_page = html_records_per_page
         self.csv_bom = csv_bom
         self.neutralize_formulas = neutralize_formulas
         self.include_pdf = include_pdf
@@ -548,10 +595,17 @@ class ZipWriter:
 
     def write(self, info: ExportInfo, sections: Iterable[Section], sink: BinaryIO) -> WriteResult:
         """Spool every section once, then stream the archive's members into ``sink``."""
-        if not self.include_csv and not self.include_pdf:
+        if not self.include_csv and not self.include_pdf and not self.include_html:
             return self._write_json_only(info, sections, sink)
         spooled: list[_Spooled] = []
         warnings: list[str] = []
+        html = (
+            HtmlView(info, records_per_page=self.html_records_per_page)
+            if self.include_html
+            else None
+        )
+        # The PDF cover points to the HTML view when the archive has one.
+        pdf_info = attrs.evolve(info, html_index=INDEX_NAME if html is not None else None)
         background = None
         try:
             _spool_sections(
@@ -560,9 +614,10 @@ class ZipWriter:
                 neutralize_formulas=self.neutralize_formulas,
                 keep_records=True,
                 tables=self.include_csv,
+                html=html,
             )
             counts = {item.category: item.count for item in spooled}
-            background = self._start_summary(info, spooled, sum(counts.values()))
+            background = self._start_summary(pdf_info, spooled, sum(counts.values()))
 
             def replay(*, encoded: bool = False) -> list[Section]:
                 # data.json copies the spooled JSON bytes instead of re-encoding.
@@ -591,6 +646,7 @@ class ZipWriter:
                     listing += _write_tables(
                         archive, spooled, "csv/", bom=self.csv_bom, msg=msg, info=info
                     )
+                index_name = archive.unique_name("", "index", ".html") if html else None
                 if self.include_pdf:
                     total = sum(counts.values())
                     with archive.member(pdf_name, "application/pdf") as member:
@@ -598,9 +654,21 @@ class ZipWriter:
                             result = background.copy_to(cast(BinaryIO, member))
                         else:
                             pdf = self._pdf_writer(total)
-                            result = pdf.write(info, replay(), cast(BinaryIO, member))
+                            result = pdf.write(pdf_info, replay(), cast(BinaryIO, member))
                     warnings.extend(result.warnings)
                     listing.append((pdf_name, self._pdf_listing(msg, total)))
+                if html is not None and index_name is not None:
+                    listing = (
+                        _write_html(
+                            archive,
+                            html,
+                            spooled,
+                            listing,
+                            readme_name=readme_name,
+                            index_name=index_name,
+                        )
+                        + listing
+                    )
                 listing += [
                     (readme_name, msg("readme.file.readme")),
                     (MANIFEST_NAME, msg("readme.file.manifest")),

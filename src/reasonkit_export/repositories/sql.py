@@ -175,6 +175,47 @@ def _describe(exc: BaseException) -> str:
     return type(cause).__name__ + (f" ({code})" if code else "")
 
 
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
+# MySQL/MariaDB client errors meaning "no server there": can't connect (local,
+# TCP), unknown host, server gone away, lost connection.
+_MYSQL_CONNECT_ERRORS = frozenset({2002, 2003, 2005, 2006, 2013})
+
+
+def _diagnose(exc: BaseException, url: URL) -> str:
+    """A hint for the two first-run failures: no tables yet, or no server there.
+
+    Names the host and port (never the user or password) and the command that
+    creates the tables; empty for any other error.
+    """
+    cause = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
+    sqlstate = getattr(cause, "sqlstate", None)
+    errorname = getattr(cause, "sqlite_errorname", None)
+    first_arg = cause.args[0] if cause.args else None
+    text = str(cause) if isinstance(first_arg, str) else ""
+    if sqlstate == "42P01" or text.startswith("no such table") or first_arg == 1146:
+        return "; the tables do not exist yet: run `reasonkit-export migrate`"
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if errorname == "SQLITE_CANTOPEN":
+            return f"; cannot open the SQLite database file {url.database!r}"
+        return ""
+    refused = isinstance(cause, OSError) or (
+        isinstance(exc, sa_exc.OperationalError)
+        and (
+            (sqlstate is None and backend == "postgresql")
+            or (isinstance(sqlstate, str) and sqlstate.startswith("08"))
+            or first_arg in _MYSQL_CONNECT_ERRORS
+        )
+    )
+    if not refused:
+        return ""
+    port = url.port or _DEFAULT_PORTS.get(backend)
+    return (
+        f"; cannot connect to {backend} at {url.host or 'localhost'}:{port} "
+        f"(database {url.database!r}): is the server running and reachable?"
+    )
+
+
 class _Database:
     """An engine, its tables, and transactions that translate driver errors."""
 
@@ -242,7 +283,8 @@ class _Database:
         try:
             yield
         except errors as exc:
-            raise DatabaseError(f"SQL repository could not {action}: {_describe(exc)}") from exc
+            message = f"SQL repository could not {action}: {_describe(exc)}"
+            raise DatabaseError(message + _diagnose(exc, self.engine.url)) from exc
 
     def migrate(self) -> int:
         with self.translating("migrate the schema"):

@@ -254,7 +254,7 @@ class ExportTestKit:
 
     def run_export(
         self,
-        user_id: str | UUID,
+        user_id: str | int | UUID,
         format: ExportFormat | str = ExportFormat.JSON,  # noqa: A002 - the service's name
         categories: Sequence[Category | str] | Category | str = Category.ALL,
         **options: Any,
@@ -268,7 +268,7 @@ class ExportTestKit:
         job = self.service.create_export(user_id, format, categories, **options)
         return self.service.process_export(job.id)
 
-    def read_download(self, job_id: UUID | str, *, user_id: str | UUID) -> bytes:
+    def read_download(self, job_id: UUID | str, *, user_id: str | int | UUID) -> bytes:
         """Download the user's completed export and return all its bytes."""
         with self.service.open_download(job_id, user_id=user_id) as download:
             return download.read()

@@ -1,0 +1,672 @@
+"""The offline HTML view inside a ZIP export: ``index.html`` and paged category pages.
+
+Layout in the archive::
+
+    index.html                      who, when, the controller, Art. 15 facts, categories
+    html/<category>/index.html      the category's page index (record ranges)
+    html/<category>/page-<n>.html   a bounded number of records per page
+
+Every page is self-contained: one inline stylesheet allowed by its hash in a
+strict Content-Security-Policy ``<meta>`` tag, no script, no image, no font,
+no request of any kind. Every data value and label is escaped as element
+text (never an attribute, never a URL: links in data are shown as text), and
+every value carries ``dir="auto"`` so right-to-left text reads right inside
+a left-to-right page. The document's ``lang`` is the export's locale.
+
+Records are rendered while the ZIP's sections are spooled, from the source's
+own values (so datetimes, decimals and bytes are known for what they are),
+into an anonymous temporary file, one escaped fragment per line; pages are
+cut from it afterwards by record count and size. Memory stays bounded by
+one record and one page's offsets list.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import enum
+import hashlib
+import re
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any, BinaryIO
+from urllib.parse import quote
+
+import attrs
+
+from reasonkit_export._encoding import utf8
+from reasonkit_export._present import Presenter
+from reasonkit_export.formats._base import ExportInfo
+from reasonkit_export.formats._text import about_lines, controller_lines, window_sentences
+
+__all__ = [
+    "CSP",
+    "HTML_MEDIA_TYPE",
+    "INDEX_NAME",
+    "RECORDS_PER_PAGE",
+    "HtmlSpool",
+    "HtmlView",
+    "RecordRenderer",
+]
+
+HTML_MEDIA_TYPE = "text/html; charset=utf-8"
+INDEX_NAME = "index.html"
+RECORDS_PER_PAGE = 200
+PAGE_BYTES = 2 * 1024 * 1024
+_LABEL_ROWS = 4096
+_MAX_DEPTH = 32
+_NAV_WINDOW = 2
+_SPECIAL = re.compile("[&<>\"'\r\n]")
+
+STYLE = """\
+:root{color-scheme:light;--fg:#1a1a1a;--muted:#4a4a4a;--line:#c8c8c8;--soft:#f3f4f6;\
+--accent:#0b57a4;--bg:#fff}
+*{box-sizing:border-box}
+html{-webkit-text-size-adjust:100%;text-size-adjust:100%}
+body{margin:0;background:var(--bg);color:var(--fg);font:1rem/1.5 system-ui,-apple-system,\
+"Segoe UI",Roboto,"Noto Sans","Helvetica Neue",Arial,sans-serif}
+header,main,footer{max-width:70rem;margin:0 auto;padding:0 1rem}
+header{padding-top:1rem}
+footer{padding-bottom:2rem;color:var(--muted);font-size:.9rem}
+h1{font-size:1.75rem;line-height:1.25;margin:.5rem 0 1rem}
+h2{font-size:1.25rem;line-height:1.3;margin:1.75rem 0 .5rem}
+h3{font-size:1.05rem;margin:1.25rem 0 .25rem}
+a{color:var(--accent);text-underline-offset:.15em}
+a:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
+p,li{overflow-wrap:anywhere}
+.crumbs{font-size:.95rem;margin:0}
+.lead{color:var(--muted);margin:0 0 1rem}
+.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0 0 1rem}
+.facts dt{font-weight:600}.facts dd{margin:0;overflow-wrap:anywhere}
+table{border-collapse:collapse;width:100%;margin:0 0 .5rem}
+th,td{border:1px solid var(--line);padding:.4rem .6rem;text-align:start;vertical-align:top}
+th{background:var(--soft);font-weight:600}
+.rec th[scope=row]{width:12rem;max-width:40%}
+td{white-space:pre-wrap;overflow-wrap:anywhere;word-break:normal}
+td table{margin:0}
+td ul,td ol{margin:0;padding-inline-start:1.25rem}
+td li+li{margin-top:.25rem}
+.empty{color:var(--muted);font-style:italic}
+.num{font-variant-numeric:tabular-nums}
+.rec{margin:0 0 1.25rem}
+.rec h2{font-size:1.05rem;margin:1.25rem 0 .35rem;color:var(--muted)}
+.cats{width:auto;min-width:min(100%,28rem)}
+.cats td:nth-child(2),.cats th:nth-child(2){text-align:end;white-space:nowrap}
+.pager ul{list-style:none;display:flex;flex-wrap:wrap;gap:.35rem;padding:0;margin:1rem 0}
+.pager a,.pager span{display:inline-block;min-width:2.5rem;padding:.35rem .6rem;\
+border:1px solid var(--line);border-radius:.3rem;text-align:center;text-decoration:none}
+.pager a[aria-current=page]{background:var(--accent);border-color:var(--accent);color:#fff}
+.pager span{color:var(--muted)}
+.pages{columns:16rem auto;padding-inline-start:1.25rem}
+.vh{position:absolute!important;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);\
+white-space:nowrap}
+.note{background:var(--soft);border-inline-start:4px solid var(--accent);padding:.6rem .9rem;\
+margin:0 0 1rem}
+@media (max-width:40rem){
+h1{font-size:1.4rem}
+header,main,footer{padding:0 .6rem}
+.rec table,.rec tbody,.rec tr,.rec th,.rec td{display:block;width:auto;max-width:none}
+.rec th[scope=row]{width:auto;max-width:none;border-bottom:0;padding:.3rem .5rem}
+.rec td{padding:.3rem .5rem}
+.rec tr+tr>th{border-top:0}
+.rec td table{margin:.2rem 0}
+.rec td ul,.rec td ol{padding-inline-start:1rem}
+.facts{grid-template-columns:1fr}.facts dd{margin-bottom:.5rem}
+}
+@media print{.pager{display:none}a{color:inherit}}
+"""
+
+_STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
+CSP = (
+    "default-src 'none'; "
+    f"style-src 'sha256-{_STYLE_HASH}'; "
+    "img-src 'none'; font-src 'none'; script-src 'none'; connect-src 'none'; "
+    "media-src 'none'; object-src 'none'; frame-src 'none'; "
+    "base-uri 'none'; form-action 'none'"
+)
+"""The Content-Security-Policy of every page: nothing but its own inline style."""
+
+
+def escape(text: str) -> str:
+    """``text`` as HTML element content (``&``, ``<``, ``>``, quotes, line breaks)."""
+    if _SPECIAL.search(text) is None:
+        return text
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if '"' in text:
+        text = text.replace('"', "&quot;")
+    if "'" in text:
+        text = text.replace("'", "&#39;")
+    # One fragment per spool line: line breaks become character references,
+    # which the browser turns back into the same characters.
+    if "\n" in text:
+        text = text.replace("\n", "&#10;")
+    if "\r" in text:
+        text = text.replace("\r", "&#13;")
+    return text
+
+
+class RecordRenderer:
+    """Turns one record into an escaped HTML fragment with human labels and values.
+
+    The hot path dispatches on exact types (``str``, ``int``, ``dict``, ...)
+    before any ``isinstance`` walk, and caches each field's label row.
+    """
+
+    def __init__(self, presenter: Presenter, category: str) -> None:
+        self._present = presenter
+        self._category = category
+        # Label rows by parent path, then key: (the field's path, its row opening).
+        self._rows: dict[str, dict[str, tuple[str, str]]] = {}
+        self._cached = 0
+        msg = presenter.messages
+        self._record_heading = msg("report.record", number="{number}")
+        self._not_set = (
+            f'<span aria-hidden="true">—</span><span class="vh">{escape(presenter.not_set)}</span>'
+        )
+        self._empty = escape(presenter.empty)
+        self._empty_record = f'<p class="empty">{escape(msg("report.empty_record"))}</p>'
+        self._yes = f'<td dir="auto">{escape(presenter.yes)}</td>'
+        self._no = f'<td dir="auto">{escape(presenter.no)}</td>'
+        self._string = presenter._string
+        self._integer = presenter.integer
+        self._timestamp = presenter.timestamp
+        self._number = presenter.number
+        pre, _, post = self._record_heading.partition("{number}")
+        self._heading = (escape(pre), escape(post))
+
+    def render(self, number: int, record: Mapping[str, Any]) -> str:
+        """The fragment for record ``number`` (1-based), one line, no raw line breaks."""
+        pre, post = self._heading
+        number_text = str(number) if number < 1000 else self._integer(number)
+        if record:
+            out = [f'<article class="rec" id="r{number}"><h2>{pre}{number_text}{post}</h2>']
+            out.append("<table><tbody>")
+            self._fields(record, "", out, 0)
+            out.append("</tbody></table>")
+        else:
+            out = [f'<article class="rec" id="r{number}"><h2>{pre}{number_text}{post}</h2>']
+            out.append(self._empty_record)
+        out.append("</article>")
+        return "".join(out)
+
+    def _row(self, prefix: str, key: object) -> tuple[str, str]:
+        text = key if type(key) is str else _key_text(key)
+        path = f"{prefix}.{text}" if prefix else text
+        label = self._present.field_label(self._category, path)
+        row = (path, f'<tr><th scope="row">{escape(label)}</th>')
+        if self._cached < _LABEL_ROWS and type(key) is str:
+            self._rows.setdefault(prefix, {})[key] = row
+            self._cached += 1
+        return row
+
+    def _fields(self, mapping: Mapping[Any, Any], prefix: str, out: list[str], depth: int) -> None:
+        rows = self._rows.get(prefix) or {}
+        append = out.append
+        special = _SPECIAL.search
+        for key, value in mapping.items():
+            found = rows.get(key) if type(key) is str else None
+            path, row = found if found is not None else self._row(prefix, key)
+            kind = type(value)
+            if kind is str:
+                text = value
+                if text[4:5] == "-" and (len(text) == 10 or len(text) >= 19):
+                    text = self._string(text)
+                if special(text) is not None:
+                    text = escape(text)
+                append(f'{row}<td dir="auto">{text}</td></tr>')
+            elif kind is int:
+                if 0 <= value < 1000:
+                    append(f'{row}<td dir="auto" class="num">{value}</td></tr>')
+                else:
+                    append(f'{row}<td dir="auto" class="num">{self._integer(value)}</td></tr>')
+            elif kind is dict:
+                if value:
+                    append(f"{row}<td><table><tbody>")
+                    if depth < _MAX_DEPTH:
+                        self._fields(value, path, out, depth + 1)
+                    append("</tbody></table></td></tr>")
+                else:
+                    append(f'{row}<td class="empty">{self._empty}</td></tr>')
+            else:
+                append(f"{row}{self._cell(value, path, depth)}</tr>")
+
+    def _cell(self, value: Any, path: str, depth: int) -> str:
+        kind = type(value)
+        if kind is float:
+            return f'<td dir="auto" class="num">{self._number(value)}</td>'
+        if kind is bool:
+            return self._yes if value else self._no
+        if value is None:
+            return f'<td class="empty">{self._not_set}</td>'
+        if kind is datetime:
+            return f'<td dir="auto">{escape(self._timestamp(value))}</td>'
+        if kind is list and value and type(value[0]) is str:
+            inner = "".join(f'<li dir="auto">{escape(self._string(v))}</li>' for v in value)
+            if all(type(v) is str for v in value):
+                return f"<td><ul>{inner}</ul></td>"
+        if isinstance(value, enum.Enum):
+            return self._cell(value.value, path, depth)
+        nested = _as_container(value)
+        if nested is None:
+            if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+                return f'<td dir="auto" class="num">{escape(self._present.value(value))}</td>'
+            return f'<td dir="auto">{escape(self._present.value(value))}</td>'
+        if not nested:
+            return f'<td class="empty">{self._empty}</td>'
+        if depth >= _MAX_DEPTH:
+            return f'<td dir="auto">{escape(self._present.value(value))}</td>'
+        out = ["<td>"]
+        self._nested(nested, path, out, depth + 1)
+        out.append("</td>")
+        return "".join(out)
+
+    def _nested(
+        self, value: Mapping[Any, Any] | list[Any], path: str, out: list[str], depth: int
+    ) -> None:
+        if isinstance(value, Mapping):
+            out.append("<table><tbody>")
+            self._fields(value, path, out, depth)
+            out.append("</tbody></table>")
+            return
+        out.append("<ul>")
+        for item in value:
+            inner = _as_container(item) if not isinstance(item, str | int | float) else None
+            if inner is None:
+                if item is None:
+                    out.append(f'<li class="empty">{self._not_set}</li>')
+                else:
+                    out.append(f'<li dir="auto">{escape(self._present.value(item))}</li>')
+            elif not inner:
+                out.append(f'<li class="empty">{self._empty}</li>')
+            elif depth >= _MAX_DEPTH:
+                out.append(f'<li dir="auto">{escape(self._present.value(item))}</li>')
+            else:
+                out.append("<li>")
+                self._nested(inner, path, out, depth + 1)
+                out.append("</li>")
+        out.append("</ul>")
+
+
+def _key_text(key: object) -> str:
+    if isinstance(key, enum.Enum):
+        key = key.value
+    return key if isinstance(key, str) else str(key)
+
+
+def _as_container(value: Any) -> Mapping[Any, Any] | list[Any] | None:
+    """Nested values as a mapping or list; None for scalars (shown as text)."""
+    if isinstance(value, Mapping):
+        return value
+    if isinstance(value, list | tuple):
+        return list(value)
+    if isinstance(value, set | frozenset):
+        try:
+            return sorted(value)
+        except TypeError:
+            return sorted(value, key=repr)
+    if isinstance(
+        value, str | bytes | bytearray | memoryview | int | float | Decimal | date | time | datetime
+    ):
+        return None
+    if attrs.has(type(value)):
+        return attrs.asdict(value, recurse=False)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    return None
+
+
+class HtmlSpool:
+    """One category's rendered records on disk, with where each page starts."""
+
+    def __init__(self, renderer: RecordRenderer, *, records_per_page: int, page_bytes: int) -> None:
+        self._renderer = renderer
+        self._file = tempfile.TemporaryFile(buffering=1024 * 1024)  # noqa: SIM115 - closed by close()
+        self._per_page = records_per_page
+        self._page_bytes = page_bytes
+        self.count = 0
+        self._offset = 0
+        self._page_size = 0
+        self._page_count = 0
+        # (byte offset, first record number) of every page.
+        self.pages: list[tuple[int, int]] = []
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        """Render and store one record."""
+        self.count += 1
+        line = utf8(self._renderer.render(self.count, record)) + b"\n"
+        if (
+            not self.pages
+            or self._page_count >= self._per_page
+            or (self._page_size + len(line) > self._page_bytes and self._page_count)
+        ):
+            self.pages.append((self._offset, self.count))
+            self._page_count = 0
+            self._page_size = 0
+        self._file.write(line)
+        self._offset += len(line)
+        self._page_count += 1
+        self._page_size += len(line)
+
+    def page_records(self, index: int) -> Iterator[bytes]:
+        """The stored fragments of page ``index`` (0-based)."""
+        start = self.pages[index][0]
+        end = self.pages[index + 1][0] if index + 1 < len(self.pages) else self._offset
+        self._file.flush()
+        self._file.seek(start)
+        remaining = end - start
+        while remaining > 0:
+            line = self._file.readline()
+            if not line:
+                break
+            remaining -= len(line)
+            yield line[:-1]
+        self._file.seek(0, 2)
+
+    def page_span(self, index: int) -> tuple[int, int]:
+        """The first and last record number on page ``index``."""
+        first = self.pages[index][1]
+        last = self.pages[index + 1][1] - 1 if index + 1 < len(self.pages) else self.count
+        return first, last
+
+    def close(self) -> None:
+        """Remove the temporary file."""
+        self._file.close()
+
+
+@attrs.frozen(kw_only=True)
+class _Category:
+    category: str
+    directory: str
+    spool: HtmlSpool
+
+
+class HtmlView:
+    """Renders an export's offline HTML view into ZIP members.
+
+    Args:
+        info: the export.
+        records_per_page: the most records a page file holds.
+        page_bytes: a page also ends before its records pass this size.
+    """
+
+    def __init__(
+        self,
+        info: ExportInfo,
+        *,
+        records_per_page: int = RECORDS_PER_PAGE,
+        page_bytes: int = PAGE_BYTES,
+    ) -> None:
+        self.info = info
+        self.presenter = Presenter.for_export(
+            locale=info.locale, timezone=info.timezone, descriptions=info.descriptions
+        )
+        self.msg = self.presenter.messages
+        self._per_page = records_per_page
+        self._page_bytes = page_bytes
+
+    def spool(self, category: str) -> HtmlSpool:
+        """A new spool for ``category``'s records (the caller closes it)."""
+        return HtmlSpool(
+            RecordRenderer(self.presenter, category),
+            records_per_page=self._per_page,
+            page_bytes=self._page_bytes,
+        )
+
+    # ------------------------------------------------------------------ pages
+
+    def _page(self, title: str, body: Iterable[str | bytes], sink: BinaryIO) -> None:
+        lang = escape(self.presenter.locale)
+        head = (
+            f'<!DOCTYPE html>\n<html lang="{lang}" dir="ltr">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+            '<meta name="referrer" content="no-referrer">\n'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+        )
+        sink.write(utf8(head))
+        for part in body:
+            sink.write(part if isinstance(part, bytes) else utf8(part))
+        sink.write(b"\n</body>\n</html>\n")
+
+    def write_category(
+        self,
+        archive: Any,
+        category: str,
+        spool: HtmlSpool,
+        directory: str,
+        *,
+        media_type: str = HTML_MEDIA_TYPE,
+    ) -> list[str]:
+        """Write a category's page index and pages; return the member names."""
+        title = self.presenter.category_title(category)
+        export_title = self.msg("report.title")
+        pages = max(len(spool.pages), 1)
+        names = []
+        index_name = f"{directory}index.html"
+        with archive.member(index_name, media_type, category=category) as member:
+            self._page(
+                f"{title} – {export_title}",
+                self._category_index(title, category, spool, pages),
+                member,
+            )
+        names.append(index_name)
+        for page in range(pages):
+            name = f"{directory}page-{page + 1}.html"
+            with archive.member(name, media_type, category=category) as member:
+                heading = self.msg("report.page", page=page + 1, pages=pages)
+                self._page(
+                    f"{title} – {heading} – {export_title}",
+                    self._category_page(title, category, spool, page, pages),
+                    member,
+                )
+            names.append(name)
+        return names
+
+    def _crumbs(self, *trail: tuple[str, str | None]) -> str:
+        items = []
+        for text, href in trail:
+            if href is None:
+                items.append(f'<span aria-current="page">{escape(text)}</span>')
+            else:
+                items.append(f'<a href="{href}">{escape(text)}</a>')
+        label = escape(self.msg("html.breadcrumbs"))
+        return (
+            f'<header><nav aria-label="{label}"><p class="crumbs">'
+            + " › ".join(items)
+            + "</p></nav></header>\n"
+        )
+
+    def _records_text(self, count: int) -> str:
+        key = "report.record_count.one" if count == 1 else "report.record_count.other"
+        return self.msg(key, count=self.presenter.integer(count))
+
+    def _category_index(
+        self, title: str, category: str, spool: HtmlSpool, pages: int
+    ) -> Iterator[str]:
+        yield self._crumbs(
+            (self.msg("report.title"), "../../index.html"),
+            (title, None),
+        )
+        yield f'<main id="main">\n<h1 dir="auto">{escape(title)}</h1>\n'
+        count_text = self._records_text(spool.count)
+        yield f'<p class="lead">{escape(count_text)}</p>\n'
+        yield from self._about(category, level=2)
+        yield f"<h2>{escape(self.msg('html.pages'))}</h2>\n"
+        if not spool.count:
+            yield f'<p class="empty">{escape(self.msg("report.no_records"))}</p>\n'
+            yield f'<p><a href="page-1.html">{escape(self.msg("html.open_page", page=1))}</a></p>\n'
+        else:
+            yield '<ol class="pages">\n'
+            for page in range(pages):
+                first, last = spool.page_span(page)
+                text = self.msg(
+                    "html.page_range",
+                    first=self.presenter.integer(first),
+                    last=self.presenter.integer(last),
+                )
+                yield f'<li><a href="page-{page + 1}.html">{escape(text)}</a></li>\n'
+            yield "</ol>\n"
+        yield "</main>\n"
+
+    def _pager(self, page: int, pages: int) -> str:
+        """First/previous, a window of page numbers, next/last, and the page index."""
+        msg = self.msg
+        label = escape(msg("html.pagination"))
+
+        def link(target: int, text: str, rel: str = "") -> str:
+            current = ' aria-current="page"' if target == page else ""
+            rel_attr = f' rel="{rel}"' if rel else ""
+            return (
+                f'<li><a href="page-{target + 1}.html"{rel_attr}{current}>{escape(text)}</a></li>'
+            )
+
+        def disabled(text: str) -> str:
+            return f'<li><span aria-disabled="true">{escape(text)}</span></li>'
+
+        items = []
+        if page > 0:
+            items += [link(0, msg("html.first")), link(page - 1, msg("html.previous"), "prev")]
+        else:
+            items += [disabled(msg("html.first")), disabled(msg("html.previous"))]
+        low, high = max(0, page - _NAV_WINDOW), min(pages - 1, page + _NAV_WINDOW)
+        for target in range(low, high + 1):
+            items.append(link(target, self.presenter.integer(target + 1)))
+        if page < pages - 1:
+            items += [link(page + 1, msg("html.next"), "next"), link(pages - 1, msg("html.last"))]
+        else:
+            items += [disabled(msg("html.next")), disabled(msg("html.last"))]
+        items.append(f'<li><a href="index.html">{escape(msg("html.all_pages"))}</a></li>')
+        return f'<nav class="pager" aria-label="{label}"><ul>' + "".join(items) + "</ul></nav>\n"
+
+    def _category_page(
+        self, title: str, category: str, spool: HtmlSpool, page: int, pages: int
+    ) -> Iterator[str | bytes]:
+        heading = self.msg(
+            "report.page",
+            page=self.presenter.integer(page + 1),
+            pages=self.presenter.integer(pages),
+        )
+        yield self._crumbs(
+            (self.msg("report.title"), "../../index.html"),
+            (title, "index.html"),
+            (heading, None),
+        )
+        yield f'<main id="main">\n<h1 dir="auto">{escape(title)}</h1>\n'
+        if not spool.count:
+            yield f'<p class="empty">{escape(self.msg("report.no_records"))}</p>\n</main>\n'
+            return
+        first, last = spool.page_span(page)
+        lead = self.msg(
+            "html.showing",
+            first=self.presenter.integer(first),
+            last=self.presenter.integer(last),
+            count=self.presenter.integer(spool.count),
+            page=self.presenter.integer(page + 1),
+            pages=self.presenter.integer(pages),
+        )
+        if pages == 1:
+            lead = self._records_text(spool.count)
+        yield f'<p class="lead">{escape(lead)}</p>\n'
+        pager = self._pager(page, pages) if pages > 1 else ""
+        yield pager
+        for fragment in spool.page_records(page):
+            yield fragment
+            yield b"\n"
+        yield pager
+        yield "</main>\n"
+
+    # ------------------------------------------------------------------ index
+
+    def write_index(
+        self,
+        archive: Any,
+        name: str,
+        categories: list[tuple[str, str, int]],
+        files: list[tuple[str, str]],
+    ) -> None:
+        """Write ``index.html``: ``categories`` as (category, directory, count)."""
+        with archive.member(name, HTML_MEDIA_TYPE) as member:
+            self._page(self.msg("report.title"), self._index(categories, files), member)
+
+    def _index(
+        self, categories: list[tuple[str, str, int]], files: list[tuple[str, str]]
+    ) -> Iterator[str]:
+        info, msg, present = self.info, self.msg, self.presenter
+        yield f'<main id="main">\n<h1>{escape(msg("report.title"))}</h1>\n'
+        yield f'<p class="lead">{escape(msg("html.intro"))}</p>\n'
+        facts = [
+            (msg("report.user"), info.user_id),
+            (msg("report.generated"), present.timestamp(info.generated_at)),
+            (msg("html.timezone"), present.zone_label(info.generated_at)),
+            (msg("report.export_id"), str(info.export_id)),
+        ]
+        yield '<dl class="facts">\n'
+        for label, text in facts:
+            yield f'<dt>{escape(label)}</dt><dd dir="auto">{escape(text)}</dd>\n'
+        yield "</dl>\n"
+        for sentence in window_sentences(msg, info):
+            yield f'<p class="note">{escape(sentence)}</p>\n'
+        redacted = sum(info.stats.redacted.values())
+        if redacted:
+            text = msg("readme.redacted", count=present.integer(redacted))
+            yield f'<p class="note">{escape(text)}</p>\n'
+        yield f"<h2>{escape(msg('report.categories'))}</h2>\n"
+        if not categories:
+            yield f'<p class="empty">{escape(msg("report.no_categories"))}</p>\n'
+        else:
+            yield (
+                f'<table class="cats"><thead><tr><th scope="col">{escape(msg("html.category"))}'
+                f'</th><th scope="col">{escape(msg("report.records"))}</th></tr></thead><tbody>\n'
+            )
+            for category, directory, count in categories:
+                title = present.category_title(category)
+                href = quote(f"{directory}index.html")
+                yield (
+                    f'<tr><td dir="auto"><a href="{href}">{escape(title)}</a></td>'
+                    f'<td class="num">{escape(present.integer(count))}</td></tr>\n'
+                )
+            yield "</tbody></table>\n"
+        described = [c for c, _, _ in categories if about_lines(msg, info.about.get(c) or {})]
+        if described:
+            yield f"<h2>{escape(msg('report.about'))}</h2>\n"
+            for category in described:
+                yield f'<h3 dir="auto">{escape(present.category_title(category))}</h3>\n'
+                yield from self._about_list(category)
+        if info.controller:
+            yield f"<h2>{escape(msg('readme.controller').rstrip(':'))}</h2>\n"
+            yield '<dl class="facts">\n'
+            for label, text in controller_lines(msg, info.controller):
+                yield f'<dt>{escape(label)}</dt><dd dir="auto">{escape(text)}</dd>\n'
+            yield "</dl>\n"
+        yield f"<h2>{escape(msg('html.files'))}</h2>\n"
+        yield f"<p>{escape(msg('html.files_intro'))}</p>\n<ul>\n"
+        for file_name, text in files:
+            yield f"<li><code>{escape(file_name)}</code> – {escape(text)}</li>\n"
+        yield "</ul>\n</main>\n"
+        yield f"<footer><p>{escape(info.generator)}</p></footer>\n"
+
+    def _about(self, category: str, *, level: int) -> Iterator[str]:
+        if about_lines(self.msg, self.info.about.get(category) or {}):
+            yield f"<h{level}>{escape(self.msg('report.about'))}</h{level}>\n"
+            yield from self._about_list(category)
+
+    def _about_list(self, category: str) -> Iterator[str]:
+        about = self.info.about.get(category) or {}
+        lines = about_lines(self.msg, about)
+        if lines:
+            yield '<dl class="facts">\n'
+            for label, text in lines:
+                yield f'<dt>{escape(label)}</dt><dd dir="auto">{escape(text)}</dd>\n'
+            yield "</dl>\n"
+
+
+def category_directory(archive: Any, stem: str) -> str:
+    """A directory ``html/<stem>/`` not used by another category (ignoring case)."""
+    return str(archive.unique_name("html/", stem, "/"))
