@@ -141,5 +141,5 @@ def test_api_reference_documents_every_model_field() -> None:
         documented = _field_docs(model)
         for field in attrs.fields(model):
             assert documented.get(field.name), f"{model.__name__}.{field.name} is undocumented"
-    for model in (RateLimit, ControllerInfo):
-        assert set(_field_docs(model)) == {field.name for field in attrs.fields(model)}
+    for part in (RateLimit, ControllerInfo):
+        assert set(_field_docs(part)) == {field.name for field in attrs.fields(part)}

@@ -22,7 +22,10 @@ def _all_modules() -> list[str]:
 
 # Control-flow signals caught inside the library that never reach a caller: these,
 # and any private (underscore-named) exception class.
-INTERNAL_SIGNALS = {"reasonkit_export._builder.Superseded"}
+INTERNAL_SIGNALS = {
+    "reasonkit_export._builder.Superseded",
+    "reasonkit_export._builder.TransientFailure",
+}
 
 
 def _optional_dependency_missing(name: str) -> bool:

@@ -10,9 +10,13 @@ wrong without personal data.
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
+import os
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -31,10 +35,13 @@ from reasonkit_export._sources import RegisteredSource
 from reasonkit_export._version import __version__
 from reasonkit_export.exceptions import (
     ConflictError,
+    DatabaseError,
     ExportError,
+    InvalidKey,
     InvalidRequest,
     ProcessingError,
     SourceError,
+    StorageError,
 )
 from reasonkit_export.formats._base import ExportInfo, FormatWriter, Section, WriteResult
 from reasonkit_export.protocols import JobRepository, Storage
@@ -42,6 +49,7 @@ from reasonkit_export.protocols import JobRepository, Storage
 __all__ = [
     "Artifact",
     "Superseded",
+    "TransientFailure",
     "WorkerLease",
     "artifact_key",
     "build_artifact",
@@ -53,8 +61,101 @@ _PROGRESS_MIN_INTERVAL = 2.0  # seconds between progress writes to the repositor
 _CANCEL_CHECK_INTERVAL = 1.0  # seconds between looks at the job for a cancel
 
 
+logger = logging.getLogger("reasonkit_export")
+
+
 class Superseded(Exception):
     """The job changed underneath this worker (cancelled, or claimed anew)."""
+
+
+class TransientFailure(Exception):
+    """The infrastructure failed (storage, job database, temporary directory).
+
+    Not the data's fault: the attempt is worth repeating later. ``message``
+    names what failed and the class of failure in words a user can read,
+    never a path or a host exception's text; the cause is chained.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class _StorageFailed(Exception):
+    """Raised by the guarded storage handle: the artifact store, not the build, failed.
+
+    Deliberately not an ``OSError``, so a storage adapter passes it through
+    unchanged instead of wrapping it as its own failure.
+    """
+
+
+class _TemporaryFailed(Exception):
+    """An ``OSError`` raised while rendering: the local temporary directory failed."""
+
+
+class _StorageWrites:
+    """The storage handle as the pipeline sees it: any failure is marked as storage's."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        try:
+            self._raw.write(data)
+        except Exception as exc:
+            raise _StorageFailed(type(exc).__name__) from exc
+        return len(data)
+
+    def flush(self) -> None:
+        try:
+            self._raw.flush()
+        except Exception as exc:
+            raise _StorageFailed(type(exc).__name__) from exc
+
+
+@contextlib.contextmanager
+def _storage_write(storage: Storage, key: str) -> Iterator[_StorageWrites]:
+    """``storage.open_write(key)``, with failures sorted by where they happened.
+
+    The storage's own failures (opening, writing, committing) come out as
+    ``_StorageFailed``; an ``OSError`` of the rendering itself (a spool in a
+    full temporary directory) as ``_TemporaryFailed``, so the store is not
+    blamed for the local disk. Anything else passes through unchanged.
+    """
+    try:
+        with storage.open_write(key) as raw:
+            try:
+                yield _StorageWrites(raw)
+            except _StorageFailed:
+                raise
+            except OSError as exc:
+                raise _TemporaryFailed(type(exc).__name__) from exc
+    except (_StorageFailed, _TemporaryFailed, Superseded):
+        raise
+    except (StorageError, OSError) as exc:
+        if isinstance(exc, InvalidKey):
+            raise
+        raise _StorageFailed(type(exc).__name__) from exc
+
+
+def describe_cause(exc: BaseException) -> str:
+    """The class of ``exc`` (and an errno's name and meaning), never its message.
+
+    Follows the chain to the innermost cause, because that is what failed:
+    ``OSError EIO (Input/output error)``, ``OperationalError``.
+    """
+    inner = exc
+    seen = {id(inner)}
+    while inner.__cause__ is not None and id(inner.__cause__) not in seen:
+        inner = inner.__cause__
+        seen.add(id(inner))
+    name = type(inner).__name__
+    code = getattr(inner, "errno", None)
+    if isinstance(inner, OSError) and isinstance(code, int) and code in errno.errorcode:
+        return f"{name} {errno.errorcode[code]} ({os.strerror(code)})"
+    if isinstance(inner, TimeoutError):
+        return f"{name} (timed out)"
+    return name
 
 
 def artifact_key(job_id: object, attempt: int) -> str:
@@ -215,6 +316,9 @@ class _Progress:
         self._expected: int | None = None
         self._reading = reading
         self.current: str | None = None
+        # The record last handed to the writer: when encoding it fails, the
+        # failure path examines it to say why (never its content).
+        self.record: Mapping[str, Any] | None = None
 
     def render(self, done: int, total: int) -> None:
         """A writer rendered ``done`` of ``total`` records; also notices a cancel."""
@@ -293,6 +397,7 @@ def _guarded(
             count += 1
             if not count & _PROGRESS_MASK:
                 progress.tick(count)
+            progress.record = record
             yield record
     except (ExportError, Superseded):
         raise  # ours (a bad record, a redaction hook, a lost lease), already named
@@ -498,7 +603,7 @@ def build_artifact(
             filename += ".gz"
             media_type = "application/gzip"
         key = artifact_key(job.id, job.attempt)
-        with storage.open_write(key) as raw:
+        with _storage_write(storage, key) as raw:
             stored: Any = raw
             encrypting = encryptor(raw) if encryptor is not None else None
             if encrypting is not None:
@@ -522,18 +627,102 @@ def build_artifact(
 
 @contextlib.contextmanager
 def _translated_errors(progress: _Progress) -> Iterator[None]:
-    """Turn any failure of a build into a ProcessingError naming what went wrong."""
+    """Sort any failure of a build into the data's fault or the infrastructure's.
+
+    The data's (a source, an unencodable record, the size cap): a
+    :class:`ProcessingError`, and the job fails. The infrastructure's (the
+    artifact store, the job database, the temporary directory): a
+    :class:`TransientFailure`, and the job is tried again later.
+    """
     try:
         yield
     except (Superseded, ProcessingError):
         raise
-    except TypeError as exc:
-        # The encoding raises TypeError naming the type, never the value.
-        raise ProcessingError(
-            f"cannot encode a record of category {progress.current or '?'!r}: {exc}"
+    except _StorageFailed as exc:
+        raise TransientFailure(
+            f"the export could not be stored: the storage failed ({describe_cause(exc)})"
         ) from exc
+    except _TemporaryFailed as exc:
+        raise TransientFailure(
+            f"the export could not be built: the temporary directory failed ({describe_cause(exc)})"
+        ) from exc
+    except DatabaseError as exc:
+        raise TransientFailure(
+            f"the export was interrupted: the job database failed ({describe_cause(exc)})"
+        ) from exc
+    except (StorageError, OSError) as exc:
+        if isinstance(exc, InvalidKey):
+            raise ProcessingError(f"the export could not be stored ({type(exc).__name__})") from exc
+        raise TransientFailure(
+            f"the export could not be built: a local file operation failed ({describe_cause(exc)})"
+        ) from exc
+    except (TypeError, ValueError, RecursionError, OverflowError) as exc:
+        raise ProcessingError(_unencodable(exc, progress)) from exc
     except ExportError as exc:
         raise ProcessingError(f"{type(exc).__name__}: {exc}") from exc
+    except Exception as exc:
+        # A failure of no known kind would fail every attempt alike: fail once.
+        raise ProcessingError(
+            f"the export could not be built (unexpected {type(exc).__name__})"
+        ) from exc
+
+
+def _unencodable(exc: BaseException, progress: _Progress) -> str:
+    """Say which category's record could not be encoded, and why (never its content)."""
+    where = f"category {progress.current!r}" if progress.current else "the export"
+    reason = why_unencodable(progress.record) if progress.record is not None else None
+    if reason is None:
+        text = str(exc)
+        # The encoding's own TypeError names the type, never the value.
+        reason = (
+            text
+            if text.startswith("cannot encode a value of type")
+            else (f"it cannot be encoded ({type(exc).__name__})")
+        )
+    return f"a record of {where} cannot be exported: {reason}"
+
+
+MAX_RECORD_DEPTH = 500
+"""Records nested deeper than this (mappings and lists inside each other) are refused."""
+
+_MAX_EXAMINED = 1_000_000
+
+
+def why_unencodable(record: Any) -> str | None:
+    """Why ``record`` cannot be encoded (cyclic, too deep, an integer too large), or None.
+
+    Walks the record without recursion, so it works on exactly the records
+    that made the encoder overflow its stack.
+    """
+    digits = sys.get_int_max_str_digits()
+    too_large = 10**digits if digits else None
+    on_path: set[int] = set()
+    stack: list[tuple[Any, int, bool]] = [(record, 1, False)]
+    examined = 0
+    while stack and examined < _MAX_EXAMINED:
+        value, depth, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(value))
+            continue
+        examined += 1
+        if isinstance(value, int) and not isinstance(value, bool):
+            if too_large is not None and abs(value) >= too_large:
+                return f"it holds an integer too large to write ({digits} digits at most)"
+            continue
+        if isinstance(value, Mapping):
+            children: Iterable[Any] = value.values()
+        elif isinstance(value, list | tuple | set | frozenset):
+            children = value
+        else:
+            continue
+        if id(value) in on_path:
+            return "it refers to itself (a cyclic record)"
+        if depth > MAX_RECORD_DEPTH:
+            return f"it is nested too deeply (more than {MAX_RECORD_DEPTH} levels)"
+        on_path.add(id(value))
+        stack.append((value, depth, True))
+        stack.extend((child, depth + 1, False) for child in children)
+    return None
 
 
 def part_key(job_id: object, attempt: int, number: int) -> str:
@@ -561,9 +750,10 @@ class _Volumes:
     @contextlib.contextmanager
     def open(self, number: int) -> Iterator[MeteredSink]:
         key = part_key(self._job.id, self._job.attempt, number)
-        with self._storage.open_write(key) as raw:
+        with _storage_write(self._storage, key) as raw:
             encrypting = self._encryptor(raw) if self._encryptor is not None else None
-            volume = MeteredSink(encrypting if encrypting is not None else raw, limit=self.limit)
+            target: Any = encrypting if encrypting is not None else raw
+            volume = MeteredSink(target, limit=self.limit)
             yield volume
             if encrypting is not None:
                 encrypting.close()
@@ -595,7 +785,10 @@ def _build_volumes(
     except BaseException:
         # Finished volumes of a failed or superseded build must not linger.
         for _number, key, _size, _sha256 in volumes.written:
-            storage.delete(key)
+            try:
+                storage.delete(key)
+            except ExportError as exc:  # the next attempt's clean-up repeats it
+                logger.warning("cannot delete volume of a failed build (%s)", describe_cause(exc))
         raise
     total = len(volumes.written)
     parts = tuple(

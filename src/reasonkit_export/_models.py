@@ -212,6 +212,10 @@ class ExportJob:
         version: increases on every stored change; fences concurrent writes.
         started_at: when the current attempt started (UTC).
         lease_expires_at: when the current worker's claim runs out (UTC).
+        retry_at: after a transient (infrastructure) failure, the earliest
+            time the pending job may be claimed again (UTC).
+        last_transient_error: what the last transient failure was, in words
+            without personal data or server paths (for operators).
         updated_at: when it was last stored (UTC).
         sha256: hex digest of the file as the user downloads it.
         filename: the file's real name (``export-...json.gz``).
@@ -280,6 +284,11 @@ class ExportJob:
     timezone: str = "UTC"
     delivery_results: Mapping[str, str] = attrs.field(factory=dict, converter=_texts_by_name)
     parts: tuple[ArtifactPart, ...] = attrs.field(default=(), converter=_parts)
+    # Transient failures: a pending job is not claimed before ``retry_at``;
+    # ``last_transient_error`` says (without personal data) what went wrong
+    # last time the infrastructure failed, for operators.
+    retry_at: datetime | None = attrs.field(default=None, converter=_utc_or_none)
+    last_transient_error: str | None = None
 
     @property
     def is_active(self) -> bool:
@@ -324,6 +333,9 @@ class ScheduledExport:
     last_job_id: UUID | None = None
     last_error: str | None = None
     incremental: bool = False
+
+
+_MAX_RETRY_DELAY_SECONDS = 86_400.0
 
 
 def _positive_timedelta(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -454,6 +466,9 @@ class ExportConfig:
         lease_seconds: how long a worker's claim on a job lasts before it must
             renew it.
         max_attempts: attempts before an export that keeps crashing fails.
+        retry_backoff: seconds before the first retry after a transient
+            (infrastructure) failure; doubled per attempt, with jitter, at
+            most a day.
         csv_bom: start CSV files with a UTF-8 byte order mark (for spreadsheets).
         csv_neutralize_formulas: prefix CSV cells a spreadsheet would run as a
             formula.
@@ -530,6 +545,9 @@ class ExportConfig:
     )
     zip_pdf_summary_above: int | None = attrs.field(default=20_000, validator=_optional_count)
     zip_pdf_summary_records: int = attrs.field(default=100, validator=_positive_int)
+    # Seconds before the first retry after a transient (infrastructure)
+    # failure; doubled per attempt, with jitter (see ``retry_delay``).
+    retry_backoff: float = attrs.field(default=30.0, validator=_hours)
 
     def __attrs_post_init__(self) -> None:
         if self.storage_backend is StorageBackend.S3 and not self.s3_bucket:
@@ -583,3 +601,14 @@ class ExportConfig:
     def lease(self) -> timedelta:
         """How long a worker's claim on a job lasts before it must renew it."""
         return timedelta(seconds=self.lease_seconds)
+
+    def retry_delay(self, attempt: int, *, jitter: float = 1.0) -> timedelta:
+        """How long a job waits after transient failure number ``attempt`` (1-based).
+
+        ``retry_backoff * 2 ** (attempt - 1)``, at most one day, scaled by
+        ``jitter`` (the service draws it uniformly from 0.5-1.0 so that jobs
+        failed by one outage do not all come back at the same moment).
+        """
+        exponent = min(max(attempt, 1) - 1, 32)
+        seconds = min(self.retry_backoff * 2.0**exponent, _MAX_RETRY_DELAY_SECONDS)
+        return timedelta(seconds=seconds * jitter)

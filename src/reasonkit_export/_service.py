@@ -430,11 +430,19 @@ class ExportService:
         notifies. Safe under at-least-once delivery: on a job another worker
         holds, or a finished one, it does nothing and returns the job as it
         is (re-sending a notification that a crashed worker never delivered).
-        Failures of the export itself are recorded on the job (status
-        ``failed``), not raised.
+        Failures of the export itself (a source raising, a record that cannot
+        be encoded, the size cap) are recorded on the job (status ``failed``),
+        not raised. Failures of the infrastructure (storage, the job database,
+        the temporary directory) put the job back to ``pending`` with
+        ``retry_at`` after a backoff (``ExportConfig.retry_backoff``) and the
+        reason in ``last_transient_error``; the attempt counts towards
+        ``max_attempts``. A job waiting for its ``retry_at`` is left alone.
 
         Raises:
             ExportNotFound: there is no such job.
+            DatabaseError: the job database failed so that not even the
+                retry could be recorded; the lease running out brings the
+                job back through :meth:`recover_stale`.
         """
         return self._worker.process_export(job_id)
 
@@ -443,8 +451,9 @@ class ExportService:
 
         A processing job whose lease ran out goes back to pending (or fails
         when it has used ``max_attempts``); a pending job that no worker took
-        for a whole lease is returned too. Returns the pending jobs the host
-        should enqueue again for :meth:`process_export`. Completed exports
+        for a whole lease, and one whose retry backoff is over, is returned
+        too. Returns the pending jobs the host should enqueue again for
+        :meth:`process_export`. Completed exports
         whose worker died before notifying or delivering are finished here
         (after a lease), so nothing depends on the queue delivering again.
         """

@@ -190,10 +190,12 @@ class JobRepository(Protocol):
     def claim(self, job_id: UUID, *, now: datetime, lease: timedelta) -> ExportJob | None:
         """Atomically hand the job to one worker.
 
-        A job that is pending, or processing with ``lease_expires_at <= now``,
-        becomes processing with ``attempt + 1``, ``lease_expires_at = now +
-        lease``, ``started_at`` set (if unset), ``updated_at = now`` and
-        ``version + 1``; the claimed job is returned. Any other job is left
+        A job that is pending (with no ``retry_at`` or ``retry_at <= now``),
+        or processing with ``lease_expires_at <= now``, becomes processing
+        with ``attempt + 1``, ``lease_expires_at = now + lease``,
+        ``started_at`` set (if unset), ``retry_at = None``, ``updated_at =
+        now`` and ``version + 1``; the claimed job is returned
+        (``repositories._rules.claimed`` implements exactly this). Any other job is left
         untouched and ``None`` is returned. Of several concurrent claims, at
         most one succeeds.
 

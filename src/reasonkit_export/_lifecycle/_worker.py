@@ -11,6 +11,7 @@ jobs (:meth:`Worker.recover_stale`).
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import datetime
@@ -19,12 +20,25 @@ from uuid import UUID
 
 import attrs
 
-from reasonkit_export._builder import Artifact, Superseded, WorkerLease, build_artifact
+from reasonkit_export._builder import (
+    Artifact,
+    Superseded,
+    TransientFailure,
+    WorkerLease,
+    build_artifact,
+    describe_cause,
+)
 from reasonkit_export._lifecycle._context import ServiceContext, parse_uuid
 from reasonkit_export._lifecycle._deliveries import DeliveryRunner
 from reasonkit_export._lifecycle._outbox import Outbox
 from reasonkit_export._models import ACTIVE_STATUSES, ExportJob, ExportStatus, NotificationEvent
-from reasonkit_export.exceptions import ConflictError, ExportError, ExportNotFound, ProcessingError
+from reasonkit_export.exceptions import (
+    ConflictError,
+    DatabaseError,
+    ExportError,
+    ExportNotFound,
+    ProcessingError,
+)
 
 __all__ = ["CLAIMED", "Worker"]
 
@@ -33,6 +47,7 @@ logger = logging.getLogger("reasonkit_export")
 # The job this thread last claimed: lets run_worker tell the exports it built
 # from those another worker claimed first, without widening the public API.
 CLAIMED: ContextVar[UUID | None] = ContextVar("reasonkit_export_claimed", default=None)
+_JITTER = random.SystemRandom()
 
 
 class Worker:
@@ -58,9 +73,10 @@ class Worker:
         if claimed.attempt > ctx.config.max_attempts:
             return self.give_up(claimed)
         logger.info("export %s processing (attempt %d)", uid, claimed.attempt)
-        ctx.discard_attempts(claimed, keep=claimed.attempt)
+        self._discard_quietly(claimed, keep=claimed.attempt)
         lease = WorkerLease(claimed, repository=ctx.repository, config=ctx.config, clock=ctx.now)
         failure: str | None = None
+        transient: TransientFailure | None = None
         with lease:
             try:
                 artifact = build_artifact(
@@ -75,13 +91,68 @@ class Worker:
             except Superseded:
                 logger.info("export %s attempt %d superseded", uid, claimed.attempt)
                 return ctx.repository.get(uid)
+            except TransientFailure as exc:
+                logger.warning("export %s attempt %d: %s", uid, claimed.attempt, exc, exc_info=exc)
+                transient = exc
             except ProcessingError as exc:
-                logger.warning("export %s failed: %s", uid, exc)
+                logger.warning("export %s failed: %s", uid, exc, exc_info=exc)
                 failure = str(exc)
         # The heartbeat has stopped: nothing renews a lease on a finished job.
+        if transient is not None:
+            return self._retry_later(lease, transient.message)
         if failure is not None:
             return self._finish_failed(lease, failure)
         return self._finish_completed(lease, artifact)
+
+    def _retry_later(self, lease: WorkerLease, message: str) -> ExportJob:
+        """Put the job back to pending after an infrastructure failure, or give up.
+
+        The attempt stays counted; the next claim waits for the backoff
+        (``ExportConfig.retry_delay``, with jitter). After ``max_attempts``
+        the job fails with the last error. If even this write fails, the
+        database error is raised and the lease running out brings the job
+        back through :meth:`recover_stale`.
+        """
+        ctx = self._ctx
+        job = lease.job
+        if job.attempt >= ctx.config.max_attempts:
+            return self._finish_failed(
+                lease, f"{message}; gave up after {ctx.config.max_attempts} attempts"
+            )
+        now = ctx.now()
+        retry_at = now + ctx.config.retry_delay(job.attempt, jitter=_JITTER.uniform(0.5, 1.0))
+        try:
+            pending = lease.save(
+                status=ExportStatus.PENDING,
+                progress=0,
+                lease_expires_at=None,
+                updated_at=now,
+                retry_at=retry_at,
+                last_transient_error=message,
+            )
+        except Superseded:
+            return ctx.repository.get(job.id)
+        logger.warning(
+            "export %s: attempt %d failed transiently; retry at %s",
+            job.id,
+            job.attempt,
+            retry_at.isoformat(),
+        )
+        self._discard_quietly(pending)
+        return pending
+
+    def _discard_quietly(self, job: ExportJob, *, keep: int | None = None) -> None:
+        """Remove the job's attempt files; a storage failure is logged, not raised.
+
+        The job is already saved; whatever is left is removed by the next
+        attempt's clean-up.
+        """
+        try:
+            self._ctx.discard_attempts(job, keep=keep)
+        except ExportError as exc:
+            logger.warning(
+                "export %s: leftover files not removed (%s)", job.id, describe_cause(exc)
+            )
 
     def _encryptor(self) -> Callable[[Any], Any] | None:
         keys = self._ctx.keys
@@ -126,6 +197,14 @@ class Worker:
             for key in {artifact.key, *(part.key for part in artifact.parts)}:
                 ctx.storage.delete(key)
             return ctx.repository.get(job.id)
+        except DatabaseError as exc:
+            # The result could not be recorded: try the attempt again later.
+            logger.warning("export %s: result not saved", job.id, exc_info=exc)
+            return self._retry_later(
+                lease,
+                "the export could not be recorded: the job database failed "
+                f"({describe_cause(exc)})",
+            )
         logger.info("export %s completed (%d bytes)", job.id, artifact.size)
         return self._deliveries.run(self._outbox.deliver(stored))
 
@@ -141,7 +220,7 @@ class Worker:
             )
         except Superseded:
             return self._ctx.repository.get(lease.job.id)
-        self._ctx.discard_attempts(failed)
+        self._discard_quietly(failed)
         return self._outbox.deliver(failed)
 
     def give_up(self, job: ExportJob) -> ExportJob:
@@ -150,6 +229,8 @@ class Worker:
             f"gave up after {self._ctx.config.max_attempts} attempts "
             "(each worker stopped before finishing)"
         )
+        if job.last_transient_error is not None:
+            message = f"{job.last_transient_error}; {message}"
         try:
             failed = self._ctx.transition(
                 job, ExportStatus.FAILED, NotificationEvent.FAILED, error=message
@@ -157,7 +238,7 @@ class Worker:
         except ConflictError:
             return self._ctx.repository.get(job.id)
         logger.warning("export %s failed: %s", job.id, message)
-        self._ctx.discard_attempts(failed)
+        self._discard_quietly(failed)
         return self._outbox.deliver(failed)
 
     def _download_url(
@@ -225,9 +306,13 @@ class Worker:
             except ExportError as exc:
                 logger.warning("export %s: redelivery failed (%s)", job.id, type(exc).__name__)
         seen = {job.id for job in requeue}
-        for job in ctx.repository.list_by_status(
-            {ExportStatus.PENDING}, before=now - ctx.config.lease
-        ):
-            if job.id not in seen and (job.updated_at or job.created_at) <= now - ctx.config.lease:
+        for job in ctx.repository.list_by_status({ExportStatus.PENDING}):
+            if job.id in seen:
+                continue
+            if job.retry_at is not None:
+                due = job.retry_at <= now  # a transient failure's backoff is over
+            else:
+                due = (job.updated_at or job.created_at) <= now - ctx.config.lease
+            if due:
                 requeue.append(job)
         return requeue

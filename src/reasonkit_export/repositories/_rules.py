@@ -16,7 +16,10 @@ __all__ = ["claimed", "fenced", "newest_first", "sweep_matches"]
 def claimed(job: ExportJob, *, now: datetime, lease: timedelta) -> ExportJob | None:
     """Return ``job`` as claimed by a new worker, or None if it cannot be claimed."""
     lease_over = job.lease_expires_at is None or job.lease_expires_at <= now
-    if job.status is ExportStatus.PENDING or (job.status is ExportStatus.PROCESSING and lease_over):
+    retry_due = job.retry_at is None or job.retry_at <= now
+    if (job.status is ExportStatus.PENDING and retry_due) or (
+        job.status is ExportStatus.PROCESSING and lease_over
+    ):
         return attrs.evolve(
             job,
             status=ExportStatus.PROCESSING,
@@ -24,6 +27,7 @@ def claimed(job: ExportJob, *, now: datetime, lease: timedelta) -> ExportJob | N
             lease_expires_at=now + lease,
             started_at=job.started_at or now,
             updated_at=now,
+            retry_at=None,
             version=job.version + 1,
         )
     return None

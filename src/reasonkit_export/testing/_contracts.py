@@ -146,6 +146,16 @@ class JobRepositoryContract:
         assert again.attempt == 2
         assert again.started_at == T0
 
+    def test_claim_waits_for_retry_at(self, repository: JobRepository) -> None:
+        """A pending job waiting out a retry backoff is claimable only from ``retry_at``."""
+        job = repository.add(_job(retry_at=T0 + LEASE, last_transient_error="storage failed"))
+        assert repository.claim(job.id, now=T0, lease=LEASE) is None
+        claimed = repository.claim(job.id, now=T0 + LEASE, lease=LEASE)
+        assert claimed is not None
+        assert claimed.retry_at is None
+        assert claimed.last_transient_error == "storage failed"
+        assert repository.get(job.id) == claimed
+
     @pytest.mark.parametrize(
         "status", [ExportStatus.COMPLETED, ExportStatus.FAILED, ExportStatus.CANCELLED]
     )
