@@ -15,9 +15,13 @@ a left-to-right page. The document's ``lang`` is the export's locale.
 
 Records are rendered while the ZIP's sections are spooled, from the source's
 own values (so datetimes, decimals and bytes are known for what they are),
-into an anonymous temporary file, one escaped fragment per line; pages are
-cut from it afterwards by record count and size. Memory stays bounded by
-one record and one page's offsets list.
+into a temporary file, one escaped fragment per line; pages are cut from it
+afterwards by record count and size. Memory stays bounded by one record and
+one page's offsets list. The ZIP writer has :class:`HtmlWorker` do the
+rendering in a child process, in parallel with its other members: a record
+whose ``data.json`` form renders the same travels as its JSON line, any
+other as a pickle of the original, and one the child could not rebuild is
+rendered in the parent; the pages are byte for byte those rendered in place.
 """
 
 from __future__ import annotations
@@ -26,18 +30,30 @@ import base64
 import dataclasses
 import enum
 import hashlib
+import io
+import json
+import os
+import pickle
 import re
+import struct
+import subprocess
+import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
-from datetime import date, datetime, time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
-from typing import Any, BinaryIO
+from pathlib import Path
+from time import sleep
+from typing import Any, BinaryIO, cast
 from urllib.parse import quote
+from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import attrs
 
 from reasonkit_export._encoding import utf8
 from reasonkit_export._present import Presenter
+from reasonkit_export.exceptions import ProcessingError
 from reasonkit_export.formats._base import ExportInfo
 from reasonkit_export.formats._text import about_lines, controller_lines, window_sentences
 
@@ -48,7 +64,9 @@ __all__ = [
     "RECORDS_PER_PAGE",
     "HtmlSpool",
     "HtmlView",
+    "HtmlWorker",
     "RecordRenderer",
+    "materialised",
 ]
 
 HTML_MEDIA_TYPE = "text/html; charset=utf-8"
@@ -319,15 +337,55 @@ def _as_container(value: Any) -> Mapping[Any, Any] | list[Any] | None:
         return attrs.asdict(value, recurse=False)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, Iterator):
+        # Reading it here would leave nothing for data.json: see HtmlSpool.add.
+        raise _OneShot
     return None
 
 
-class HtmlSpool:
-    """One category's rendered records on disk, with where each page starts."""
+class _OneShot(Exception):
+    """A record holds an iterator that can be read only once."""
 
-    def __init__(self, renderer: RecordRenderer, *, records_per_page: int, page_bytes: int) -> None:
+
+def materialised(value: Any) -> Any:
+    """``value`` with every one-shot iterator inside mappings and lists made a list.
+
+    The JSON encoding writes any iterable as a list, so the JSON of the
+    result is the JSON the original would have given.
+    """
+    if isinstance(value, Mapping):
+        return {key: materialised(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [materialised(item) for item in value]
+    if isinstance(value, Iterator) and not isinstance(value, str | bytes):
+        return [materialised(item) for item in value]
+    return value
+
+
+class HtmlSpool:
+    """One category's rendered records on disk, with where each page starts.
+
+    Args:
+        renderer: renders the records given to :meth:`add` (None: only
+            :meth:`add_fragment` is used).
+        records_per_page: the most records a page holds.
+        page_bytes: a page also ends before its records pass this size.
+        file: where the fragments go (default: an anonymous temporary file);
+            the spool owns it and closes it.
+    """
+
+    def __init__(
+        self,
+        renderer: RecordRenderer | None,
+        *,
+        records_per_page: int,
+        page_bytes: int,
+        file: BinaryIO | None = None,
+    ) -> None:
         self._renderer = renderer
-        self._file = tempfile.TemporaryFile(buffering=1024 * 1024)  # noqa: SIM115 - closed by close()
+        if file is None:
+            file = cast(BinaryIO, tempfile.TemporaryFile(buffering=1024 * 1024))  # noqa: SIM115 - closed by close()
+        self._file = file
         self._per_page = records_per_page
         self._page_bytes = page_bytes
         self.count = 0
@@ -337,10 +395,38 @@ class HtmlSpool:
         # (byte offset, first record number) of every page.
         self.pages: list[tuple[int, int]] = []
 
-    def add(self, record: Mapping[str, Any]) -> None:
-        """Render and store one record."""
+    @classmethod
+    def attach(
+        cls, file: BinaryIO, *, count: int, offset: int, pages: list[tuple[int, int]]
+    ) -> HtmlSpool:
+        """A finished spool written elsewhere (by :class:`HtmlWorker`'s child)."""
+        spool = cls(None, records_per_page=RECORDS_PER_PAGE, page_bytes=PAGE_BYTES, file=file)
+        spool.count = count
+        spool._offset = offset
+        spool.pages = pages
+        return spool
+
+    def add(self, record: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Render and store one record; return it as the other members must see it.
+
+        A record holding a one-shot iterator (a generator) is rendered and
+        returned with every iterator turned into a list, so the JSON and CSV
+        members show the same items as the HTML view.
+        """
+        assert self._renderer is not None
+        number = self.count + 1
+        try:
+            text = self._renderer.render(number, record)
+        except _OneShot:
+            record = materialised(record)
+            text = self._renderer.render(number, record)
+        self.add_fragment(text)
+        return record
+
+    def add_fragment(self, text: str) -> None:
+        """Store one record's rendered fragment (record number ``count + 1``)."""
         self.count += 1
-        line = utf8(self._renderer.render(self.count, record)) + b"\n"
+        line = utf8(text) + b"\n"
         if (
             not self.pages
             or self._page_count >= self._per_page
@@ -354,20 +440,24 @@ class HtmlSpool:
         self._page_count += 1
         self._page_size += len(line)
 
+    def state(self) -> dict[str, Any]:
+        """What :meth:`attach` needs to read this spool's file in another process."""
+        self._file.flush()
+        return {"count": self.count, "offset": self._offset, "pages": self.pages}
+
     def page_records(self, index: int) -> Iterator[bytes]:
         """The stored fragments of page ``index`` (0-based)."""
+        yield from self.page_bytes(index).split(b"\n")[:-1]
+
+    def page_bytes(self, index: int) -> bytes:
+        """Page ``index``'s fragments as stored: each followed by a line break."""
         start = self.pages[index][0]
         end = self.pages[index + 1][0] if index + 1 < len(self.pages) else self._offset
         self._file.flush()
         self._file.seek(start)
-        remaining = end - start
-        while remaining > 0:
-            line = self._file.readline()
-            if not line:
-                break
-            remaining -= len(line)
-            yield line[:-1]
+        data = self._file.read(end - start)
         self._file.seek(0, 2)
+        return data
 
     def page_span(self, index: int) -> tuple[int, int]:
         """The first and last record number on page ``index``."""
@@ -378,6 +468,294 @@ class HtmlSpool:
     def close(self) -> None:
         """Remove the temporary file."""
         self._file.close()
+
+
+# Value types a record may hold to be rendered in the child process: they
+# pickle by value and unpickle there. Exact dict/list/str/int/float/... never
+# reach the check; anything else (enums, attrs and dataclass objects, the
+# caller's own classes) has the record rendered in the parent instead.
+_PORTABLE = frozenset(
+    {datetime, date, time, timedelta, timezone, Decimal, UUID, ZoneInfo, bytearray, complex}
+)
+# What those pickle by reference (their classes, and ZoneInfo's reduce helpers).
+_PORTABLE_GLOBALS = frozenset({*_PORTABLE, getattr, ZoneInfo._unpickle})  # type: ignore[attr-defined]
+_FRAME = struct.Struct(">cI")
+_POLL = 0.005
+_BUILTIN = type(getattr)
+
+
+class _Unportable(Exception):
+    """A record holds a value the child process may not be able to rebuild."""
+
+
+class _RecordPickler(pickle.Pickler):
+    """Pickles plain records only (see ``_PORTABLE``)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        kind = type(obj)
+        if kind in _PORTABLE or ((kind is type or kind is _BUILTIN) and obj in _PORTABLE_GLOBALS):
+            return NotImplemented
+        raise _Unportable
+
+
+_FAITHFUL = frozenset({str, int, bool, type(None), datetime, date})
+"""Types whose JSON spool form renders exactly as they do (see ``_faithful``)."""
+
+
+def _faithful(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` renders the same from its ``data.json`` form.
+
+    True for exact dicts with string keys and lists holding strings, integers,
+    booleans, None, finite floats and dates (a datetime's ISO form, with
+    naive ones written as UTC, is formatted as the datetime itself is). Bytes,
+    decimals, tuples, enums, objects and anything else need the original.
+    """
+    if depth > _MAX_DEPTH:
+        return False
+    kind = type(value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            kind = type(item)
+            if kind in _FAITHFUL:
+                continue
+            if kind is float:
+                if item - item != 0:  # NaN and infinities are null in JSON
+                    return False
+            elif not _faithful(item, depth + 1):
+                return False
+        return True
+    if kind is list:
+        for item in value:
+            kind = type(item)
+            if kind in _FAITHFUL:
+                continue
+            if kind is float:
+                if item - item != 0:
+                    return False
+            elif not _faithful(item, depth + 1):
+                return False
+        return True
+    return False
+
+
+class _RemoteSpool:
+    """The parent's end of one category rendered by :class:`HtmlWorker`."""
+
+    def __init__(self, worker: HtmlWorker, renderer: RecordRenderer) -> None:
+        self._worker = worker
+        self._renderer = renderer
+        self.count = 0
+
+    def faithful(self, record: Mapping[str, Any]) -> bool:
+        """Whether the child may render ``record`` from its JSON spool line."""
+        return _faithful(record)
+
+    def add_json(self, line: bytes) -> None:
+        """Send one record as its JSON spool line (``faithful`` said it may)."""
+        self.count += 1
+        self._worker.send(b"J", line)
+
+    def add(self, record: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Send one record to the child; return it as the other members must see it."""
+        self.count += 1
+        worker = self._worker
+        try:
+            worker.send(b"R", worker.pickled(record))
+            return record
+        except (_Unportable, pickle.PicklingError, TypeError, AttributeError, ValueError):
+            pass
+        # Rendered here, in order with the records the child renders.
+        try:
+            text = self._renderer.render(self.count, record)
+        except _OneShot:
+            record = materialised(record)
+            text = self._renderer.render(self.count, record)
+        worker.send(b"F", utf8(text))
+        return record
+
+    def close(self) -> None:
+        """Nothing to remove: the worker owns the files."""
+
+
+class HtmlWorker:
+    """Renders the HTML view's records in a child process while the caller spools.
+
+    Rendering a record costs more than encoding it for ``data.json`` and the
+    CSV table together, so the ZIP writer hands the records to
+    ``python -m reasonkit_export.formats._html`` (a fresh interpreter) as it
+    reads them: each is pickled into a file in a private temporary directory
+    that the child follows, and the child writes each category's fragments and
+    page offsets there. The parent goes on with ``data.json``, the CSV tables
+    and the PDF and collects the spools in :meth:`spools`. Records holding a
+    value the child cannot rebuild (an enum, an object of the caller's own
+    classes) are rendered in the parent and sent as finished fragments, so the
+    pages are the same either way. :meth:`start` returns None when no
+    interpreter can be started (an embedded Python): render in place then.
+    """
+
+    def __init__(self, view: HtmlView, process: Any, folder: Path, directory: Any) -> None:
+        self._view = view
+        self._process = process
+        self._folder = folder
+        self._dir = directory
+        self._out = (folder / "records.bin").open("wb", buffering=1024 * 1024)
+        self._buffer = io.BytesIO()
+        self._pickler = _RecordPickler(self._buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        self._categories = 0
+        self._files: list[BinaryIO] = []
+
+    @classmethod
+    def start(cls, view: HtmlView) -> HtmlWorker | None:
+        """Start the child for ``view``; None where no interpreter can be started."""
+        executable = sys.executable
+        if not executable or "python" not in Path(executable).name.lower():
+            return None
+        directory = tempfile.TemporaryDirectory(prefix="reasonkit-html-")
+        folder = Path(directory.name)
+        with (folder / "job.pickle").open("wb") as handle:
+            pickle.dump((view.info, view._per_page, view._page_bytes), handle)
+        (folder / "records.bin").touch()
+        try:
+            process = subprocess.Popen(  # noqa: S603 - fixed arguments, no shell
+                [executable, "-m", "reasonkit_export.formats._html", str(folder)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError:
+            directory.cleanup()
+            return None
+        return cls(view, process, folder, directory)
+
+    def spool(self, category: str) -> _RemoteSpool:
+        """The spool of the next category."""
+        self._categories += 1
+        self.send(b"C", utf8(category))
+        return _RemoteSpool(self, RecordRenderer(self._view.presenter, category))
+
+    def pickled(self, record: Mapping[str, Any]) -> bytes:
+        """``record`` pickled for the child (raises when it holds anything else)."""
+        buffer = self._buffer
+        try:
+            self._pickler.dump(record)
+            return buffer.getvalue()
+        except BaseException:
+            self._pickler = _RecordPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+            raise
+        finally:
+            self._pickler.clear_memo()
+            buffer.seek(0)
+            buffer.truncate()
+
+    def send(self, kind: bytes, payload: bytes) -> None:
+        """Append one frame to the child's input."""
+        self._out.write(_FRAME.pack(kind, len(payload)))
+        self._out.write(payload)
+
+    def spools(self) -> list[HtmlSpool]:
+        """End the input, wait for the child and return its spools, in category order.
+
+        Raises:
+            ProcessingError: the child failed.
+        """
+        if not self._out.closed:
+            self.send(b"E", b"")
+            self._out.close()
+        code = self._process.wait()
+        result = self._folder / "result.json"
+        if code != 0 or not result.exists():
+            raise ProcessingError(f"the HTML view could not be rendered (exit code {code})")
+        states = json.loads(result.read_text(encoding="utf-8"))
+        spools = []
+        for index, state in enumerate(states):
+            file = (self._folder / f"category-{index}.html").open("rb")
+            self._files.append(file)
+            spools.append(
+                HtmlSpool.attach(
+                    cast(BinaryIO, file),
+                    count=state["count"],
+                    offset=state["offset"],
+                    pages=[(offset, first) for offset, first in state["pages"]],
+                )
+            )
+        return spools
+
+    def close(self) -> None:
+        """Stop the child if it still runs and remove its files."""
+        if not self._out.closed:
+            self._out.close()
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        for file in self._files:
+            file.close()
+        self._dir.cleanup()
+
+
+def _render_folder(folder: str) -> None:
+    """The child process of :class:`HtmlWorker`: render ``folder``'s records."""
+    root = Path(folder)
+    parent = os.getppid()
+    with (root / "job.pickle").open("rb") as handle:
+        # Written by the parent into its own private temporary directory.
+        info, per_page, page_bytes = pickle.load(handle)  # noqa: S301
+    view = HtmlView(info, records_per_page=per_page, page_bytes=page_bytes)
+    loads: Callable[[bytes], Any]
+    try:
+        from orjson import loads
+    except ImportError:
+        loads = json.loads
+    spools: list[HtmlSpool] = []
+    spool: HtmlSpool | None = None
+    pending = bytearray()
+    done = False
+    with (root / "records.bin").open("rb", buffering=0) as source:
+        while not done:
+            chunk = source.read(1024 * 1024)
+            if not chunk:
+                if os.getppid() != parent:
+                    raise SystemExit(3)  # the parent is gone: nobody will read the result
+                sleep(_POLL)
+                continue
+            pending += chunk
+            position = 0
+            while len(pending) - position >= _FRAME.size:
+                kind, size = _FRAME.unpack_from(pending, position)
+                end = position + _FRAME.size + size
+                if end > len(pending):
+                    break
+                payload = memoryview(pending)[position + _FRAME.size : end]
+                if kind == b"J":
+                    assert spool is not None
+                    spool.add(loads(bytes(payload)))
+                elif kind == b"R":
+                    assert spool is not None
+                    spool.add(pickle.loads(payload))  # noqa: S301 - written by the parent
+                elif kind == b"F":
+                    assert spool is not None
+                    spool.add_fragment(bytes(payload).decode("utf-8"))
+                elif kind == b"C":
+                    file = (root / f"category-{len(spools)}.html").open("w+b")
+                    spool = HtmlSpool(
+                        RecordRenderer(view.presenter, bytes(payload).decode("utf-8")),
+                        records_per_page=per_page,
+                        page_bytes=page_bytes,
+                        file=file,
+                    )
+                    spools.append(spool)
+                else:
+                    done = True
+                payload.release()
+                position = end
+                if done:
+                    break
+            del pending[:position]
+    states = [s.state() for s in spools]
+    for s in spools:
+        s.close()
+    (root / "result.json").write_text(json.dumps(states), encoding="utf-8")
 
 
 @attrs.frozen(kw_only=True)
@@ -576,9 +954,7 @@ class HtmlView:
         yield f'<p class="lead">{escape(lead)}</p>\n'
         pager = self._pager(page, pages) if pages > 1 else ""
         yield pager
-        for fragment in spool.page_records(page):
-            yield fragment
-            yield b"\n"
+        yield spool.page_bytes(page)
         yield pager
         yield "</main>\n"
 
@@ -670,3 +1046,7 @@ class HtmlView:
 def category_directory(archive: Any, stem: str) -> str:
     """A directory ``html/<stem>/`` not used by another category (ignoring case)."""
     return str(archive.unique_name("html/", stem, "/"))
+
+
+if __name__ == "__main__":
+    _render_folder(sys.argv[1])

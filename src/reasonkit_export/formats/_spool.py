@@ -29,10 +29,12 @@ class RecordSpool:
         self._file = tempfile.TemporaryFile(buffering=_BUFFER)  # noqa: SIM115 - closed by close()
         self.count = 0
 
-    def add(self, record: Mapping[str, Any]) -> None:
-        """Append one record."""
-        self._file.write(dumps_compact(record) + b"\n")
+    def add(self, record: Mapping[str, Any]) -> bytes:
+        """Append one record; return its compact JSON (without the line break)."""
+        line = dumps_compact(record)
+        self._file.write(line + b"\n")
         self.count += 1
+        return line
 
     def extend(self, records: Iterable[Mapping[str, Any]]) -> int:
         """Append every record of ``records``; return how many were added."""

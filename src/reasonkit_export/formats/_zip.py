@@ -58,6 +58,8 @@ from reasonkit_export.formats._html import (
     RECORDS_PER_PAGE,
     HtmlSpool,
     HtmlView,
+    HtmlWorker,
+    _RemoteSpool,
     category_directory,
 )
 from reasonkit_export.formats._json import JsonWriter
@@ -366,16 +368,25 @@ class _Spooled:
     table: CsvTable | None
     records: RecordSpool | None = None
     count: int = 0
-    html: HtmlSpool | None = None
+    html: HtmlSpool | _RemoteSpool | None = None
 
     def add(self, record: Mapping[str, Any]) -> None:
-        """Spool one record wherever it is needed."""
-        if self.records is not None:
-            self.records.add(record)
+        """Spool one record wherever it is needed.
+
+        The HTML view goes first: it hands back the record with any one-shot
+        iterator made a list, so every member shows the same items.
+        """
+        html = self.html
+        if type(html) is _RemoteSpool and self.records is not None and html.faithful(record):
+            # The child renders it from the JSON line: nothing more to encode.
+            html.add_json(self.records.add(record))
+        else:
+            if html is not None:
+                record = html.add(record)
+            if self.records is not None:
+                self.records.add(record)
         if self.table is not None:
             self.table.add(record)
-        if self.html is not None:
-            self.html.add(record)
         self.count += 1
 
     def close(self) -> None:
@@ -410,7 +421,7 @@ def _spool_sections(
     neutralize_formulas: bool,
     keep_records: bool,
     tables: bool = True,
-    html: HtmlView | None = None,
+    html: HtmlView | HtmlWorker | None = None,
 ) -> None:
     """Read every section's records once into ``spooled`` (which the caller closes)."""
     for section in sections:
@@ -467,14 +478,17 @@ def _write_html(
     *,
     readme_name: str,
     index_name: str,
+    worker: HtmlWorker | None = None,
 ) -> list[tuple[str, str]]:
     """Write the HTML view's pages and ``index.html``; return README lines for them."""
     msg = html.msg
     categories = []
-    for item in spooled:
-        assert item.html is not None
+    spools = (
+        worker.spools() if worker is not None else [cast(HtmlSpool, item.html) for item in spooled]
+    )
+    for item, spool in zip(spooled, spools, strict=True):
         directory = category_directory(archive, member_stem(item.category))
-        html.write_category(archive, item.category, item.html, directory)
+        html.write_category(archive, item.category, spool, directory)
         categories.append((item.category, directory, item.count))
     files = [
         *listing,
@@ -528,6 +542,9 @@ class ZipWriter:
             is a summary of each category's first ``pdf_summary_records``
             records (None: always the complete report).
         pdf_summary_records: records per category in a summary report.
+        html_worker: render the HTML view's records in a child process
+            (``python -m reasonkit_export.formats._html``) in parallel with
+            the other members; False renders them in this process.
     """
 
     def __init__(
@@ -545,8 +562,10 @@ class ZipWriter:
         pdf_progress: Callable[[int, int], None] | None = None,
         pdf_summary_above: int | None = None,
         pdf_summary_records: int = 100,
+        html_worker: bool = True,
     ) -> None:
         self.include_html = include_html
+        self.html_worker = html_worker
         self.html_records_per_page = html_records_per_page
         self.csv_bom = csv_bom
         self.neutralize_formulas = neutralize_formulas
@@ -607,6 +626,9 @@ class ZipWriter:
         # The PDF cover points to the HTML view when the archive has one.
         pdf_info = attrs.evolve(info, html_index=INDEX_NAME if html is not None else None)
         background = None
+        # The records are rendered in another process while this one spools
+        # and writes the other members (in place where none can be started).
+        worker = HtmlWorker.start(html) if html is not None and self.html_worker else None
         try:
             _spool_sections(
                 sections,
@@ -614,7 +636,7 @@ class ZipWriter:
                 neutralize_formulas=self.neutralize_formulas,
                 keep_records=True,
                 tables=self.include_csv,
-                html=html,
+                html=worker if worker is not None else html,
             )
             counts = {item.category: item.count for item in spooled}
             background = self._start_summary(pdf_info, spooled, sum(counts.values()))
@@ -666,6 +688,7 @@ class ZipWriter:
                             listing,
                             readme_name=readme_name,
                             index_name=index_name,
+                            worker=worker,
                         )
                         + listing
                     )
@@ -677,6 +700,8 @@ class ZipWriter:
                 archive.add(readme_name, readme, _TEXT)
                 archive.finish(info, record_counts=counts, warnings=warnings)
         finally:
+            if worker is not None:
+                worker.close()
             if background is not None:
                 background.close()
             for item in spooled:

@@ -1,0 +1,136 @@
+"""The HTML view rendered in a child process: same pages as in place, clean-up, failures."""
+
+from __future__ import annotations
+
+import enum
+import io
+import json
+import sys
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import pytest
+
+from reasonkit_export.exceptions import ProcessingError
+from reasonkit_export.formats._base import ExportInfo, Section
+from reasonkit_export.formats._html import HtmlView, HtmlWorker, _faithful
+from reasonkit_export.formats._zip import ZipWriter
+
+
+class Colour(enum.Enum):
+    """A caller's enum: the child cannot import it."""
+
+    RED = "red"
+
+
+@attrs.frozen
+class Point:
+    """A caller's attrs class."""
+
+    x: int
+    y: int
+
+
+def _records() -> Iterator[dict[Any, Any]]:
+    yield {"id": 1, "at": datetime(2025, 3, 1, 12, 30, tzinfo=UTC), "text": "plain"}
+    yield {"naive": datetime(2025, 3, 1, 12, 30), "day": date(2025, 3, 1), "t": time(9, 5)}
+    yield {"amount": Decimal("1234.50"), "blob": b"\x00\x01", "span": timedelta(seconds=90)}
+    yield {"colour": Colour.RED, "point": Point(x=1, y=2), "tags": ("a", "b"), "set": {3, 1}}
+    yield {"nan": float("nan"), "inf": float("inf"), 7: "int key", "id": uuid.UUID(int=5)}
+    yield {"lines": [{"sku": "A-1", "qty": 2}, {"sku": "<script>x</script>", "qty": 10**20}]}
+    yield {"gen": (n * n for n in range(4)), "nested": {"gen": iter(["x", "y"])}}
+    yield {"xss": '"><img src=x onerror=alert(1)>', "rtl": "مرحبا", "cjk": "東京", "e": {}}
+    yield {}
+    for n in range(30):
+        yield {"n": n, "big": 1234567 * n, "score": n / 7, "ok": n % 2 == 0, "none": None}
+
+
+def _archive(info: ExportInfo, **options: Any) -> bytes:
+    sink = io.BytesIO()
+    writer = ZipWriter(include_pdf=False, html_records_per_page=7, **options)
+    writer.write(info, [Section(category="history", records=_records())], sink)
+    return sink.getvalue()
+
+
+def test_child_renders_the_same_archive_as_in_place(
+    make_info: Callable[..., ExportInfo],
+) -> None:
+    """Records of every kind give byte-identical archives from the child and in place."""
+    info = make_info("history")
+    assert _archive(info) == _archive(info, html_worker=False)
+
+
+def test_no_interpreter_renders_in_place(
+    make_info: Callable[..., ExportInfo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where no Python can be started the view is rendered in place, with the same bytes."""
+    info = make_info("history")
+    expected = _archive(info, html_worker=False)
+    monkeypatch.setattr(sys, "executable", "")
+    assert HtmlWorker.start(HtmlView(info)) is None
+    assert _archive(info) == expected
+
+
+@pytest.mark.parametrize("worker", [True, False])
+def test_generator_values_show_their_items_everywhere(
+    make_info: Callable[..., ExportInfo], worker: bool
+) -> None:
+    """A generator value is read once and shown with all its items in JSON and HTML alike."""
+    archive = zipfile.ZipFile(io.BytesIO(_archive(make_info("history"), html_worker=worker)))
+    data = json.loads(archive.read("data.json"))
+    record = data["categories"]["history"]["records"][6]
+    assert record == {"gen": [0, 1, 4, 9], "nested": {"gen": ["x", "y"]}}
+    page = archive.read("html/history/page-1.html").decode()
+    article = page.split('id="r7"', 1)[1].split("</article>", 1)[0]
+    assert '<li dir="auto">x</li><li dir="auto">y</li>' in article
+    for square in ("0", "1", "4", "9"):
+        assert f'<li dir="auto">{square}</li>' in article
+    assert "generator" not in article
+
+
+def test_failed_child_is_an_error_and_close_cleans_up(
+    make_info: Callable[..., ExportInfo],
+) -> None:
+    """A child that dies gives ProcessingError; close() stops it and removes its folder."""
+    worker = HtmlWorker.start(HtmlView(make_info("history")))
+    assert worker is not None
+    folder = worker._folder
+    worker.spool("history").add({"a": 1})
+    worker._process.kill()
+    with pytest.raises(ProcessingError, match="HTML view could not be rendered"):
+        worker.spools()
+    worker.close()
+    assert not folder.exists()
+
+
+def test_close_stops_a_running_child(make_info: Callable[..., ExportInfo]) -> None:
+    """Closing before the input ends (a cancelled export) stops the child and removes its files."""
+    worker = HtmlWorker.start(HtmlView(make_info("history")))
+    assert worker is not None
+    worker.spool("history").add({"a": 1})
+    worker.close()
+    assert worker._process.poll() is not None
+    assert not worker._folder.exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"a": 1, "b": "x", "c": [1.5, None, True], "d": {"e": date(2025, 1, 1)}}, True),
+        ({"at": datetime(2025, 1, 1)}, True),
+        ({"a": float("nan")}, False),
+        ({"a": b"bytes"}, False),
+        ({"a": Decimal("1")}, False),
+        ({"a": (1, 2)}, False),
+        ({1: "key"}, False),
+        ({"a": [Colour.RED]}, False),
+    ],
+)
+def test_only_json_faithful_records_travel_as_json(value: Any, expected: bool) -> None:
+    """Records whose JSON form renders differently are sent as the original values."""
+    assert _faithful(value) is expected
