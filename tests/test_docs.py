@@ -15,6 +15,7 @@ import sys
 import textwrap
 import traceback
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,6 +136,7 @@ def test_api_reference_documents_every_model_field() -> None:
     )
     from reasonkit_export.settings import _field_docs
 
+    model: type[Any]
     for model in (ExportConfig, ExportJob, ScheduledExport, CategoryDescription):
         documented = _field_docs(model)
         for field in attrs.fields(model):
