@@ -27,7 +27,8 @@ class FailingFileSystem(MemoryFileSystem):
     """fsspec's memory file system, with operations that raise a chosen ``OSError``.
 
     Set ``FailingFileSystem.faults["write"] = errno.EIO`` (or ``"open"``,
-    ``"rm"``, ``"mv"``) to make that operation raise; delete the entry to heal.
+    ``"rm"``, ``"mv"``) to make that operation raise (``0``: a ``TypeError``);
+    delete the entry to heal.
     """
 
     protocol = "failing"
@@ -38,6 +39,8 @@ class FailingFileSystem(MemoryFileSystem):
     @classmethod
     def maybe_fail(cls, operation: str) -> None:
         code = cls.faults.get(operation)
+        if code == 0:
+            raise TypeError("a bytes-like object is required, not 'alice@example.com'")
         if code is not None:
             if code == errno.ETIMEDOUT:
                 raise TimeoutError(code, os.strerror(code))

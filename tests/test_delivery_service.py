@@ -43,7 +43,7 @@ def test_deliveries_run_and_are_recorded(make_service: Factory, tmp_path: Any) -
     job = service.process_export(service.create_export("alice", "json", ["profile"]).id)
     assert job.status is ExportStatus.COMPLETED
     assert job.delivery_results["good"] == "ok: done"
-    assert job.delivery_results["bad"] == "failed: ConnectionError: receiver down"
+    assert job.delivery_results["bad"] == "failed: ConnectionError"
     assert job.delivery_results["copy"].startswith("ok: copied")
     assert len(good.calls) == 1
     copied = list((tmp_path / "other-controller").iterdir())

@@ -466,7 +466,7 @@ def test_notifier_failure_is_recorded_not_fatal(make_service: Factory) -> None:
     job = service.create_export("alice", "json", ["profile"])
     done = service.process_export(job.id)
     assert done.status is ExportStatus.COMPLETED
-    assert done.notification_error == "completed: RuntimeError: smtp down"
+    assert done.notification_error == "completed: RuntimeError"
     assert service.process_export(job.id).status is ExportStatus.COMPLETED
 
 

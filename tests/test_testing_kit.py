@@ -241,8 +241,8 @@ def test_recording_notifier_can_fail_without_failing_the_export() -> None:
     kit = make_test_service(notifier=RecordingNotifier(fail_with=OSError("smtp down")))
     job = kit.run_export("alice")
     assert job.status is ExportStatus.COMPLETED
-    assert job.notification_error is not None
-    assert "smtp down" in job.notification_error
+    # A host exception's text may hold personal data: only its class is kept.
+    assert job.notification_error == "completed: OSError"
     assert [sent.event for sent in kit.notifier.sent] == [NotificationEvent.COMPLETED]
     kit.storage.clear()
 

@@ -53,6 +53,8 @@ __all__ = [
     "WorkerLease",
     "artifact_key",
     "build_artifact",
+    "describe_cause",
+    "describe_failure",
     "part_key",
 ]
 
@@ -136,6 +138,19 @@ def _storage_write(storage: Storage, key: str) -> Iterator[_StorageWrites]:
         if isinstance(exc, InvalidKey):
             raise
         raise _StorageFailed(type(exc).__name__) from exc
+
+
+def describe_failure(exc: BaseException) -> str:
+    """What may be written on a job about ``exc``: our own text, or only its class.
+
+    The library's errors (:class:`ExportError`) promise messages without
+    secrets or personal data and keep them; any other exception (a host's
+    notifier, delivery or storage) may quote an address, a path or a record,
+    so only its class (and errno) is kept. The log has the full detail.
+    """
+    if isinstance(exc, ExportError) and not isinstance(exc, StorageError):
+        return f"{type(exc).__name__}: {exc}"
+    return describe_cause(exc)
 
 
 def describe_cause(exc: BaseException) -> str:

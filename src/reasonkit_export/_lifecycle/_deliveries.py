@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import attrs
 
+from reasonkit_export._builder import describe_failure
 from reasonkit_export._lifecycle._context import ServiceContext
 from reasonkit_export._lifecycle._downloads import Downloads
 from reasonkit_export._lifecycle._retry import retry_on_conflict
@@ -65,11 +66,15 @@ class DeliveryRunner:
                     lambda part=None: self._downloads.open(job, part),  # type: ignore[misc]
                 )
                 results[delivery.name] = f"ok: {detail}"[:500]
-            except Exception as exc:  # noqa: BLE001 - recorded, never fatal to the export
+            except Exception as exc:
                 logger.warning(
-                    "export %s: delivery %s failed (%s)", job.id, delivery.name, type(exc).__name__
+                    "export %s: delivery %s failed (%s)",
+                    job.id,
+                    delivery.name,
+                    type(exc).__name__,
+                    exc_info=exc,
                 )
-                results[delivery.name] = f"failed: {type(exc).__name__}: {exc}"[:500]
+                results[delivery.name] = f"failed: {describe_failure(exc)}"[:500]
         if not results:
             return job
 

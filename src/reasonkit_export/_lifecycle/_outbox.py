@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from reasonkit_export._builder import describe_failure
 from reasonkit_export._lifecycle._context import ServiceContext
 from reasonkit_export._lifecycle._retry import retry_on_conflict
 from reasonkit_export._models import ExportJob
@@ -37,11 +38,15 @@ class Outbox:
         error: str | None = None
         try:
             self._ctx.notifier.notify(job, event)
-        except Exception as exc:  # noqa: BLE001 - a notifier must never fail an export
+        except Exception as exc:
             logger.warning(
-                "export %s: notifier failed on %s (%s)", job.id, event.value, type(exc).__name__
+                "export %s: notifier failed on %s (%s)",
+                job.id,
+                event.value,
+                type(exc).__name__,
+                exc_info=exc,
             )
-            error = f"{event.value}: {type(exc).__name__}: {exc}"[:500]
+            error = f"{event.value}: {describe_failure(exc)}"[:500]
         changes: dict[str, Any] = {"pending_notification": None}
         if error is not None:
             changes["notification_error"] = error
