@@ -256,9 +256,10 @@ CASES: dict[str, Callable[[Path], Callable[[int], int]]] = {
     "lib-zip-json-age": lambda out: _library(
         "zip", compress=True, encrypt=True, out=out, csv_in_zip=False
     ),
-    # The default archive: CSV tables and report.pdf (a summary above 20,000 records).
+    # The default archive: CSV tables, the HTML view and report.pdf (a summary
+    # above 20,000 records), as ExportConfig() builds it.
     "lib-zip-default": lambda out: _library(
-        "zip", compress=True, encrypt=False, out=out, pdf_in_zip=True
+        "zip", compress=True, encrypt=False, out=out, pdf_in_zip=True, html_in_zip=True
     ),
     # The archive with the complete report whatever the size (zip_pdf_summary_above=None).
     "lib-zip-full-pdf": lambda out: _library(
