@@ -13,13 +13,13 @@ from uuid import uuid4
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from reasonkit_export import ExportConfig, ExportService
 from reasonkit_export._models import ExportStatus
 from reasonkit_export.exceptions import InvalidRequest, StorageError
 from reasonkit_export.storage import FsspecStorage
 from reasonkit_export.testing import StaticDataSource, StorageContract
+from tests.moto_support import moto_server
 
 MIB = 1024 * 1024
 
@@ -27,22 +27,7 @@ MIB = 1024 * 1024
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     """moto's S3 server on a free port of 127.0.0.1, with AWS lookups fenced off."""
-    with pytest.MonkeyPatch.context() as patch:
-        # Credentials come only from storage_options; no profile, config file
-        # or instance-metadata lookup may reach out of this machine.
-        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        patch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
-        patch.setenv("NO_PROXY", "127.0.0.1,localhost")
-        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_ENDPOINT_URL"):
-            patch.delenv(name, raising=False)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        try:
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
+    yield from moto_server()
 
 
 @pytest.fixture
