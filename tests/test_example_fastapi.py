@@ -34,9 +34,9 @@ from rq.job import Job  # noqa: E402
 
 from reasonkit_export import DatabaseError, ExportConfig, ExportService, RateLimit  # noqa: E402
 from reasonkit_export.testing import FrozenClock  # noqa: E402
+from tests.redis_support import require_redis  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-REDIS_URL = os.environ.get("REASONKIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ALICE = {"X-User": "alice"}
 BOB = {"X-User": "bob"}
 INTERNAL_FIELDS = {"storage_key", "version", "attempt", "lease_expires_at", "pending_notification"}
@@ -45,16 +45,7 @@ INTERNAL_FIELDS = {"storage_key", "version", "attempt", "lease_expires_at", "pen
 @pytest.fixture(scope="module")
 def redis_url() -> str:
     """The test Redis; unreachable fails under CI and skips elsewhere."""
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.RedisError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis at {REDIS_URL} is unreachable under CI: {exc}")
-        pytest.skip(f"Redis at {REDIS_URL} is unreachable: {exc}")
-    finally:
-        client.close()
-    return REDIS_URL
+    return require_redis()
 
 
 @pytest.fixture

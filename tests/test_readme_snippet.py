@@ -20,8 +20,9 @@ redis = pytest.importorskip("redis")
 
 from rq import Queue  # noqa: E402
 
+from tests.redis_support import require_redis  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-REDIS_URL = os.environ.get("REASONKIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 # The snippet's "your code": a database the sources read from.
 FAKE_DB = """
@@ -55,16 +56,7 @@ def readme_snippet() -> str:
 @pytest.fixture
 def redis_url() -> str:
     """The test Redis; unreachable fails under CI and skips elsewhere."""
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.RedisError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis at {REDIS_URL} is unreachable under CI: {exc}")
-        pytest.skip(f"Redis at {REDIS_URL} is unreachable: {exc}")
-    finally:
-        client.close()
-    return REDIS_URL
+    return require_redis()
 
 
 @pytest.fixture
