@@ -52,8 +52,9 @@ import attrs
 
 from reasonkit_export._encoding import utf8
 from reasonkit_export._present import Presenter
-from reasonkit_export.exceptions import ProcessingError
+from reasonkit_export.exceptions import FileTooLarge, ProcessingError
 from reasonkit_export.formats._base import ExportInfo
+from reasonkit_export.formats._spool import SpoolFile, spool_limit
 from reasonkit_export.formats._text import about_lines, controller_lines, window_sentences
 
 __all__ = [
@@ -606,6 +607,10 @@ class HtmlSpool:
         self._page_count += 1
         self._page_size += size
 
+    def seal(self) -> None:
+        """Every record is in: store what the file still buffers."""
+        self._file.flush()
+
     def state(self) -> dict[str, Any]:
         """What :meth:`attach` needs to read this spool's file in another process."""
         self._file.flush()
@@ -761,27 +766,44 @@ class HtmlWorker:
     interpreter can be started (an embedded Python): render in place then.
     """
 
-    def __init__(self, view: HtmlView, process: Any, folder: Path, directory: Any) -> None:
+    def __init__(
+        self,
+        view: HtmlView,
+        process: Any,
+        folder: Path,
+        directory: Any,
+        *,
+        cap: int | None = None,
+    ) -> None:
         self._view = view
         self._process = process
         self._folder = folder
         self._dir = directory
+        self._cap = cap
+        # The child's input is a temporary file too: it is bounded like the spools.
+        self._limit = spool_limit(cap)
+        self._sent = 0
+        self._fragments: SpoolFile | None = None
         self._out = (folder / "records.bin").open("wb", buffering=1024 * 1024)
         self._buffer = io.BytesIO()
         self._pickler = _RecordPickler(self._buffer, protocol=pickle.HIGHEST_PROTOCOL)
         self._categories = 0
-        self._files: list[BinaryIO] = []
 
     @classmethod
-    def start(cls, view: HtmlView) -> HtmlWorker | None:
-        """Start the child for ``view``; None where no interpreter can be started."""
+    def start(cls, view: HtmlView, *, cap: int | None = None) -> HtmlWorker | None:
+        """Start the child for ``view``; None where no interpreter can be started.
+
+        ``cap`` is the export's size cap: the child's input and its rendered
+        fragments are each bounded by :func:`~reasonkit_export.formats._spool.spool_limit`
+        of it.
+        """
         executable = sys.executable
         if not executable or "python" not in Path(executable).name.lower():
             return None
         directory = tempfile.TemporaryDirectory(prefix="reasonkit-html-")
         folder = Path(directory.name)
         with (folder / "job.pickle").open("wb") as handle:
-            pickle.dump((view.info, view._per_page, view._page_bytes), handle)
+            pickle.dump((view.info, view._per_page, view._page_bytes, cap), handle)
         (folder / "records.bin").touch()
         try:
             process = subprocess.Popen(  # noqa: S603 - fixed arguments, no shell
@@ -793,7 +815,7 @@ class HtmlWorker:
         except OSError:
             directory.cleanup()
             return None
-        return cls(view, process, folder, directory)
+        return cls(view, process, folder, directory, cap=cap)
 
     def spool(self, category: str) -> _RemoteSpool:
         """The spool of the next category."""
@@ -816,7 +838,15 @@ class HtmlWorker:
             buffer.truncate()
 
     def send(self, kind: bytes, payload: bytes) -> None:
-        """Append one frame to the child's input."""
+        """Append one frame to the child's input.
+
+        Raises:
+            FileTooLarge: the input would pass its bound (see :meth:`start`).
+        """
+        size = _FRAME.size + len(payload)
+        if self._limit is not None and self._sent + size > self._limit:
+            raise FileTooLarge(self._cap or self._limit, uncompressed=self._limit)
+        self._sent += size
         self._out.write(_FRAME.pack(kind, len(payload)))
         self._out.write(payload)
 
@@ -834,13 +864,22 @@ class HtmlWorker:
         if code != 0 or not result.exists():
             raise ProcessingError(f"the HTML view could not be rendered (exit code {code})")
         states = json.loads(result.read_text(encoding="utf-8"))
+        if isinstance(states, dict):
+            # The child stopped at the bound of its fragments file.
+            limit = states["too_large"]
+            raise FileTooLarge(self._cap or limit, uncompressed=limit)
+        # Every category's fragments are extents of one file: one open file.
+        self._fragments = SpoolFile(
+            file=(self._folder / "fragments.bin").open("r+b", buffering=0), limit=None
+        )
         spools = []
-        for index, state in enumerate(states):
-            file = (self._folder / f"category-{index}.html").open("rb")
-            self._files.append(file)
+        for state in states:
+            segment = self._fragments.segment(
+                (offset, length) for offset, length in state["extents"]
+            )
             spools.append(
                 HtmlSpool.attach(
-                    cast(BinaryIO, file),
+                    cast(BinaryIO, segment),
                     count=state["count"],
                     offset=state["offset"],
                     pages=[(offset, first) for offset, first in state["pages"]],
@@ -855,8 +894,8 @@ class HtmlWorker:
         if self._process.poll() is None:
             self._process.kill()
             self._process.wait()
-        for file in self._files:
-            file.close()
+        if self._fragments is not None:
+            self._fragments.close()
         self._dir.cleanup()
 
 
@@ -866,7 +905,7 @@ def _render_folder(folder: str) -> None:
     parent = os.getppid()
     with (root / "job.pickle").open("rb") as handle:
         # Written by the parent into its own private temporary directory.
-        info, per_page, page_bytes = pickle.load(handle)  # noqa: S301
+        info, per_page, page_bytes, cap = pickle.load(handle)  # noqa: S301
     view = HtmlView(info, records_per_page=per_page, page_bytes=page_bytes)
     loads: Callable[[memoryview], Any]
     try:
@@ -877,6 +916,51 @@ def _render_folder(folder: str) -> None:
             return json.loads(bytes(data))
 
     spools: list[HtmlSpool] = []
+    segments: list[Any] = []
+    # Every category's fragments go into one file (see formats._spool), so the
+    # child, like the parent, holds a fixed number of open files.
+    fragments = SpoolFile(cap=cap, file=(root / "fragments.bin").open("w+b", buffering=0))
+    try:
+        _follow(
+            root,
+            parent=parent,
+            view=view,
+            fragments=fragments,
+            spools=spools,
+            segments=segments,
+            per_page=per_page,
+            page_bytes=page_bytes,
+            loads=loads,
+        )
+    except FileTooLarge as exc:
+        fragments.close()
+        (root / "result.json").write_text(
+            json.dumps({"too_large": exc.uncompressed}), encoding="utf-8"
+        )
+        return
+    states = [
+        {**s.state(), "extents": segment.extents}
+        for s, segment in zip(spools, segments, strict=True)
+    ]
+    for s in spools:
+        s.close()
+    fragments.close()
+    (root / "result.json").write_text(json.dumps(states), encoding="utf-8")
+
+
+def _follow(
+    root: Path,
+    *,
+    parent: int,
+    view: HtmlView,
+    fragments: SpoolFile,
+    spools: list[HtmlSpool],
+    segments: list[Any],
+    per_page: int,
+    page_bytes: int,
+    loads: Callable[[bytes], Any],
+) -> None:
+    """Read the parent's frames as they arrive and render them into ``fragments``."""
     spool: HtmlSpool | None = None
     pending = bytearray()
     done = False
@@ -906,12 +990,15 @@ def _render_folder(folder: str) -> None:
                     assert spool is not None
                     spool.add_fragment(bytes(payload))
                 elif kind == b"C":
-                    file = (root / f"category-{len(spools)}.html").open("w+b")
+                    if spool is not None:
+                        spool.seal()
+                    segment = fragments.segment()
+                    segments.append(segment)
                     spool = HtmlSpool(
                         RecordRenderer(view.presenter, bytes(payload).decode("utf-8")),
                         records_per_page=per_page,
                         page_bytes=page_bytes,
-                        file=file,
+                        file=cast(BinaryIO, segment),
                     )
                     spools.append(spool)
                 else:
@@ -921,10 +1008,6 @@ def _render_folder(folder: str) -> None:
                 if done:
                     break
             del pending[:position]
-    states = [s.state() for s in spools]
-    for s in spools:
-        s.close()
-    (root / "result.json").write_text(json.dumps(states), encoding="utf-8")
 
 
 @attrs.frozen(kw_only=True)
@@ -958,12 +1041,16 @@ class HtmlView:
         self._per_page = records_per_page
         self._page_bytes = page_bytes
 
-    def spool(self, category: str) -> HtmlSpool:
-        """A new spool for ``category``'s records (the caller closes it)."""
+    def spool(self, category: str, *, file: Any = None) -> HtmlSpool:
+        """A new spool for ``category``'s records (the caller closes it).
+
+        ``file`` is where its fragments go (see :class:`HtmlSpool`).
+        """
         return HtmlSpool(
             RecordRenderer(self.presenter, category),
             records_per_page=self._per_page,
             page_bytes=self._page_bytes,
+            file=file,
         )
 
     # ------------------------------------------------------------------ pages
