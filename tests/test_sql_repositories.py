@@ -547,6 +547,15 @@ def test_stale_save_through_another_engine_conflicts(backend: Backend) -> None:
         assert first.get(job.id).progress == 10
 
 
+def _rewind_to_v2(backend: Backend, connection: sqlalchemy.Connection) -> None:
+    """Undo migration 3 (sweep_at) so a test can apply it, or an earlier one, again."""
+    prefix = f'"{backend.schema}".' if backend.schema else ""
+    if backend.name == "sqlite":
+        connection.execute(text("DROP INDEX ix_reasonkit_jobs_sweep_at"))
+    connection.execute(text(f"ALTER TABLE {prefix}reasonkit_jobs DROP COLUMN sweep_at"))
+    connection.execute(text(f"UPDATE {prefix}reasonkit_schema_version SET version = 2"))
+
+
 def test_v2_gives_old_jobs_the_utc_timezone(backend: Backend) -> None:
     """Migration 2 writes timezone UTC into job documents stored before it existed."""
     migrate(backend.engine, backend.schema)
@@ -567,6 +576,7 @@ def test_v2_gives_old_jobs_the_utc_timezone(backend: Backend) -> None:
             connection.execute(
                 sqlalchemy.update(table).where(table.c.id == job.id).values(document=document)
             )
+        _rewind_to_v2(backend, connection)
         connection.execute(text(f"UPDATE {prefix}reasonkit_schema_version SET version = 1"))
     assert migrate(backend.engine, backend.schema) == SCHEMA_VERSION
     with backend.engine.connect() as connection:
@@ -574,3 +584,42 @@ def test_v2_gives_old_jobs_the_utc_timezone(backend: Backend) -> None:
     assert sorted(d["timezone"] for d in documents) == ["Europe/Berlin", "UTC", "UTC", "UTC"]
     assert jobs.get(berlin.id).timezone == "Europe/Berlin"
     assert all(jobs.get(job.id).timezone == "UTC" for job in old)
+
+
+def test_v3_puts_every_old_job_on_the_sweep_agenda_once(backend: Backend) -> None:
+    """Migration 3 adds sweep_at: old jobs (not processing) are due from their creation."""
+    migrate(backend.engine, backend.schema)
+    jobs = SqlJobRepository(backend.engine, schema=backend.schema)
+    old = [
+        jobs.add(_job(user=f"user-{n}", status=status, created_at=T0 + timedelta(minutes=n)))
+        for n, status in enumerate(ExportStatus)
+    ]
+    table = table_metadata(backend.schema).tables[
+        f"{backend.schema}.reasonkit_jobs" if backend.schema else "reasonkit_jobs"
+    ]
+    with backend.engine.begin() as connection:
+        _rewind_to_v2(backend, connection)
+        for job in old:  # documents as an earlier version wrote them: no sweep_at key
+            document = connection.scalar(
+                sqlalchemy.select(table.c.document).where(table.c.id == job.id)
+            )
+            assert document is not None
+            del document["sweep_at"]
+            connection.execute(
+                sqlalchemy.update(table).where(table.c.id == job.id).values(document=document)
+            )
+    assert migrate(backend.engine, backend.schema) == SCHEMA_VERSION
+    later = T0 + timedelta(days=1)
+    due = {job.id for job in jobs.list_to_sweep(later)}
+    assert due == {job.id for job in old if job.status is not ExportStatus.PROCESSING}
+    for job in old:
+        stored = jobs.get(job.id)
+        expected = None if job.status is ExportStatus.PROCESSING else job.created_at
+        assert stored.sweep_at == expected
+    first = min(old, key=lambda job: job.created_at)
+    assert [j.id for j in jobs.list_to_sweep(first.created_at)] == [first.id]
+    indexes = {
+        index["name"]
+        for index in inspect(backend.engine).get_indexes("reasonkit_jobs", schema=backend.schema)
+    }
+    assert "ix_reasonkit_jobs_sweep_at" in indexes

@@ -216,6 +216,11 @@ class ExportJob:
             time the pending job may be claimed again (UTC).
         last_transient_error: what the last transient failure was, in words
             without personal data or server paths (for operators).
+        sweep_at: when the maintenance sweep (``recover_stale``,
+            ``expire_exports``) next has work on this job (UTC): files of
+            finished, failed, cancelled or superseded attempts to delete (the
+            deletion outbox), a notification or delivery a dead process left
+            undone, a pending job to hand back. ``None``: nothing left to do.
         updated_at: when it was last stored (UTC).
         sha256: hex digest of the file as the user downloads it.
         filename: the file's real name (``export-...json.gz``).
@@ -289,6 +294,9 @@ class ExportJob:
     # last time the infrastructure failed, for operators.
     retry_at: datetime | None = attrs.field(default=None, converter=_utc_or_none)
     last_transient_error: str | None = None
+    # The deletion outbox and the sweep's agenda: set in the same fenced write
+    # that makes files garbage (or leaves work a crash could interrupt).
+    sweep_at: datetime | None = attrs.field(default=None, converter=_utc_or_none)
 
     @property
     def is_active(self) -> bool:

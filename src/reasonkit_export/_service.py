@@ -21,6 +21,7 @@ from uuid import UUID, uuid4
 from reasonkit_export._builder import Redactor
 from reasonkit_export._compat import renamed_keyword
 from reasonkit_export._download import Download
+from reasonkit_export._lifecycle._cleanup import Sweeper
 from reasonkit_export._lifecycle._context import ServiceContext
 from reasonkit_export._lifecycle._context import parse_uuid as _uuid
 from reasonkit_export._lifecycle._deliveries import DeliveryRunner, check_deliveries
@@ -124,7 +125,9 @@ class ExportService:
         self._expiry = Expiry(self._ctx, outbox)
         self._downloads = Downloads(self._ctx, self._expiry)
         self._requests = Requests(self._ctx, outbox, self._expiry)
-        self._worker = Worker(self._ctx, outbox, DeliveryRunner(self._ctx, self._downloads))
+        runner = DeliveryRunner(self._ctx, self._downloads)
+        self._sweeper = Sweeper(self._ctx, outbox, runner)
+        self._worker = Worker(self._ctx, outbox, runner, self._sweeper)
         self._scheduler = Scheduler(self._ctx, self._requests)
 
     @classmethod
@@ -415,9 +418,14 @@ class ExportService:
     def expire_exports(self) -> list[ExportJob]:
         """Expire every completed export past ``expires_at`` and delete its file.
 
-        Returns the jobs it expired. Safe to run from several hosts at once.
+        Also finishes every deletion a crash interrupted (the deletion outbox,
+        ``ExportJob.sweep_at``): files of failed, cancelled, expired and
+        superseded attempts. Returns the jobs it expired. Safe to run from
+        several hosts at once.
         """
-        return self._expiry.expire_exports()
+        expired = self._expiry.expire_exports()
+        self._sweeper.run(self._ctx.now(), hand_back=False)
+        return expired
 
     # -------- the worker (_lifecycle._worker)
 
@@ -458,7 +466,9 @@ class ExportService:
         before sending the queued notification (any event: completed,
         failed, cancelled, expired) or, for completed ones, before
         delivering are finished here (after a lease), so nothing depends on
-        the queue delivering again.
+        the queue delivering again. Every deletion a crash interrupted is
+        finished too (see :meth:`expire_exports`). Reads only the jobs with
+        work due (``ExportJob.sweep_at``), not every job.
         """
         return self._worker.recover_stale()
 

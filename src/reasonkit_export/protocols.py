@@ -42,6 +42,7 @@ __all__ = [
     "RedactingSource",
     "ScheduleRepository",
     "Storage",
+    "SweepableJobRepository",
 ]
 
 
@@ -195,7 +196,8 @@ class JobRepository(Protocol):
         with ``attempt + 1``, ``lease_expires_at = now + lease``,
         ``started_at`` set (if unset), ``retry_at = None``, ``updated_at =
         now`` and ``version + 1``; the claimed job is returned
-        (``repositories._rules.claimed`` implements exactly this). Any other job is left
+        (``repositories._rules.claimed`` implements exactly this; it also clears
+        ``sweep_at``). Any other job is left
         untouched and ``None`` is returned. Of several concurrent claims, at
         most one succeeds.
 
@@ -214,6 +216,29 @@ class JobRepository(Protocol):
         Raises:
             ConflictError: the stored version differs (a newer write won).
             ExportNotFound: there is no such job.
+        """
+        ...
+
+
+@runtime_checkable
+class SweepableJobRepository(JobRepository, Protocol):
+    """A job repository that can list the jobs the maintenance sweep has work on.
+
+    Optional: without it, ``recover_stale`` and ``expire_exports`` read every
+    job through :meth:`JobRepository.list_by_status` and pick the due ones
+    themselves. Every repository the library ships has it (SQL: an index on
+    ``sweep_at``).
+    """
+
+    def list_to_sweep(self, now: datetime) -> Iterator[ExportJob]:
+        """Yield every job whose ``sweep_at`` is set and at or before ``now``.
+
+        Jobs with ``sweep_at = None`` are never yielded. Order is unspecified;
+        the caller saves through :meth:`JobRepository.save`, so a job changed
+        meanwhile is fenced out.
+
+        Raises:
+            DatabaseError: the backend failed.
         """
         ...
 

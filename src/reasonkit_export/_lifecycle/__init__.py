@@ -11,6 +11,7 @@ concern, and the arrows run one way (no module here imports a later one)::
     _expiry       deadlines (Art. 12(3) extension, overdue) and expiry
     _downloads    downloads and signed download tokens
     _deliveries   delivery steps after completion, their recorded results
+    _cleanup      the deletion outbox and the sweep's agenda (sweep_at)
     _requests     requests and limits: create, look up, history, cancel
     _worker       claiming, building, finishing, giving up, crash recovery
     _schedules    recurring exports: CRUD and running the due ones

@@ -3,12 +3,14 @@
 Owns: the adapters (job and schedule repositories, storage, notifier), the
 config, the clock, the registered sources, redactor and deliveries, the key
 ring and token signer; the fenced state change (:meth:`ServiceContext.transition`)
-and the removal of an attempt's files (:meth:`ServiceContext.discard_attempts`).
+and the removal of the files a job's state makes garbage
+(:meth:`ServiceContext.discard_attempts`).
 Also the checks on the ids callers pass in.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -17,7 +19,7 @@ from uuid import UUID
 
 import attrs
 
-from reasonkit_export._builder import Redactor, artifact_key, part_key
+from reasonkit_export._builder import Redactor, artifact_key, describe_cause, part_key
 from reasonkit_export._encryption import KeyRing
 from reasonkit_export._models import (
     ExportConfig,
@@ -40,6 +42,11 @@ from reasonkit_export.protocols import (
 )
 
 __all__ = ["ServiceContext", "parse_uuid", "user_key"]
+
+logger = logging.getLogger("reasonkit_export")
+
+# A processing job's current attempt is its worker's; a completed job's is the download.
+_KEEPS_CURRENT = frozenset({ExportStatus.PROCESSING, ExportStatus.COMPLETED})
 
 
 def user_key(user_id: str | int | UUID) -> str:
@@ -129,20 +136,50 @@ class ServiceContext:
             )
         )
 
-    def discard_attempts(self, job: ExportJob, *, keep: int | None = None) -> None:
-        """Delete the artifacts (and volumes) of every attempt of ``job`` except ``keep``."""
-        for attempt in range(1, job.attempt + 1):
+    def discard_attempts(self, job: ExportJob) -> None:
+        """Delete the files of ``job`` that its current state makes garbage.
+
+        Every attempt's artifact and volumes, except the current attempt of a
+        processing job (its worker is writing it) or a completed one (the
+        download). Idempotent; the deletion outbox (``ExportJob.sweep_at``)
+        calls it again until it went through.
+
+        Raises:
+            StorageError: the storage failed; some files may remain.
+        """
+        keep = job.attempt if job.status in _KEEPS_CURRENT else None
+        for attempt in range(job.attempt, 0, -1):
             if attempt == keep:
                 continue
+            self._delete_volumes(job, attempt)
             self.storage.delete(artifact_key(job.id, attempt))
-            # Volumes are written in order and a superseded worker removes its
-            # own, so the first missing one ends the run.
-            number = 1
-            while self.storage.exists(part_key(job.id, attempt, number)):
-                self.storage.delete(part_key(job.id, attempt, number))
-                number += 1
-        for part in job.parts:
-            self.storage.delete(part.key)
+        if keep is None:
+            for part in job.parts:
+                self.storage.delete(part.key)
+
+    def _delete_volumes(self, job: ExportJob, attempt: int) -> None:
+        # Volumes are written in order, so the ones present are 1..n; deleting
+        # from the last keeps that true when a crash interrupts the deletion.
+        count = 0
+        while self.storage.exists(part_key(job.id, attempt, count + 1)):
+            count += 1
+        for number in range(count, 0, -1):
+            self.storage.delete(part_key(job.id, attempt, number))
+
+    def discard_quietly(self, job: ExportJob) -> bool:
+        """:meth:`discard_attempts`, with a storage failure logged instead of raised.
+
+        Returns whether everything went. The caller recorded the deletion
+        (``sweep_at``) first, so the sweep finishes what is left.
+        """
+        try:
+            self.discard_attempts(job)
+        except ExportError as exc:
+            logger.warning(
+                "export %s: leftover files not removed yet (%s)", job.id, describe_cause(exc)
+            )
+            return False
+        return True
 
     @staticmethod
     def is_past_expiry(job: ExportJob, now: datetime) -> bool:

@@ -93,15 +93,21 @@ class Expiry:
 
     def expire(self, job: ExportJob) -> ExportJob:
         """Expire one completed job: save the state, delete its files, notify."""
+        now = self._ctx.now()
         try:
             expired = self._ctx.transition(
-                job, ExportStatus.EXPIRED, NotificationEvent.EXPIRED, download_url=None
+                job,
+                ExportStatus.EXPIRED,
+                NotificationEvent.EXPIRED,
+                download_url=None,
+                sweep_at=now,
             )
         except ConflictError:
             return self._ctx.repository.get(job.id)
-        # The state is saved first: a crash here leaves an orphan file, never a
-        # completed job without its file.
-        self._ctx.discard_attempts(expired)
+        # The state and the deletion (sweep_at) are saved first: a crash here
+        # leaves files the next sweep deletes, never a completed job without
+        # its file.
+        self._ctx.discard_quietly(expired)
         logger.info("export %s expired", job.id)
         return self._outbox.deliver(expired)
 

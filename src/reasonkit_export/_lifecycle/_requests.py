@@ -120,6 +120,8 @@ class Requests:
                     categories=wanted,
                     created_at=now,
                     updated_at=now,
+                    # Handed back by recover_stale if no worker took it for a lease.
+                    sweep_at=now + ctx.config.lease,
                     notify=notify,
                     schedule_id=schedule_id,
                     due_at=add_months(now, ctx.config.response_months),
@@ -214,7 +216,18 @@ class Requests:
                 raise InvalidRequest(
                     f"export {current.id} is {current.status.value}; it cannot be cancelled"
                 )
-            saved = ctx.transition(current, ExportStatus.CANCELLED, NotificationEvent.CANCELLED)
+            # The deletion is recorded with the cancel. A worker may still be
+            # writing until its lease ends, so the sweep deletes again then.
+            now = ctx.now()
+            lease_end = current.lease_expires_at
+            if current.status is not ExportStatus.PROCESSING or lease_end is None:
+                lease_end = now
+            saved = ctx.transition(
+                current,
+                ExportStatus.CANCELLED,
+                NotificationEvent.CANCELLED,
+                sweep_at=max(now, lease_end),
+            )
             return saved, True
 
         cancelled, changed = retry_on_conflict(
@@ -223,5 +236,5 @@ class Requests:
         if not changed:
             return cancelled
         logger.info("export %s cancelled", job.id)
-        ctx.discard_attempts(cancelled)
+        ctx.discard_quietly(cancelled)
         return self._outbox.deliver(cancelled)

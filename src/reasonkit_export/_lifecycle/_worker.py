@@ -28,6 +28,7 @@ from reasonkit_export._builder import (
     build_artifact,
     describe_cause,
 )
+from reasonkit_export._lifecycle._cleanup import Sweeper
 from reasonkit_export._lifecycle._context import ServiceContext, parse_uuid
 from reasonkit_export._lifecycle._deliveries import DeliveryRunner
 from reasonkit_export._lifecycle._outbox import Outbox
@@ -53,10 +54,17 @@ _JITTER = random.SystemRandom()
 class Worker:
     """Turns pending jobs into stored artifacts, exactly once in effect."""
 
-    def __init__(self, ctx: ServiceContext, outbox: Outbox, deliveries: DeliveryRunner) -> None:
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        outbox: Outbox,
+        deliveries: DeliveryRunner,
+        sweeper: Sweeper,
+    ) -> None:
         self._ctx = ctx
         self._outbox = outbox
         self._deliveries = deliveries
+        self._sweeper = sweeper
 
     def process_export(self, job_id: UUID | str) -> ExportJob:
         """See :meth:`reasonkit_export.ExportService.process_export`."""
@@ -73,7 +81,8 @@ class Worker:
         if claimed.attempt > ctx.config.max_attempts:
             return self.give_up(claimed)
         logger.info("export %s processing (attempt %d)", uid, claimed.attempt)
-        self._discard_quietly(claimed, keep=claimed.attempt)
+        # Earlier attempts' files; if this fails, the result's save records it.
+        ctx.discard_quietly(claimed)
         lease = WorkerLease(claimed, repository=ctx.repository, config=ctx.config, clock=ctx.now)
         failure: str | None = None
         transient: TransientFailure | None = None
@@ -129,6 +138,9 @@ class Worker:
                 updated_at=now,
                 retry_at=retry_at,
                 last_transient_error=message,
+                # The attempt's files are garbage now; the sweep also hands
+                # the job back once the backoff is over.
+                sweep_at=retry_at,
             )
         except Superseded:
             return ctx.repository.get(job.id)
@@ -138,21 +150,8 @@ class Worker:
             job.attempt,
             retry_at.isoformat(),
         )
-        self._discard_quietly(pending)
+        ctx.discard_quietly(pending)
         return pending
-
-    def _discard_quietly(self, job: ExportJob, *, keep: int | None = None) -> None:
-        """Remove the job's attempt files; a storage failure is logged, not raised.
-
-        The job is already saved; whatever is left is removed by the next
-        attempt's clean-up.
-        """
-        try:
-            self._ctx.discard_attempts(job, keep=keep)
-        except ExportError as exc:
-            logger.warning(
-                "export %s: leftover files not removed (%s)", job.id, describe_cause(exc)
-            )
 
     def _encryptor(self) -> Callable[[Any], Any] | None:
         keys = self._ctx.keys
@@ -191,11 +190,18 @@ class Worker:
                 recipient_fingerprint=ctx.keys.fingerprint,
                 error=None,
                 pending_notification=NotificationEvent.COMPLETED if job.notify else None,
+                sweep_at=self._sweep_after_completion(job, done),
             )
         except Superseded:
-            # A newer attempt or a cancel won; this attempt's files must not linger.
-            for key in {artifact.key, *(part.key for part in artifact.parts)}:
-                ctx.storage.delete(key)
+            # A newer attempt or a cancel won, and recorded the deletion of
+            # this attempt's files; remove them now rather than at its sweep.
+            try:
+                for key in {artifact.key, *(part.key for part in artifact.parts)}:
+                    ctx.storage.delete(key)
+            except ExportError as exc:
+                logger.warning(
+                    "export %s: superseded files not removed yet (%s)", job.id, describe_cause(exc)
+                )
             return ctx.repository.get(job.id)
         except DatabaseError as exc:
             # The result could not be recorded: try the attempt again later.
@@ -208,6 +214,18 @@ class Worker:
         logger.info("export %s completed (%d bytes)", job.id, artifact.size)
         return self._deliveries.run(self._outbox.deliver(stored))
 
+    def _sweep_after_completion(self, job: ExportJob, done: datetime) -> datetime | None:
+        """When the sweep looks at a job completed at ``done``: once, a lease later.
+
+        By then its notification and deliveries are sent (or a dead worker
+        owes them) and any worker of an earlier attempt has stopped (its
+        files are garbage). Nothing to check for a first attempt without
+        notification or deliveries.
+        """
+        if job.attempt > 1 or job.notify or self._ctx.deliveries:
+            return done + self._ctx.config.lease
+        return None
+
     def _finish_failed(self, lease: WorkerLease, message: str) -> ExportJob:
         now = self._ctx.now()
         try:
@@ -217,10 +235,11 @@ class Worker:
                 lease_expires_at=None,
                 updated_at=now,
                 pending_notification=NotificationEvent.FAILED if lease.job.notify else None,
+                sweep_at=now,
             )
         except Superseded:
             return self._ctx.repository.get(lease.job.id)
-        self._discard_quietly(failed)
+        self._ctx.discard_quietly(failed)
         return self._outbox.deliver(failed)
 
     def give_up(self, job: ExportJob) -> ExportJob:
@@ -233,12 +252,16 @@ class Worker:
             message = f"{job.last_transient_error}; {message}"
         try:
             failed = self._ctx.transition(
-                job, ExportStatus.FAILED, NotificationEvent.FAILED, error=message
+                job,
+                ExportStatus.FAILED,
+                NotificationEvent.FAILED,
+                error=message,
+                sweep_at=self._ctx.now(),
             )
         except ConflictError:
             return self._ctx.repository.get(job.id)
         logger.warning("export %s failed: %s", job.id, message)
-        self._discard_quietly(failed)
+        self._ctx.discard_quietly(failed)
         return self._outbox.deliver(failed)
 
     def _download_url(
@@ -279,56 +302,29 @@ class Worker:
         """See :meth:`reasonkit_export.ExportService.recover_stale`."""
         ctx = self._ctx
         now = ctx.now()
-        requeue: list[ExportJob] = []
+        requeued: list[ExportJob] = []
         for job in ctx.repository.list_by_status({ExportStatus.PROCESSING}, before=now):
             if job.attempt >= ctx.config.max_attempts:
                 self.give_up(job)
                 continue
             try:
-                requeue.append(
+                requeued.append(
                     ctx.repository.save(
                         attrs.evolve(
                             job,
                             status=ExportStatus.PENDING,
                             lease_expires_at=None,
                             updated_at=now,
+                            # The dead attempt's files are garbage: the pass below
+                            # deletes them and hands the job back.
+                            sweep_at=now,
                         )
                     )
                 )
             except ConflictError:
                 continue  # another host requeued or finished it
             logger.warning("export %s: worker lease ran out; requeued", job.id)
-        # Finished jobs whose worker or caller died before notifying (any
-        # event: completed, failed, cancelled, expired) or, for completed
-        # ones, before delivering: finish that now, once they are a lease quiet.
-        for job in ctx.repository.list_by_status(
-            {
-                ExportStatus.COMPLETED,
-                ExportStatus.FAILED,
-                ExportStatus.CANCELLED,
-                ExportStatus.EXPIRED,
-            }
-        ):
-            if job.status is not ExportStatus.COMPLETED and job.pending_notification is None:
-                continue
-            try:
-                self.redeliver_if_stuck(job)
-            except ExportError as exc:
-                logger.warning("export %s: redelivery failed (%s)", job.id, type(exc).__name__)
-        seen = {job.id for job in requeue}
-        for job in ctx.repository.list_by_status({ExportStatus.PENDING}):
-            if job.id not in seen and self._requeue_due(job, now):
-                try:
-                    # Stamp the job so the next sweeps leave it alone for a lease.
-                    requeue.append(ctx.repository.save(attrs.evolve(job, updated_at=now)))
-                except ConflictError:
-                    continue  # claimed or changed meanwhile: not lost
-        return requeue
-
-    def _requeue_due(self, job: ExportJob, now: datetime) -> bool:
-        """Whether ``recover_stale`` should hand a pending job back (once per lease)."""
-        stamp = job.updated_at or job.created_at
-        if stamp <= now - self._ctx.config.lease:
-            return True  # no worker took it (or it was handed back) a whole lease ago
-        # A transient failure's backoff just ended and it was not handed back since.
-        return job.retry_at is not None and stamp < job.retry_at <= now
+        handed = {job.id: job for job in requeued}
+        for job in self._sweeper.run(now, hand_back=True):
+            handed[job.id] = job
+        return list(handed.values())

@@ -4,6 +4,8 @@ Layout under ``directory``::
 
     jobs/<job id>.json               one document per job
     users/<user key>/<job id>        empty markers: a user's jobs, for history
+    sweep/<job id>                   empty markers: jobs with a ``sweep_at``, for
+                                     ``list_to_sweep`` (an index, not the truth)
     schedules/<schedule id>.json     one document per schedule
     .lock                            flock(2) lock serialising writers
 
@@ -55,7 +57,13 @@ from reasonkit_export.exceptions import (
     ExportNotFound,
     ScheduleNotFound,
 )
-from reasonkit_export.repositories._rules import claimed, fenced, newest_first, sweep_matches
+from reasonkit_export.repositories._rules import (
+    claimed,
+    fenced,
+    newest_first,
+    sweep_due,
+    sweep_matches,
+)
 
 __all__ = ["FileJobRepository", "FileScheduleRepository"]
 
@@ -188,8 +196,36 @@ class FileJobRepository:
         self._store = _DocumentStore(directory, file_mode=file_mode, dir_mode=dir_mode)
         self._jobs = self._store.root / "jobs"
         self._users = self._store.root / "users"
+        self._sweep = self._store.root / "sweep"
         self._store.make_dir(self._jobs)
         self._store.make_dir(self._users)
+        if not self._sweep.is_dir():
+            self._index_sweeps()
+
+    def _index_sweeps(self) -> None:
+        """Build ``sweep/`` for documents written before it existed (once, under the lock)."""
+        building = self._store.root / ".sweep-building"
+        with self._store.locked():
+            if self._sweep.is_dir():
+                return  # another process built it meanwhile
+            if building.is_dir():
+                for name in os.listdir(building):  # a build that died half-way
+                    (building / name).unlink()
+            self._store.make_dir(building)
+            for job in self._store.read_all(self._jobs, job_from_dict):
+                if job.sweep_at is not None:
+                    self._store.touch(building / str(job.id))
+            building.rename(self._sweep)
+
+    def _write(self, job: ExportJob) -> None:
+        """Store ``job`` (under the lock), keeping the ``sweep/`` index a superset."""
+        marker = self._sweep / str(job.id)
+        if job.sweep_at is not None:
+            self._store.touch(marker)  # before the document: the index never misses a job
+        self._store.write(self._path(job.id), job_to_dict(job))
+        if job.sweep_at is None:
+            with contextlib.suppress(FileNotFoundError):
+                marker.unlink()
 
     def __repr__(self) -> str:
         return f"FileJobRepository({str(self._store.root)!r})"
@@ -230,7 +266,7 @@ class FileJobRepository:
             current, *older = self._user_dirs(job.user_id)
             self._store.touch(current / str(job.id))
             self._migrate(current, older)
-            self._store.write(self._path(job.id), job_to_dict(job))
+            self._write(job)
         return job
 
     def get(self, job_id: UUID) -> ExportJob:
@@ -268,19 +304,32 @@ class FileJobRepository:
             if sweep_matches(job, statuses, before):
                 yield job
 
+    def list_to_sweep(self, now: datetime) -> Iterator[ExportJob]:
+        """Yield the jobs whose ``sweep_at`` is at or before ``now`` (reads only ``sweep/``)."""
+        try:
+            names = sorted(os.listdir(self._sweep))
+        except FileNotFoundError:
+            return
+        for name in names:
+            data = self._store.read(self._jobs / f"{name}.json")
+            if data is not None:
+                job = job_from_dict(data)
+                if sweep_due(job, now):
+                    yield job
+
     def claim(self, job_id: UUID, *, now: datetime, lease: timedelta) -> ExportJob | None:
         """Atomically claim the job for one worker."""
         with self._store.locked():
             new = claimed(self._load(job_id), now=now, lease=lease)
             if new is not None:
-                self._store.write(self._path(job_id), job_to_dict(new))
+                self._write(new)
             return new
 
     def save(self, job: ExportJob) -> ExportJob:
         """Compare-and-set on version."""
         with self._store.locked():
             new = fenced(self._load(job.id), job)
-            self._store.write(self._path(job.id), job_to_dict(new))
+            self._write(new)
             return new
 
 

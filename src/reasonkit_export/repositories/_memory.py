@@ -11,7 +11,13 @@ import attrs
 
 from reasonkit_export._models import ExportJob, ExportStatus, ScheduledExport
 from reasonkit_export.exceptions import ConflictError, ExportNotFound, ScheduleNotFound
-from reasonkit_export.repositories._rules import claimed, fenced, newest_first, sweep_matches
+from reasonkit_export.repositories._rules import (
+    claimed,
+    fenced,
+    newest_first,
+    sweep_due,
+    sweep_matches,
+)
 
 __all__ = ["InMemoryJobRepository", "InMemoryScheduleRepository"]
 
@@ -63,6 +69,12 @@ class InMemoryJobRepository:
         """Yield jobs for sweeps."""
         with self._lock:
             matching = [job for job in self._jobs.values() if sweep_matches(job, statuses, before)]
+        return iter(matching)
+
+    def list_to_sweep(self, now: datetime) -> Iterator[ExportJob]:
+        """Yield the jobs whose ``sweep_at`` is at or before ``now``."""
+        with self._lock:
+            matching = [job for job in self._jobs.values() if sweep_due(job, now)]
         return iter(matching)
 
     def claim(self, job_id: UUID, *, now: datetime, lease: timedelta) -> ExportJob | None:

@@ -10,7 +10,7 @@ import attrs
 from reasonkit_export._models import ExportJob, ExportStatus
 from reasonkit_export.exceptions import ConflictError
 
-__all__ = ["claimed", "fenced", "newest_first", "sweep_matches"]
+__all__ = ["claimed", "fenced", "newest_first", "sweep_due", "sweep_matches"]
 
 
 def claimed(job: ExportJob, *, now: datetime, lease: timedelta) -> ExportJob | None:
@@ -28,6 +28,8 @@ def claimed(job: ExportJob, *, now: datetime, lease: timedelta) -> ExportJob | N
             started_at=job.started_at or now,
             updated_at=now,
             retry_at=None,
+            # A claimed job is its worker's: the lease, not the sweep agenda, governs it.
+            sweep_at=None,
             version=job.version + 1,
         )
     return None
@@ -55,6 +57,11 @@ def sweep_matches(
     else:
         moment = job.created_at
     return moment is not None and moment < before
+
+
+def sweep_due(job: ExportJob, now: datetime) -> bool:
+    """Whether ``job`` belongs in a ``list_to_sweep(now)`` answer."""
+    return job.sweep_at is not None and job.sweep_at <= now
 
 
 def newest_first(

@@ -6,8 +6,8 @@ its own transaction, under a lock (``BEGIN IMMEDIATE`` on SQLite, a
 transaction-level advisory lock on PostgreSQL), so concurrent deploys are safe.
 
 Steps are append-only: a released step never changes. When a later step alters
-a table, freeze the current :func:`build_tables` into a ``_v1_tables`` copy for
-step 1 first, then change :func:`build_tables` to the new shape.
+a table, freeze the current :func:`build_tables` into a copy for the step that
+created it (``_v1_tables``), then change :func:`build_tables` to the new shape.
 """
 
 from __future__ import annotations
@@ -99,6 +99,53 @@ def build_tables(metadata: MetaData, prefix: str) -> Tables:
         Column("lease_expires_at", UtcDateTime(), nullable=True),
         Column("version", Integer(), nullable=False),
         Column("document", _Document, nullable=False),
+        Column("sweep_at", UtcDateTime(), nullable=True),
+    )
+    # One index per query shape: a user's history, the three sweep deadlines,
+    # and the sweep's agenda (step 3).
+    Index(f"ix_{prefix}jobs_user_created", jobs.c.user_id, jobs.c.created_at.desc())
+    Index(f"ix_{prefix}jobs_status_expires", jobs.c.status, jobs.c.expires_at)
+    Index(f"ix_{prefix}jobs_status_lease", jobs.c.status, jobs.c.lease_expires_at)
+    Index(f"ix_{prefix}jobs_status_created", jobs.c.status, jobs.c.created_at)
+    Index(f"ix_{prefix}jobs_sweep_at", jobs.c.sweep_at)
+
+    schedules = Table(
+        f"{prefix}schedules",
+        metadata,
+        Column("id", Uuid(), primary_key=True),
+        Column("user_id", String(), nullable=False),
+        Column("enabled", Boolean(), nullable=False),
+        Column("next_run", UtcDateTime(), nullable=True),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("version", Integer(), nullable=False),
+        Column("document", _Document, nullable=False),
+    )
+    Index(f"ix_{prefix}schedules_user_created", schedules.c.user_id, schedules.c.created_at)
+    Index(f"ix_{prefix}schedules_enabled_next_run", schedules.c.enabled, schedules.c.next_run)
+
+    schema_version = Table(
+        f"{prefix}schema_version",
+        metadata,
+        Column("id", Integer(), primary_key=True, autoincrement=False),
+        Column("version", Integer(), nullable=False),
+        Column("migrated_at", UtcDateTime(), nullable=False),
+    )
+    return Tables(metadata, jobs, schedules, schema_version)
+
+
+def _v1_tables(metadata: MetaData, prefix: str) -> Tables:
+    """The tables as step 1 created them (frozen: later steps alter them)."""
+    jobs = Table(
+        f"{prefix}jobs",
+        metadata,
+        Column("id", Uuid(), primary_key=True),
+        Column("user_id", String(), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("expires_at", UtcDateTime(), nullable=True),
+        Column("lease_expires_at", UtcDateTime(), nullable=True),
+        Column("version", Integer(), nullable=False),
+        Column("document", _Document, nullable=False),
     )
     # One index per query shape: a user's history, and the three sweep deadlines.
     Index(f"ix_{prefix}jobs_user_created", jobs.c.user_id, jobs.c.created_at.desc())
@@ -130,10 +177,15 @@ def build_tables(metadata: MetaData, prefix: str) -> Tables:
     return Tables(metadata, jobs, schedules, schema_version)
 
 
+def _prefix(tables: Tables) -> str:
+    return tables.schema_version.name.removesuffix("schema_version")
+
+
 def _v1(connection: Connection, tables: Tables) -> None:
     """Initial tables and indexes."""
-    tables.jobs.create(connection)
-    tables.schedules.create(connection)
+    first = _v1_tables(MetaData(schema=tables.metadata.schema), _prefix(tables))
+    first.jobs.create(connection)
+    first.schedules.create(connection)
 
 
 _BATCH = 500
@@ -162,8 +214,38 @@ def _v2_job_timezone(connection: Connection, tables: Tables) -> None:
         last = rows[-1][0]
 
 
+def _v3_job_sweep_at(connection: Connection, tables: Tables) -> None:
+    """Jobs gain ``sweep_at`` (the sweep's agenda and deletion outbox), indexed.
+
+    Documents keep no ``sweep_at`` key; reading one gives ``created_at``
+    (``job_from_dict``) unless the job is processing, so the column gets the
+    same value: one sweep then visits every old job once and deletes whatever
+    files earlier versions left behind.
+    """
+    jobs = tables.jobs
+    column = jobs.c.sweep_at
+    preparer = connection.dialect.identifier_preparer
+    kind = column.type.compile(dialect=connection.dialect)
+    connection.execute(
+        text(
+            f"ALTER TABLE {preparer.format_table(jobs)} "
+            f"ADD COLUMN {preparer.format_column(column)} {kind}"
+        )
+    )
+    connection.execute(
+        update(jobs).where(jobs.c.status != "processing").values(sweep_at=jobs.c.created_at)
+    )
+    for index in jobs.indexes:
+        if index.name == f"ix_{_prefix(tables)}jobs_sweep_at":
+            index.create(connection)
+
+
 # Append-only: step n brings the schema from version n - 1 to n.
-_STEPS: tuple[Callable[[Connection, Tables], None], ...] = (_v1, _v2_job_timezone)
+_STEPS: tuple[Callable[[Connection, Tables], None], ...] = (
+    _v1,
+    _v2_job_timezone,
+    _v3_job_sweep_at,
+)
 SCHEMA_VERSION = len(_STEPS)
 
 

@@ -363,6 +363,7 @@ def _job_columns(job: ExportJob) -> dict[str, Any]:
         "lease_expires_at": job.lease_expires_at,
         "version": job.version,
         "document": job_to_dict(job),
+        "sweep_at": job.sweep_at,
     }
 
 
@@ -430,6 +431,12 @@ class SqlJobRepository(_SqlRepository):
         """Yield jobs for sweeps, read in batches so no connection stays open between them."""
         condition = self._sweep_condition(statuses, None if before is None else ensure_utc(before))
         first = self._sweep_batch(condition, after=None)  # errors surface here, not mid-loop
+        return self._sweep_rest(condition, first)
+
+    def list_to_sweep(self, now: datetime) -> Iterator[ExportJob]:
+        """Yield jobs whose ``sweep_at`` is due (an index range scan), read in batches."""
+        condition = self._t.c.sweep_at <= ensure_utc(now)
+        first = self._sweep_batch(condition, after=None)
         return self._sweep_rest(condition, first)
 
     def _sweep_condition(

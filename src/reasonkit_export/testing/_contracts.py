@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from uuid import uuid4
 
@@ -33,7 +33,12 @@ from reasonkit_export.exceptions import (
     ScheduleNotFound,
     StorageError,
 )
-from reasonkit_export.protocols import JobRepository, ScheduleRepository, Storage
+from reasonkit_export.protocols import (
+    JobRepository,
+    ScheduleRepository,
+    Storage,
+    SweepableJobRepository,
+)
 
 __all__ = ["JobRepositoryContract", "ScheduleRepositoryContract", "StorageContract"]
 
@@ -87,6 +92,8 @@ class JobRepositoryContract:
             expires_at=T0 + timedelta(days=1),
             locale="de-AT",
             timezone="Europe/Berlin",
+            retry_at=T0 + timedelta(minutes=2),
+            sweep_at=T0 + timedelta(minutes=3),
         )
         repository.add(job)
         assert repository.get(job.id) == job
@@ -306,6 +313,57 @@ class JobRepositoryContract:
         first = repository.claim(job.id, now=T0, lease=LEASE)
         assert repository.claim(job.id, now=T0 + LEASE - _TICK, lease=LEASE) is None
         assert repository.get(job.id) == first
+
+    def test_claim_clears_sweep_at(self, repository: JobRepository) -> None:
+        """A claimed job leaves the sweep's agenda: its worker's lease governs it now."""
+        job = repository.add(_job(sweep_at=T0 - timedelta(minutes=1)))
+        claimed = repository.claim(job.id, now=T0, lease=LEASE)
+        assert claimed is not None
+        assert claimed.sweep_at is None
+        assert repository.get(job.id).sweep_at is None
+
+    def _sweepable(self, repository: JobRepository) -> SweepableJobRepository:
+        if not isinstance(repository, SweepableJobRepository):
+            pytest.skip("no list_to_sweep: the sweeps read every job through list_by_status")
+        return repository
+
+    def test_list_to_sweep_yields_exactly_the_due_jobs(self, repository: JobRepository) -> None:
+        """Jobs whose sweep_at is at or before now are yielded, whatever their status."""
+        sweepable = self._sweepable(repository)
+        due = {
+            repository.add(_job(status=status, sweep_at=T0 - timedelta(minutes=n))).id
+            for n, status in enumerate(ExportStatus)
+        }
+        due.add(repository.add(_job(sweep_at=T0)).id)
+        repository.add(_job(sweep_at=T0 + _TICK))
+        repository.add(_job(status=ExportStatus.FAILED, sweep_at=T0 + timedelta(days=1)))
+        repository.add(_job(status=ExportStatus.COMPLETED, sweep_at=None))
+        repository.add(_job(sweep_at=None))
+        assert sorted(str(j.id) for j in sweepable.list_to_sweep(T0)) == sorted(map(str, due))
+        assert list(sweepable.list_to_sweep(T0 - timedelta(days=1))) == []
+
+    def test_list_to_sweep_follows_saves_and_claims(self, repository: JobRepository) -> None:
+        """A save that sets sweep_at adds the job; clearing it or a claim removes it."""
+        sweepable = self._sweepable(repository)
+        job = repository.add(_job())
+        assert list(sweepable.list_to_sweep(T0)) == []
+        marked = repository.save(attrs.evolve(job, sweep_at=T0))
+        assert list(sweepable.list_to_sweep(T0)) == [marked]
+        cleared = repository.save(attrs.evolve(marked, sweep_at=None))
+        assert list(sweepable.list_to_sweep(T0 + timedelta(days=1))) == []
+        repository.save(attrs.evolve(cleared, sweep_at=T0))
+        assert repository.claim(job.id, now=T0, lease=LEASE) is not None
+        assert list(sweepable.list_to_sweep(T0 + timedelta(days=1))) == []
+
+    def test_list_to_sweep_compares_instants_in_utc(self, repository: JobRepository) -> None:
+        """A sweep_at in another time zone is due at the same instant in UTC."""
+        sweepable = self._sweepable(repository)
+        plus_two = timezone(timedelta(hours=2))
+        job = repository.add(_job(sweep_at=T0 + timedelta(hours=1)))
+        # 14:30+02:00 is 12:30 UTC, before the 13:00 UTC sweep_at.
+        assert list(sweepable.list_to_sweep(datetime(2025, 3, 1, 14, 30, tzinfo=plus_two))) == []
+        late = datetime(2025, 3, 1, 15, 0, tzinfo=plus_two)
+        assert [j.id for j in sweepable.list_to_sweep(late)] == [job.id]
 
     def test_list_for_user_breaks_ties_by_id(self, repository: JobRepository) -> None:
         """Jobs created at the same instant are listed by id, descending."""
