@@ -106,7 +106,7 @@ table{border-collapse:collapse;width:100%;margin:0 0 .5rem}
 th,td{border:1px solid var(--line);padding:.4rem .6rem;text-align:start;vertical-align:top}
 th{background:var(--soft);font-weight:600}
 .rec th[scope=row]{width:12rem;max-width:40%}
-td{white-space:pre-wrap;overflow-wrap:anywhere;word-break:normal}
+td{white-space:break-spaces;overflow-wrap:anywhere;word-break:normal}
 td table{margin:0}
 td ul,td ol{margin:0;padding-inline-start:1.25rem}
 td li+li{margin-top:.25rem}
