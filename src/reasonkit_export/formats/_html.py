@@ -958,7 +958,7 @@ def _follow(
     segments: list[Any],
     per_page: int,
     page_bytes: int,
-    loads: Callable[[bytes], Any],
+    loads: Callable[[memoryview], Any],
 ) -> None:
     """Read the parent's frames as they arrive and render them into ``fragments``."""
     spool: HtmlSpool | None = None
