@@ -39,3 +39,20 @@ def test_json_writer_output_is_the_same_from_encoded_records() -> None:
         section = Section(category="a", records=iter(()), encoded=spool.iter_encoded())
         JsonWriter().write(info, [section], copied)
     assert copied.getvalue() == direct.getvalue()
+
+
+def test_stopping_early_leaves_the_spool_at_its_end() -> None:
+    """A reader that stops early (the summary report) leaves nbytes and add() intact."""
+    with RecordSpool() as spool:
+        spool.extend({"n": n} for n in range(100))
+        size = spool.nbytes
+        for index, _line in enumerate(spool.iter_encoded()):
+            if index == 3:
+                break
+        assert spool.nbytes == size
+        for index, _record in enumerate(spool):
+            if index == 3:
+                break
+        assert spool.nbytes == size
+        spool.add({"n": 100})
+        assert [record["n"] for record in spool] == list(range(101))

@@ -47,10 +47,12 @@ class RecordSpool:
         """Yield the records in the order they were added, as plain JSON values."""
         self._file.flush()
         self._file.seek(0)
-        for line in self._file:
-            value: dict[str, Any] = json.loads(line)
-            yield value
-        self._file.seek(0, 2)
+        try:
+            for line in self._file:
+                value: dict[str, Any] = json.loads(line)
+                yield value
+        finally:
+            self._to_end()
 
     @property
     def nbytes(self) -> int:
@@ -62,9 +64,20 @@ class RecordSpool:
         """Yield the records as stored: compact JSON bytes, without the newline."""
         self._file.flush()
         self._file.seek(0)
-        for line in self._file:
-            yield line[:-1]
-        self._file.seek(0, 2)
+        try:
+            for line in self._file:
+                yield line[:-1]
+        finally:
+            self._to_end()
+
+    def _to_end(self) -> None:
+        """Back to the end after reading, also when the reader stopped early.
+
+        ``nbytes`` and :meth:`add` need it; a reader dropped after
+        :meth:`close` (an export that failed mid-way) finds nothing to do.
+        """
+        if not self._file.closed:
+            self._file.seek(0, 2)
 
     def close(self) -> None:
         """Remove the temporary file."""
