@@ -89,6 +89,7 @@ class SeverableProxy:
         self._lock = threading.Lock()
         self._open: list[socket.socket] = []
         self.cuts = 0
+        self.connections_cut = 0
         self.refusing = False
         self.refuse_next = 0
         self._closed = False
@@ -127,8 +128,12 @@ class SeverableProxy:
                 with contextlib.suppress(OSError):
                     end.shutdown(socket.SHUT_RDWR)
 
-    def sever(self, *, refuse_next: int = 0) -> None:
-        """Cut every connection now open, then drop the next ``refuse_next`` connects."""
+    def sever(self, *, refuse_next: int = 0) -> int:
+        """Cut every connection now open, then drop the next ``refuse_next`` connects.
+
+        Returns how many client connections were open (and are now cut);
+        ``cuts`` counts every call, ``connections_cut`` the connections.
+        """
         self.refuse_next = refuse_next
         with self._lock:
             connections, self._open = self._open, []
@@ -137,6 +142,8 @@ class SeverableProxy:
                 connection.shutdown(socket.SHUT_RDWR)
             connection.close()
         self.cuts += 1
+        self.connections_cut += len(connections) // 2  # a client and its upstream
+        return len(connections) // 2
 
     def close(self) -> None:
         """Stop accepting and cut everything."""

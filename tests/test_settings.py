@@ -144,7 +144,10 @@ def test_environment_overrides_a_mapping() -> None:
         ({"controller": {"contact": "x"}}, "controller needs controller.name"),
         ({"rate_limit": False, "rate_limit.max_active": 2}, "rate_limit is turned off"),
         ({"rate_limit": {"window": "soon"}}, "rate_limit.window: expected a duration"),
-        ({"rate_limit": {"max_active": 0}}, "max_active must be a positive integer"),
+        (
+            {"rate_limit": {"max_active": 0}},
+            "rate_limit.max_active must be an integer within 1-10000",
+        ),
         ({"csv": {"bomb": True}}, "unknown setting 'csv_bomb' (did you mean csv_bom?)"),
         ({"storage_backend": "ftp"}, "unknown storage_backend 'ftp'"),
         ({"repository": "sqlite:///x.db", "schedules": "mongodb://db"}, "unsupported scheme"),

@@ -30,13 +30,20 @@ from reasonkit_export._models import (
     ExportJob,
     ExportStatus,
 )
-from reasonkit_export._pipeline import BackgroundSink, BufferedSink, MeteredSink, gzip_writer
+from reasonkit_export._pipeline import (
+    BackgroundSink,
+    BufferedSink,
+    LimitedSink,
+    MeteredSink,
+    gzip_writer,
+)
 from reasonkit_export._sources import RegisteredSource
 from reasonkit_export._version import __version__
 from reasonkit_export.exceptions import (
     ConflictError,
     DatabaseError,
     ExportError,
+    FileTooLarge,
     InvalidKey,
     InvalidRequest,
     ProcessingError,
@@ -44,6 +51,7 @@ from reasonkit_export.exceptions import (
     StorageError,
 )
 from reasonkit_export.formats._base import ExportInfo, FormatWriter, Section, WriteResult
+from reasonkit_export.formats._spool import spool_limit
 from reasonkit_export.protocols import JobRepository, Storage
 
 __all__ = [
@@ -332,6 +340,11 @@ class _Progress:
         self._expected: int | None = None
         self._reading = reading
         self.current: str | None = None
+        # The category read last, and whether the writer streams (its output
+        # trails the reading by a few buffers, so the size cap may be reached
+        # just after the category that crossed it has been read).
+        self.last: str | None = None
+        self.streams = False
         # The record last handed to the writer: when encoding it fails, the
         # failure path examines it to say why (never its content).
         self.record: Mapping[str, Any] | None = None
@@ -343,7 +356,7 @@ class _Progress:
         self._lease.check()
 
     def start(self, category: str, source: RegisteredSource, user_id: str) -> None:
-        self.current = category
+        self.current = self.last = category
         self._expected = None
         if source.counting is not None:
             with contextlib.suppress(Exception):
@@ -517,11 +530,16 @@ def make_writer(
             bom=config.csv_bom,
             neutralize_formulas=config.csv_neutralize_formulas,
             compresslevel=config.compression_level,
+            size_limit=config.max_file_size_bytes,
         )
     if fmt is ExportFormat.PDF:
         from reasonkit_export.formats._pdf import PdfWriter
 
-        return PdfWriter(fonts=config.pdf_fonts, progress=render_progress)
+        return PdfWriter(
+            fonts=config.pdf_fonts,
+            progress=render_progress,
+            size_limit=config.max_file_size_bytes,
+        )
     from reasonkit_export.formats._zip import ZipWriter
 
     return ZipWriter(
@@ -535,6 +553,7 @@ def make_writer(
         progress=render_progress,
         pdf_summary_above=config.zip_pdf_summary_above,
         pdf_summary_records=config.zip_pdf_summary_records,
+        size_limit=config.max_file_size_bytes,
     )
 
 
@@ -616,6 +635,8 @@ def build_artifact(
                 stem=stem,
             )
         plan = writer.plan(info)
+        # The writers whose output may be gzipped stream it as they read.
+        progress.streams = plan.gzip_allowed
         gzip_on = config.compression_enabled and plan.gzip_allowed
         filename = f"{stem}.{plan.extension}"
         media_type = plan.media_type
@@ -656,6 +677,14 @@ def _translated_errors(progress: _Progress) -> Iterator[None]:
     """
     try:
         yield
+    except FileTooLarge as exc:
+        # Name the category being read when the cap was reached (for a
+        # streaming writer, the one read last); a spooling writer's members
+        # are written after all reading, when no one category is to blame.
+        category = progress.current or (progress.last if progress.streams else None)
+        if exc.category is None and category is not None:
+            raise exc.in_category(category) from exc
+        raise
     except (Superseded, ProcessingError):
         raise
     except _StorageFailed as exc:
@@ -849,8 +878,14 @@ def _render(
     # do not: a second thread runs them while the writer encodes the next block.
     background = BackgroundSink(compressor if compressor is not None else artifact)
     buffered = BufferedSink(background, size=1024 * 1024)
+    target: Any = buffered
+    if compressor is not None:
+        # The cap counts compressed bytes; bound the uncompressed ones (the
+        # work) too, or a very compressible source would run for a long time.
+        cap = config.max_file_size_bytes
+        target = LimitedSink(buffered, limit=spool_limit(cap) or cap, cap=cap)
     try:
-        result = writer.write(info, sections, buffered)  # type: ignore[arg-type]
+        result = writer.write(info, sections, target)
         buffered.flush()
         background.close()
     finally:

@@ -22,6 +22,7 @@ from reasonkit_export.exceptions import InvalidRequest
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "RANGE",
     "TERMINAL_STATUSES",
     "ArtifactPart",
     "Category",
@@ -30,6 +31,7 @@ __all__ = [
     "ExportJob",
     "ExportStatus",
     "NotificationEvent",
+    "Range",
     "RateLimit",
     "ScheduledExport",
     "StorageBackend",
@@ -37,6 +39,7 @@ __all__ = [
     "coerce_category",
     "coerce_format",
     "ensure_utc",
+    "ranges",
 ]
 
 
@@ -345,15 +348,107 @@ class ScheduledExport:
 
 _MAX_RETRY_DELAY_SECONDS = 86_400.0
 
-
-def _positive_timedelta(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, timedelta) or value <= timedelta(0):
-        raise InvalidRequest(f"{attribute.name} must be a positive timedelta, got {value!r}")
+RANGE = "reasonkit_export.range"
+"""The attrs metadata key under which a numeric field keeps its :class:`Range`."""
 
 
-def _positive_int(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidRequest(f"{attribute.name} must be a positive integer, got {value!r}")
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _duration_text(value: timedelta) -> str:
+    seconds = value.total_seconds()
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{_number_text(seconds)}s"
+
+
+@attrs.frozen(kw_only=True)
+class Range:
+    """The allowed values of a numeric setting, both ends included.
+
+    Every numeric field of :class:`ExportConfig` and :class:`RateLimit`
+    validates against its range (kept in the field's metadata under
+    :data:`RANGE`), so a value that would overflow a date, a timer or a
+    counter later is refused up front: an :class:`InvalidRequest` naming the
+    setting. NaN, infinities and booleans are never numbers here.
+
+    Attributes:
+        low: the smallest allowed value.
+        high: the largest allowed value.
+        integer: only ``int`` values (not ``bool``); else any finite real number.
+        optional: ``None`` is allowed too.
+        unit: how the number is read (``hours``, ``seconds``, ``MiB``), for messages and docs.
+        prefix: put before the field's name in messages (``rate_limit.``).
+    """
+
+    low: float | timedelta
+    high: float | timedelta
+    integer: bool = False
+    optional: bool = False
+    unit: str = ""
+    prefix: str = ""
+
+    @property
+    def is_duration(self) -> bool:
+        """Whether the values are :class:`~datetime.timedelta`."""
+        return isinstance(self.low, timedelta)
+
+    def describe(self) -> str:
+        """The range in words, as the docs and the error messages say it (``0.01-87600 hours``)."""
+        if isinstance(self.low, timedelta) and isinstance(self.high, timedelta):
+            text = f"{_duration_text(self.low)}-{_duration_text(self.high)}"
+        else:
+            assert not isinstance(self.low, timedelta)
+            assert not isinstance(self.high, timedelta)
+            text = f"{_number_text(self.low)}-{_number_text(self.high)}"
+        text += f" {self.unit}" if self.unit else ""
+        return f"{text}, or None" if self.optional else text
+
+    def _noun(self) -> str:
+        if self.is_duration:
+            return "a duration"
+        return "an integer" if self.integer else "a number"
+
+    def check(self, name: str, value: object) -> None:
+        """Raise InvalidRequest naming ``name`` unless ``value`` lies within the range."""
+        if value is None and self.optional:
+            return
+        if self._fits(value):
+            return
+        shown = _duration_text(value) if isinstance(value, timedelta) else repr(value)
+        raise InvalidRequest(
+            f"{self.prefix}{name} must be {self._noun()} within {self.describe()}, got {shown}"
+        )
+
+    def _fits(self, value: object) -> bool:
+        if isinstance(self.low, timedelta) and isinstance(self.high, timedelta):
+            return isinstance(value, timedelta) and self.low <= value <= self.high
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if self.integer and not isinstance(value, int):
+            return False
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        # int against float compares exactly in Python: no overflow for huge ints.
+        return bool(self.low <= value <= self.high)  # type: ignore[operator]
+
+    def __call__(self, _inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        """Act as an attrs validator."""
+        self.check(attribute.name, value)
+
+
+def _ranged(default: Any, bounds: Range) -> Any:
+    """An attrs field whose values must lie within ``bounds``."""
+    return attrs.field(default=default, validator=bounds, metadata={RANGE: bounds})
+
+
+def ranges(cls: type) -> dict[str, Range]:
+    """The :class:`Range` of every bounded field of an attrs class, by field name."""
+    return {
+        field.name: field.metadata[RANGE] for field in attrs.fields(cls) if RANGE in field.metadata
+    }
 
 
 def _font_files(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
@@ -366,15 +461,6 @@ def _font_files(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str
             )
 
 
-def _optional_count(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidRequest(
-            f"{attribute.name} must be None or a non-negative integer, got {value!r}"
-        )
-
-
 @attrs.frozen(kw_only=True)
 class RateLimit:
     """How many exports one user may request.
@@ -385,9 +471,12 @@ class RateLimit:
         window: the sliding window for ``max_requests``.
     """
 
-    max_active: int = attrs.field(default=1, validator=_positive_int)
-    max_requests: int = attrs.field(default=5, validator=_positive_int)
-    window: timedelta = attrs.field(default=timedelta(days=1), validator=_positive_timedelta)
+    max_active: int = _ranged(1, Range(low=1, high=10_000, integer=True, prefix="rate_limit."))
+    max_requests: int = _ranged(5, Range(low=1, high=1_000_000, integer=True, prefix="rate_limit."))
+    window: timedelta = _ranged(  # noqa: RUF009 - _ranged is attrs.field plus a Range
+        timedelta(days=1),
+        Range(low=timedelta(seconds=1), high=timedelta(days=366), prefix="rate_limit."),
+    )
 
 
 def _storage_backend(value: StorageBackend | str) -> StorageBackend:
@@ -398,16 +487,6 @@ def _storage_backend(value: StorageBackend | str) -> StorageBackend:
         raise InvalidRequest(
             f"unknown storage_backend {value!r}; expected one of {allowed}"
         ) from None
-
-
-def _hours(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if (
-        not isinstance(value, int | float)
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise InvalidRequest(f"{attribute.name} must be a positive number, got {value!r}")
 
 
 def _template(_inst: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
@@ -429,21 +508,6 @@ def _signing_keys(value: Iterable[str | bytes] | str | bytes) -> tuple[bytes, ..
     if isinstance(value, str | bytes):
         raise InvalidRequest("signing_keys must be a list of keys (the first signs, all verify)")
     return normalize_keys(list(value))
-
-
-def _positive_int_or_none(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None:
-        _positive_int(_inst, attribute, value)
-
-
-def _non_negative_timedelta(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, timedelta) or value < timedelta(0):
-        raise InvalidRequest(f"{attribute.name} must be a non-negative timedelta, got {value!r}")
-
-
-def _compression_level(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 9:
-        raise InvalidRequest(f"{attribute.name} must be an integer within 0-9, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -517,15 +581,17 @@ class ExportConfig:
     )
     s3_bucket: str | None = None
     local_path: str | None = "/var/lib/reasonkit/exports"
-    link_expiry_hours: float = attrs.field(default=24, validator=_hours)
-    max_file_size_mb: int = attrs.field(default=500, validator=_positive_int)
+    # Ranges: large enough for any real deployment, small enough that no date,
+    # timer or counter derived from them overflows (docs/configuration.md#ranges).
+    link_expiry_hours: float = _ranged(24, Range(low=0.01, high=87_600, unit="hours"))
+    max_file_size_mb: int = _ranged(500, Range(low=1, high=1_048_576, integer=True, unit="MiB"))
     compression_enabled: bool = True
     encryption_key: str | None = attrs.field(default=None, repr=False)
     rate_limit: RateLimit | None = attrs.field(factory=RateLimit)
     download_url_template: str | None = attrs.field(default=None, validator=_template)
-    compression_level: int = attrs.field(default=1, validator=_compression_level)
-    lease_seconds: float = attrs.field(default=300.0, validator=_hours)
-    max_attempts: int = attrs.field(default=3, validator=_positive_int)
+    compression_level: int = _ranged(1, Range(low=0, high=9, integer=True))
+    lease_seconds: float = _ranged(300.0, Range(low=0.01, high=86_400, unit="seconds"))
+    max_attempts: int = _ranged(3, Range(low=1, high=100, integer=True))
     csv_bom: bool = True
     csv_neutralize_formulas: bool = True
     zip_include_pdf: bool = True
@@ -533,12 +599,14 @@ class ExportConfig:
     zip_include_html: bool = True
     split_archives: bool = False
     signing_keys: tuple[bytes, ...] = attrs.field(default=(), converter=_signing_keys, repr=False)
-    schedule_min_interval: timedelta = attrs.field(
-        default=timedelta(days=1), validator=_non_negative_timedelta
+    schedule_min_interval: timedelta = _ranged(  # noqa: RUF009 - as window
+        timedelta(days=1), Range(low=timedelta(0), high=timedelta(days=366))
     )
     # At most this many schedules per user (RateLimitExceeded beyond); None: no limit.
-    max_schedules_per_user: int | None = attrs.field(default=10, validator=_positive_int_or_none)
-    response_months: int = attrs.field(default=1, validator=_positive_int)
+    max_schedules_per_user: int | None = _ranged(
+        10, Range(low=1, high=100_000, integer=True, optional=True)
+    )
+    response_months: int = _ranged(1, Range(low=1, high=12, integer=True, unit="months"))
     controller: ControllerInfo | None = None
     rate_limit_fallback: bool = False
     encryption_recipients: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
@@ -551,11 +619,15 @@ class ExportConfig:
     pdf_fonts: tuple[str, ...] = attrs.field(
         default=(), converter=_tuple_of_str, validator=_font_files
     )
-    zip_pdf_summary_above: int | None = attrs.field(default=20_000, validator=_optional_count)
-    zip_pdf_summary_records: int = attrs.field(default=100, validator=_positive_int)
+    zip_pdf_summary_above: int | None = _ranged(
+        20_000, Range(low=0, high=1_000_000_000, integer=True, optional=True, unit="records")
+    )
+    zip_pdf_summary_records: int = _ranged(
+        100, Range(low=1, high=100_000, integer=True, unit="records")
+    )
     # Seconds before the first retry after a transient (infrastructure)
     # failure; doubled per attempt, with jitter (see ``retry_delay``).
-    retry_backoff: float = attrs.field(default=30.0, validator=_hours)
+    retry_backoff: float = _ranged(30.0, Range(low=0.01, high=86_400, unit="seconds"))
 
     def __attrs_post_init__(self) -> None:
         if self.storage_backend is StorageBackend.S3 and not self.s3_bucket:

@@ -10,7 +10,14 @@ from typing import Any, BinaryIO
 
 from reasonkit_export.exceptions import FileTooLarge
 
-__all__ = ["BackgroundSink", "BufferedSink", "MeteredSink", "gzip_writer", "isal_level"]
+__all__ = [
+    "BackgroundSink",
+    "BufferedSink",
+    "LimitedSink",
+    "MeteredSink",
+    "gzip_writer",
+    "isal_level",
+]
 
 
 class MeteredSink:
@@ -44,6 +51,40 @@ class MeteredSink:
     def sha256(self) -> str:
         """Hex SHA-256 of everything written so far."""
         return self._hash.hexdigest()
+
+
+class LimitedSink:
+    """Passes bytes on, refusing more than ``limit`` bytes in all.
+
+    Stands before a compressor: the cap (``MeteredSink``) sees compressed
+    bytes, so data that compresses very well (an endless, repetitive source)
+    would be encoded for a long time before reaching it. This bounds the
+    uncompressed bytes, and so the work, as well. A write that would pass
+    ``limit`` writes nothing and raises :class:`FileTooLarge` naming ``cap``.
+    """
+
+    def __init__(self, sink: Any, *, limit: int, cap: int) -> None:
+        self._sink = sink
+        self._limit = limit
+        self._cap = cap
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Write all of ``data``."""
+        length = len(data)
+        if self.size + length > self._limit:
+            raise FileTooLarge(self._cap, uncompressed=self._limit)
+        self._sink.write(data)
+        self.size += length
+        return length
+
+    def flush(self) -> None:
+        """Flush the underlying sink."""
+        self._sink.flush()
+
+    def writable(self) -> bool:
+        """Always true (file-like protocol)."""
+        return True
 
 
 class BufferedSink:

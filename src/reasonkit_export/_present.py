@@ -22,8 +22,10 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import timezone as dt_timezone
+from decimal import Decimal, localcontext
 from functools import lru_cache
+from typing import cast
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -146,6 +148,23 @@ class _NumberStyle:
         return self.minus + result if negative else result
 
 
+def _decimal_text(value: int | float | Decimal, locale: Locale, *, quantize: bool) -> str:
+    """Babel's ``format_decimal`` with enough decimal precision for any finite value.
+
+    Babel rounds through the current decimal context (28 digits by default),
+    which cannot hold ``1e+25`` with its fraction; the context here can.
+    """
+    number = (
+        value
+        if isinstance(value, Decimal)
+        else Decimal(repr(value) if isinstance(value, float) else value)
+    )
+    digits = len(number.as_tuple().digits) + abs(number.adjusted()) + 8
+    with localcontext() as context:
+        context.prec = max(context.prec, digits)
+        return format_decimal(value, locale=locale, decimal_quantization=quantize)
+
+
 _NUMBER_PROBES: tuple[int | float | Decimal, ...] = (
     0,
     7,
@@ -186,39 +205,66 @@ def _number_style(locale: Locale) -> _NumberStyle | None:
 _TIME_FIELDS = frozenset({"h", "H", "K", "k", "m", "s", "a"})
 
 
-def _compile_time(pattern: str, locale: Locale) -> Callable[[time], str] | None:
+def _compile_time(pattern: str, locale: Locale) -> Callable[[time | datetime], str] | None:
     """A fast formatter for a numeric time pattern (``h:mm:ss a``), or None.
 
-    The pattern becomes one ``str.format`` template, so a time costs one call.
+    Every field of such a pattern depends on the hour, the minute or the
+    second alone, so the pattern becomes a few lookup tables (each field's
+    text for every hour, minute or second, with the literal text after it)
+    and a time costs one table lookup per field. It reads ``hour``,
+    ``minute`` and ``second`` only, so a local datetime works as well as its
+    time.
     """
     periods = (format_time(time(9), "a", locale=locale), format_time(time(21), "a", locale=locale))
-    template = []
+    head: list[str] = []
+    # (the attribute the field reads, its text per value, then literal text)
+    fields: list[tuple[str, list[str], list[str]]] = []
     for kind, value in tokenize_pattern(pattern):
         if kind == "chars":
-            template.append(str(value).replace("{", "{{").replace("}", "}}"))
+            (fields[-1][2] if fields else head).append(str(value))
             continue
         letter, width = str(value[0]), int(value[1])
         if letter not in _TIME_FIELDS or width > 2:
             return None
-        template.append("{a}" if letter == "a" else f"{{{letter}:0{width}d}}")
-    text = "".join(template)
+        if letter in ("m", "s"):
+            attribute = "minute" if letter == "m" else "second"
+            texts = [f"{n:0{width}d}" for n in range(60)]
+        else:
+            attribute = "hour"
+            texts = [_hour_field(letter, width, hour, periods) for hour in range(24)]
+        fields.append((attribute, texts, []))
+    if not fields:
+        return None
+    tables = []
+    for index, (attribute, texts, tail) in enumerate(fields):
+        prefix = "".join(head) if index == 0 else ""
+        suffix = "".join(tail)
+        tables.append((attribute, tuple(prefix + text + suffix for text in texts)))
+    names = {f"_t{i}": table for i, (_, table) in enumerate(tables)}
+    body = " + ".join(f"_t{i}[value.{attribute}]" for i, (attribute, _) in enumerate(tables))
+    namespace: dict[str, object] = {}
+    # The generated source holds attribute and table names only (no CLDR text).
+    exec(f"def render(value):\n    return {body}\n", names, namespace)  # noqa: S102
+    return cast(Callable[[time | datetime], str], namespace["render"])
 
-    def render(value: time) -> str:
-        hour = value.hour
-        return text.format(
-            H=hour,
-            h=hour % 12 or 12,
-            K=hour % 12,
-            k=hour or 24,
-            m=value.minute,
-            s=value.second,
-            a=periods[hour >= 12],
-        )
 
-    return render
+def _hour_field(letter: str, width: int, hour: int, periods: tuple[str, str]) -> str:
+    """The text of an hour field (``h``, ``H``, ``K``, ``k``) or the day period (``a``)."""
+    if letter == "a":
+        return periods[hour >= 12]
+    number = {"H": hour, "h": hour % 12 or 12, "K": hour % 12, "k": hour or 24}[letter]
+    return f"{number:0{width}d}"
 
 
-_TIME_PROBES = (time(0, 0, 0), time(0, 5, 9), time(9, 30, 0), time(12, 0, 1), time(23, 59, 59))
+# Every hour (day periods and 12-hour clocks), every minute and second digit.
+_TIME_PROBES = (
+    time(0, 0, 0),
+    time(0, 5, 9),
+    time(9, 30, 0),
+    time(12, 0, 1),
+    time(23, 59, 59),
+    *(time(hour, (hour * 7) % 60, (hour * 13 + 1) % 60) for hour in range(24)),
+)
 
 
 class Presenter:
@@ -251,6 +297,12 @@ class Presenter:
         ):
             compiled = None
         self._time = compiled
+        self._glued = lru_cache(maxsize=4096)(self._date_glue)
+        # A zone without transitions (UTC, Etc/GMT+5) is one fixed offset and
+        # one name: convert with the offset alone, name it once.
+        fixed = self.zone.utcoffset(None)
+        self._fixed = dt_timezone(fixed) if fixed is not None else None
+        self._fixed_name: str | None = None
         self._labels: dict[tuple[str, str], str] = {}
         self._zone_names: dict[tuple[timedelta | None, str | None], str] = {}
         self.yes = self.messages("present.yes")
@@ -395,7 +447,7 @@ class Presenter:
         """An integer in the locale's notation (``1,234,567`` / ``1.234.567``)."""
         style = self._numbers
         if style is None:
-            return format_decimal(value, locale=self._babel)
+            return _decimal_text(value, self._babel, quantize=True)
         if 0 <= value < 1000:
             return str(value)
         magnitude = -value if value < 0 else value
@@ -423,7 +475,7 @@ class Presenter:
             formatted = self._numbers.plain(text)
             if formatted is not None:
                 return formatted
-        return format_decimal(value, locale=self._babel, decimal_quantization=False)
+        return _decimal_text(value, self._babel, quantize=False)
 
     def timestamp(self, dt: datetime) -> str:
         """A point in time in the export's zone, with the zone named.
@@ -432,11 +484,30 @@ class Presenter:
         """
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC)
-        local = dt.astimezone(self.zone)
-        text = self._datetime_glue.replace("{1}", self._dates(local.date()), 1).replace(
-            "{0}", self._format_time(local.timetz()), 1
-        )
-        return f"{text} {self._zone_name(local)}"
+        if self._fixed is not None:
+            local = dt.astimezone(self._fixed)
+            zone = self._fixed_name
+            if zone is None:
+                zone = self._fixed_name = self._zone_name(dt.astimezone(self.zone))
+        else:
+            local = dt.astimezone(self.zone)
+            zone = self._zone_name(local)
+        before, after = self._glued(local.date())
+        if after is None:
+            return f"{before} {zone}"
+        clock = self._time
+        time_text = clock(local) if clock is not None else self._format_time(local.time())
+        return f"{before}{time_text}{after} {zone}"
+
+    def _date_glue(self, day: date) -> tuple[str, str | None]:
+        """The datetime pattern with ``day`` in it, split where the time goes.
+
+        ``glue.replace("{1}", date, 1).replace("{0}", time, 1)`` is
+        ``before + time + after``; ``after`` is None when there is no ``{0}``.
+        """
+        text = self._datetime_glue.replace("{1}", self._dates(day), 1)
+        before, found, after = text.partition("{0}")
+        return (before, after) if found else (text, None)
 
     def zone_label(self, at: datetime | None = None) -> str:
         """The export's zone as a person reads it: its IANA name and long name at ``at``."""

@@ -23,11 +23,16 @@ from types import FrameType
 import attrs
 
 from reasonkit_export._lifecycle._worker import CLAIMED
-from reasonkit_export._models import ExportJob, ExportStatus
+from reasonkit_export._models import ExportJob, ExportStatus, Range
 from reasonkit_export._service import ExportService
 from reasonkit_export.exceptions import ExportError
 
-__all__ = ["WorkerStats", "run_worker"]
+__all__ = ["MAINTENANCE_INTERVAL", "POLL_INTERVAL", "WorkerStats", "run_worker"]
+
+POLL_INTERVAL = Range(low=0, high=3_600, unit="seconds")
+"""The allowed ``poll_interval`` (``worker --poll``)."""
+MAINTENANCE_INTERVAL = Range(low=0, high=86_400, unit="seconds", optional=True)
+"""The allowed ``maintenance_interval`` (``worker --maintenance-interval``)."""
 
 logger = logging.getLogger("reasonkit_export.worker")
 
@@ -152,7 +157,13 @@ def run_worker(
 
     Returns:
         What the worker did.
+
+    Raises:
+        InvalidRequest: an interval outside :data:`POLL_INTERVAL` or
+            :data:`MAINTENANCE_INTERVAL` (NaN, infinite, negative, too long).
     """
+    POLL_INTERVAL.check("poll_interval", poll_interval)
+    MAINTENANCE_INTERVAL.check("maintenance_interval", maintenance_interval)
     stop = stop or threading.Event()
     stats = WorkerStats()
     next_maintenance = clock()

@@ -17,6 +17,7 @@ The tree::
     ├── ProcessingError                     an export could not be built
     │   ├── SourceError                     a data source raised; carries category
     │   └── FileTooLarge                    the artifact would exceed the size cap
+    │       └── RecordTooLarge              one record alone is larger than the cap
     ├── StorageError (OSError)              a storage backend failed
     │   └── InvalidKey (also ValueError)    a storage key we refuse (e.g. traversal)
     ├── DatabaseError                       a job or schedule repository failed
@@ -74,6 +75,7 @@ __all__ = [
     "PayloadError",
     "ProcessingError",
     "RateLimitExceeded",
+    "RecordTooLarge",
     "ScheduleNotFound",
     "SmtpDeliveryError",
     "SourceError",
@@ -191,11 +193,67 @@ class SourceError(ProcessingError):
 
 
 class FileTooLarge(ProcessingError):
-    """The artifact would exceed the configured size cap."""
+    """The artifact would exceed the configured size cap.
 
-    def __init__(self, limit_bytes: int) -> None:
-        super().__init__(f"export exceeds the size limit of {limit_bytes} bytes")
+    Also raised when the export's data, before compression, passes the bound
+    the cap sets on temporary files and uncompressed streams (see
+    ``docs/operations.md``, "Size cap"): the data is too large either way,
+    and the job fails without a retry.
+
+    Attributes:
+        limit_bytes: the size cap, in bytes.
+        category: the category being exported when the cap was reached, if known.
+        uncompressed: the uncompressed bound that was passed, if that was it.
+    """
+
+    def __init__(
+        self,
+        limit_bytes: int,
+        *,
+        category: str | None = None,
+        uncompressed: int | None = None,
+    ) -> None:
+        text = f"export exceeds the size limit of {limit_bytes} bytes"
+        if uncompressed is not None:
+            text += f" (its data passed {uncompressed} bytes before compression)"
+        if category is not None:
+            text += f" while exporting category {category!r}"
+        super().__init__(text)
         self.limit_bytes = limit_bytes
+        self.category = category
+        self.uncompressed = uncompressed
+
+    def in_category(self, category: str) -> FileTooLarge:
+        """The same error, naming ``category`` (it is returned unchanged if it names one)."""
+        if self.category is not None:
+            return self
+        return FileTooLarge(self.limit_bytes, category=category, uncompressed=self.uncompressed)
+
+
+class RecordTooLarge(FileTooLarge):
+    """One record alone is larger than the size cap; refused before any writer renders it.
+
+    Attributes:
+        size: the record's size as compact JSON, in bytes.
+    """
+
+    def __init__(self, limit_bytes: int, *, category: str | None = None, size: int) -> None:
+        where = f"category {category!r}" if category is not None else "the export"
+        ProcessingError.__init__(
+            self,
+            f"a record of {where} is larger than the size limit of {limit_bytes} bytes"
+            f" ({size} bytes as JSON)",
+        )
+        self.limit_bytes = limit_bytes
+        self.category = category
+        self.uncompressed = None
+        self.size = size
+
+    def in_category(self, category: str) -> FileTooLarge:
+        """The same error, naming ``category`` (it is returned unchanged if it names one)."""
+        if self.category is not None:
+            return self
+        return RecordTooLarge(self.limit_bytes, category=category, size=self.size)
 
 
 class StorageError(ExportError, OSError):

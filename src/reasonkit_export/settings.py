@@ -43,7 +43,7 @@ import fsspec
 
 from reasonkit_export._about import ControllerInfo
 from reasonkit_export._keys import key_lines
-from reasonkit_export._models import ExportConfig, RateLimit, StorageBackend
+from reasonkit_export._models import RANGE, ExportConfig, RateLimit, StorageBackend
 from reasonkit_export._redact import mask_url as _mask_url
 from reasonkit_export.exceptions import ConfigError, InvalidRequest
 from reasonkit_export.protocols import (
@@ -110,6 +110,8 @@ class Setting:
         secret: masked in output; may also come from ``<key>_file``.
         choices: the allowed values, when there is a fixed set.
         field: the ``ExportConfig`` field it sets (``None`` for wiring).
+        range: the allowed values of a numeric setting (``0.01-87600 hours``),
+            from the model's ``Range``.
     """
 
     key: str
@@ -119,6 +121,7 @@ class Setting:
     secret: bool = False
     choices: tuple[str, ...] = ()
     field: str | None = None
+    range: str | None = None
 
     @property
     def env(self) -> str:
@@ -211,6 +214,7 @@ def _model_settings(cls: type, prefix: str, owner: str | None) -> list[Setting]:
             default = [v.decode() if isinstance(v, bytes) else v for v in default]
         if isinstance(default, StorageBackend):
             default = default.value
+        bounds = field.metadata.get(RANGE)
         result.append(
             Setting(
                 key=key,
@@ -220,6 +224,7 @@ def _model_settings(cls: type, prefix: str, owner: str | None) -> list[Setting]:
                 secret=not field.repr,
                 choices=choices,
                 field=owner or field.name,
+                range=None if bounds is None else bounds.describe(),
             )
         )
     return result
@@ -380,19 +385,29 @@ def parse_duration(value: object, where: str = "duration") -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
+        return _seconds(value, where)
     if isinstance(value, str):
         text = value.strip().lower().replace(" ", "")
         try:
-            return timedelta(seconds=float(text))
+            number = float(text)
         except ValueError:
             pass
+        else:
+            return _seconds(number, where)
         if text and _DURATION.sub("", text) == "":
             seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
-            return timedelta(seconds=seconds)
+            return _seconds(seconds, where)
     raise ConfigError(
         f"{where}: expected a duration (seconds, or text like '1d', '12h', '1h30m'), got {value!r}"
     )
+
+
+def _seconds(value: float, where: str) -> timedelta:
+    """``timedelta(seconds=value)``; NaN, infinities and overflows are a ConfigError."""
+    try:
+        return timedelta(seconds=value)
+    except (OverflowError, ValueError):
+        raise ConfigError(f"{where}: {value!r} seconds is not a usable duration") from None
 
 
 _EXPECTED = {
@@ -416,7 +431,10 @@ def _from_value(setting: Setting, value: object, where: str) -> Any:
     if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
         return value
     if kind == "float" and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise ConfigError(f"{where}: the integer is too large for a number") from None
     if kind == "bool" and isinstance(value, bool):
         return value
     if (
@@ -1141,6 +1159,8 @@ def explain_settings() -> list[str]:
             key = f"{key}  ([{section}] {name})"
         lines.append(f"{key}  [{setting.env}]  {_kind_text(setting)}, default {shown}")
         lines.append(f"    {setting.help}")
+        if setting.range is not None:
+            lines.append(f"    range: {setting.range}")
         if setting.secret and setting.kind != "table":
             lines.append(f"    secret: masked in output; or {setting.key}{FILE_SUFFIX} = PATH")
     for old, new in DEPRECATED.items():

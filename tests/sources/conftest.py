@@ -15,10 +15,9 @@ if TYPE_CHECKING:
 else:
     sa = pytest.importorskip("sqlalchemy")
 
-DEFAULT_MARIADB_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
 
-
-def _unreachable(what: str, exc: Exception) -> None:
+def unreachable(what: str, exc: Exception) -> None:
+    """Fail in CI (where every server must run), else skip."""
     message = f"{what} is unreachable ({type(exc).__name__})"
     if os.environ.get("CI"):
         pytest.fail(f"{message}; CI must run these tests", pytrace=False)
@@ -33,7 +32,7 @@ def _postgres(url: str) -> Iterator[sa.Engine]:
             connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     except sa.exc.OperationalError as exc:
         admin.dispose()
-        _unreachable("PostgreSQL", exc)
+        unreachable("PostgreSQL", exc)
     engine = sa.create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
     try:
         yield engine
@@ -45,7 +44,9 @@ def _postgres(url: str) -> Iterator[sa.Engine]:
 
 
 def _mariadb() -> Iterator[sa.Engine]:
-    url = sa.make_url(os.environ.get("REASONKIT_TEST_MARIADB_URL", DEFAULT_MARIADB_URL))
+    from tests.sql_support import mariadb_test_url
+
+    url = sa.make_url(mariadb_test_url())
     database = f"rk_src_{uuid4().hex[:16]}"
     admin = sa.create_engine(url)
     try:
@@ -53,7 +54,7 @@ def _mariadb() -> Iterator[sa.Engine]:
             connection.execute(sa.text(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4"))
     except sa.exc.OperationalError as exc:
         admin.dispose()
-        _unreachable("MariaDB", exc)
+        unreachable("MariaDB", exc)
     engine = sa.create_engine(url.set(database=database))
     try:
         yield engine
@@ -64,22 +65,35 @@ def _mariadb() -> Iterator[sa.Engine]:
         admin.dispose()
 
 
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.postgres),
-        pytest.param("mariadb", marks=pytest.mark.mariadb),
-    ]
-)
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    """An empty database on each backend."""
-    if request.param == "sqlite":
-        sqlite = sa.create_engine(f"sqlite:///{tmp_path / 'app.sqlite3'}")
+BACKENDS = [
+    "sqlite",
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("mariadb", marks=pytest.mark.mariadb),
+]
+
+
+def _open(backend: str, directory: Path) -> Iterator[sa.Engine]:
+    if backend == "sqlite":
+        sqlite = sa.create_engine(f"sqlite:///{directory / 'app.sqlite3'}")
         yield sqlite
         sqlite.dispose()
-    elif request.param == "postgres":
+    elif backend == "postgres":
         from tests.sql_support import postgres_test_url
 
         yield from _postgres(postgres_test_url())
     else:
         yield from _mariadb()
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """An empty database on each backend."""
+    yield from _open(request.param, tmp_path)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[sa.Engine]:
+    """An empty database on each backend, shared by a module's tests (for read-only tests)."""
+    yield from _open(request.param, tmp_path_factory.mktemp("db"))

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from reasonkit_export import ExportConfig, ExportService
+from reasonkit_export import CategoryDescription, ExportConfig, ExportService
 from reasonkit_export.exceptions import InvalidRequest
 from reasonkit_export.protocols import DataSource
-from tests.sources.schema import ALICE, BOB, build_metadata, populate
+from tests.sources.schema import ALICE, BOB, CAROL, build_metadata, populate
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -81,6 +84,70 @@ def test_since_filters_on_the_named_timestamp(app: tuple[sa.Engine, sa.MetaData]
     )
     assert job.record_counts == {"posts": 1}
     assert job.since_applied == ("posts",)
+
+
+def _csv_export(service: ExportService, user: str, categories: list[str]) -> bytes:
+    job = service.process_export(service.create_export(user, "csv", categories).id)
+    assert job.status == "completed", job.error
+    with service.open_download(job.id, user_id=user) as download:
+        return download.read()
+
+
+def test_empty_table_still_has_its_columns_as_csv_header(
+    app: tuple[sa.Engine, sa.MetaData], tmp_path: Path
+) -> None:
+    """A user with no rows in the table gets a CSV whose header is the exported columns."""
+    pandas = pytest.importorskip("pandas")
+    engine, _md = app
+    posts = TableSource(engine, "posts", user_column="author_id", exclude_columns=["body"])
+    users = TableSource(engine, "users", user_column="id")
+    config = ExportConfig(storage_backend="memory", compression_enabled=False)
+    service = ExportService(sources=[posts, users], config=config)
+    assert posts.count(str(CAROL)) == 0
+    single = tmp_path / "posts.csv"
+    single.write_bytes(_csv_export(service, str(CAROL), ["posts"]))
+    frame = pandas.read_csv(single, encoding="utf-8-sig")
+    assert list(frame.columns) == ["id", "author_id", "title", "created_at"]
+    assert len(frame) == 0
+    archive = zipfile.ZipFile(io.BytesIO(_csv_export(service, str(CAROL), ["posts", "users"])))
+    in_zip = pandas.read_csv(io.BytesIO(archive.read("posts.csv")), encoding="utf-8-sig")
+    assert list(in_zip.columns) == ["id", "author_id", "title", "created_at"]
+    assert len(in_zip) == 0
+    with_rows = pandas.read_csv(io.BytesIO(archive.read("users.csv")), encoding="utf-8-sig")
+    assert list(with_rows.columns) == list(users.fields)
+    assert with_rows["id"].tolist() == [CAROL]
+
+
+def test_description_declares_every_column_and_keeps_labels(
+    app: tuple[sa.Engine, sa.MetaData],
+) -> None:
+    """The description lists the exported columns in order, keeping labels; bad labels fail."""
+    engine, _md = app
+    plain = TableSource(engine, "posts", user_column="author_id", columns=["id", "title"])
+    assert plain.description == CategoryDescription(fields={"id": "Id", "title": "Title"})
+    described = TableSource(
+        engine,
+        "posts",
+        user_column="author_id",
+        columns=["id", "title", "created_at"],
+        description={"purposes": ["Publishing"], "fields": {"created_at": {"de": "Erstellt"}}},
+    )
+    assert described.description.purposes == ("Publishing",)
+    assert dict(described.description.fields) == {
+        "id": "Id",
+        "title": "Title",
+        "created_at": {"de": "Erstellt"},
+    }
+    with pytest.raises(InvalidRequest, match="labels 'body', which is not an exported field"):
+        TableSource(
+            engine,
+            "posts",
+            user_column="author_id",
+            exclude_columns=["body"],
+            description=CategoryDescription(fields={"body": "Text"}),
+        )
+    with pytest.raises(InvalidRequest, match="invalid description of table 'posts'"):
+        TableSource(engine, "posts", user_column="author_id", description={"colour": "red"})
 
 
 def test_secret_columns_are_left_out_by_default(app: tuple[sa.Engine, sa.MetaData]) -> None:

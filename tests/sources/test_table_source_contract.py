@@ -14,14 +14,14 @@ if TYPE_CHECKING:
 else:
     sa = pytest.importorskip("sqlalchemy")
 
-from reasonkit_export.sources.sql import TableSource
+from reasonkit_export.sources.sql import TableSource, discover_sources
 
 
-@pytest.fixture
-def app(engine: sa.Engine) -> sa.Engine:
-    """The test schema with its rows on the backend under test."""
-    populate(engine, build_metadata())
-    return engine
+@pytest.fixture(scope="module")
+def app(module_engine: sa.Engine) -> sa.Engine:
+    """The test schema with its rows on the backend under test (the suites only read)."""
+    populate(module_engine, build_metadata())
+    return module_engine
 
 
 class TestPlainTableSource(DataSourceContract):
@@ -57,4 +57,24 @@ class TestShapedTableSource(DataSourceContract):
     @pytest.fixture
     def user_id(self) -> str:
         """Alice has two posts."""
+        return str(ALICE)
+
+
+def _discovered(engine: sa.Engine, table: str) -> TableSource:
+    (source,) = [s for s in discover_sources(engine, "users", chunk_size=1) if s.category == table]
+    return source
+
+
+@pytest.mark.parametrize("table", ["users", "follows", "refunds", "folders"])
+class TestDiscoveredTableSource(DataSourceContract):
+    """Discovered sources honour it: the root row, two owners, a chain of three, a tree."""
+
+    @pytest.fixture
+    def source(self, app: sa.Engine, table: str) -> TableSource:
+        """The discovered source of ``table``."""
+        return _discovered(app, table)
+
+    @pytest.fixture
+    def user_id(self) -> str:
+        """Alice has rows in every one of these tables."""
         return str(ALICE)

@@ -15,7 +15,7 @@ The tables themselves (cells, quoting, formula neutralisation) are made by
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from reasonkit_export.formats._base import ArtifactPlan, ExportInfo, Section, WriteResult
 from reasonkit_export.formats._csv_table import (
@@ -29,6 +29,7 @@ from reasonkit_export.formats._csv_table import (
     neutralize_cell,
     write_csv_table,
 )
+from reasonkit_export.formats._spool import SpoolFile
 from reasonkit_export.formats._zip import write_csv_archive
 
 __all__ = [
@@ -54,11 +55,19 @@ class CsvWriter:
         neutralize_formulas: prefix text cells that a spreadsheet could run as
             a formula with ``'`` (see the module documentation).
         compresslevel: deflate level of the ZIP used for several categories.
+        size_limit: the export's size cap in bytes (None: none); it bounds the
+            spooled rows (see :mod:`reasonkit_export.formats._spool`).
     """
 
     def __init__(
-        self, *, bom: bool = True, neutralize_formulas: bool = True, compresslevel: int = 6
+        self,
+        *,
+        bom: bool = True,
+        neutralize_formulas: bool = True,
+        compresslevel: int = 6,
+        size_limit: int | None = None,
     ) -> None:
+        self.size_limit = size_limit
         self.bom = bom
         self.neutralize_formulas = neutralize_formulas
         self.compresslevel = compresslevel
@@ -79,18 +88,22 @@ class CsvWriter:
                 bom=self.bom,
                 neutralize_formulas=self.neutralize_formulas,
                 compresslevel=self.compresslevel,
+                size_limit=self.size_limit,
             )
         iterator = iter(sections)
         section = next(iterator, None)
         if section is None:
             raise ValueError("a single-category CSV export needs exactly one section")
-        count = write_csv_table(
-            section.records,
-            sink,
-            bom=self.bom,
-            neutralize_formulas=self.neutralize_formulas,
-            fields=declared_fields(info, section.category),
-        )
+        with (
+            SpoolFile(cap=self.size_limit) as spool,
+            CsvTable(
+                neutralize_formulas=self.neutralize_formulas,
+                file=cast(BinaryIO, spool.segment()),
+            ) as table,
+        ):
+            table.extend(section.records)
+            table.write_csv(sink, bom=self.bom, fields=declared_fields(info, section.category))
+            count = table.count
         if next(iterator, None) is not None:
             raise ValueError("a single-category CSV export got more than one section")
         return WriteResult(record_counts={section.category: count})

@@ -60,7 +60,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from reasonkit_export._encoding import to_json_value, utf8
 from reasonkit_export.formats._base import ExportInfo
@@ -573,12 +573,20 @@ class CsvTable:
     Args:
         neutralize_formulas: defuse text cells a spreadsheet could run as a
             formula (see the module documentation).
+        file: where the rows are spooled (a seekable binary file the table
+            then owns, e.g. a :class:`~reasonkit_export.formats._spool.Segment`
+            of a file shared by many tables); default: an anonymous
+            temporary file.
     """
 
-    def __init__(self, *, neutralize_formulas: bool = True) -> None:
+    def __init__(self, *, neutralize_formulas: bool = True, file: BinaryIO | None = None) -> None:
         self.neutralize_formulas = neutralize_formulas
         self._flatten = _make_flattener(neutralize_formulas)
-        self._file = tempfile.TemporaryFile(buffering=_SPOOL_BUFFER)  # noqa: SIM115 - closed by close()
+        self._file: BinaryIO = (
+            file
+            if file is not None
+            else cast(BinaryIO, tempfile.TemporaryFile(buffering=_SPOOL_BUFFER))  # noqa: SIM115 - closed by close()
+        )
         self._lines: list[str] = []
         self._chars = 0
         self._columns: dict[str, int] = {}
@@ -714,6 +722,11 @@ class CsvTable:
             self._file.write(utf8("\r\n".join(self._lines)))
             self._lines.clear()
             self._chars = 0
+
+    def seal(self) -> None:
+        """Every record is in: store the pending rows, keeping no buffer in memory."""
+        self._spill()
+        self._file.flush()
 
     def extend(self, records: Iterable[Mapping[str, Any]]) -> int:
         """Spool every record of ``records``; return how many were added."""

@@ -34,7 +34,6 @@ import io
 import json
 import os
 import pickle
-import re
 import struct
 import subprocess
 import sys
@@ -53,8 +52,9 @@ import attrs
 
 from reasonkit_export._encoding import utf8
 from reasonkit_export._present import Presenter
-from reasonkit_export.exceptions import ProcessingError
+from reasonkit_export.exceptions import FileTooLarge, ProcessingError
 from reasonkit_export.formats._base import ExportInfo
+from reasonkit_export.formats._spool import SpoolFile, spool_limit
 from reasonkit_export.formats._text import about_lines, controller_lines, window_sentences
 
 __all__ = [
@@ -76,7 +76,11 @@ PAGE_BYTES = 2 * 1024 * 1024
 _LABEL_ROWS = 4096
 _MAX_DEPTH = 32
 _NAV_WINDOW = 2
-_SPECIAL = re.compile("[&<>\"'\r\n]")
+# Compiled mapping shapes (see RecordRenderer): how many, how many keys each,
+# and how many distinct shapes are remembered before compiling stops.
+_SHAPES = 256
+_SHAPE_KEYS = 64
+_SHAPES_SEEN = 4096
 
 STYLE = """\
 :root{color-scheme:light;--fg:#1a1a1a;--muted:#4a4a4a;--line:#c8c8c8;--soft:#f3f4f6;\
@@ -102,7 +106,7 @@ table{border-collapse:collapse;width:100%;margin:0 0 .5rem}
 th,td{border:1px solid var(--line);padding:.4rem .6rem;text-align:start;vertical-align:top}
 th{background:var(--soft);font-weight:600}
 .rec th[scope=row]{width:12rem;max-width:40%}
-td{white-space:pre-wrap;overflow-wrap:anywhere;word-break:normal}
+td{white-space:break-spaces;overflow-wrap:anywhere;word-break:normal}
 td table{margin:0}
 td ul,td ol{margin:0;padding-inline-start:1.25rem}
 td li+li{margin-top:.25rem}
@@ -149,8 +153,8 @@ CSP = (
 
 def escape(text: str) -> str:
     """``text`` as HTML element content (``&``, ``<``, ``>``, quotes, line breaks)."""
-    if _SPECIAL.search(text) is None:
-        return text
+    # Substring tests are several times faster than a regular expression
+    # search over long non-ASCII text, and most values need no replacement.
     if "&" in text:
         text = text.replace("&", "&amp;")
     if "<" in text:
@@ -170,11 +174,84 @@ def escape(text: str) -> str:
     return text
 
 
+def _escape_bytes(data: bytes) -> bytes:
+    """:func:`escape` on UTF-8 text (its multi-byte sequences hold no ASCII byte)."""
+    if 38 in data:  # &
+        data = data.replace(b"&", b"&amp;")
+    if 60 in data:  # <
+        data = data.replace(b"<", b"&lt;")
+    if 62 in data:  # >
+        data = data.replace(b">", b"&gt;")
+    if 34 in data:  # "
+        data = data.replace(b'"', b"&quot;")
+    if 39 in data:  # '
+        data = data.replace(b"'", b"&#39;")
+    if 10 in data:
+        data = data.replace(b"\n", b"&#10;")
+    if 13 in data:
+        data = data.replace(b"\r", b"&#13;")
+    return data
+
+
+_SMALL = tuple(str(n).encode() for n in range(1000))
+
+# The code of one value of a compiled mapping shape (see RecordRenderer._compile),
+# writing UTF-8: ``{i}`` is the value's position; ``_o{i}`` its row opening for
+# text, ``_n{i}`` for numbers, ``_d{i}`` for a nested table, ``_e{i}`` for an
+# empty mapping, ``_y{i}``/``_f{i}``/``_z{i}`` its whole row for true, false
+# and None, ``_r{i}`` its bare row, ``_p{i}`` its path and ``_s{i}`` the
+# compiled shapes of a mapping under it. Text is encoded first, so the escape
+# tests are byte searches (an int: memchr); ``utf8`` is the spool's encoding (lone surrogates
+# become U+FFFD), and escaping commutes with it.
+_VALUE_CODE = """\
+    t = type(v{i})
+    if t is str:
+        if v{i}[4:5] == "-" and (len(v{i}) == 10 or len(v{i}) >= 19):
+            v{i} = string(v{i})
+        try:
+            b = v{i}.encode()
+        except UnicodeEncodeError:
+            b = utf8(v{i})
+        if 38 in b or 60 in b or 62 in b or 34 in b or 39 in b or 10 in b or 13 in b:
+            b = escape_bytes(b)
+        extend((_o{i}, b, _end))
+    elif t is int:
+        extend((_n{i}, small[v{i}] if 0 <= v{i} < 1000 else integer(v{i}).encode(), _end))
+    elif t is dict:
+        if v{i}:
+            append(_d{i})
+            if depth < max_depth:
+                if len(v{i}) <= shape_keys and (shape := _s{i}.get(tuple(v{i}))) is not None:
+                    shape(v{i}, out, depth + 1)
+                else:
+                    fields(v{i}, _p{i}, out, depth + 1)
+            append(_close)
+        else:
+            append(_e{i})
+    elif t is float:
+        extend((_n{i}, number(v{i}).encode(), _end))
+    elif t is bool:
+        append(_y{i} if v{i} else _f{i})
+    elif v{i} is None:
+        append(_z{i})
+    else:
+        extend((_r{i}, utf8(cell(v{i}, _p{i}, depth)), b"</tr>"))
+"""
+
+
+_Shape = Callable[[dict[str, Any], list[bytes], int], None]
+
+
 class RecordRenderer:
     """Turns one record into an escaped HTML fragment with human labels and values.
 
-    The hot path dispatches on exact types (``str``, ``int``, ``dict``, ...)
-    before any ``isinstance`` walk, and caches each field's label row.
+    Records of a category mostly share their keys, so each mapping shape
+    (its parent path and its keys, in order) that recurs is compiled once
+    into a function with every field's label row a constant and the common
+    value types (``str``, ``int``, ``dict``) handled inline; any other value,
+    and mappings beyond the compiled budget, take the general path. Both give
+    the same bytes: the property tests hold them to the straightforward
+    definition in ``tests/formats/html_reference.py``.
     """
 
     def __init__(self, presenter: Presenter, category: str) -> None:
@@ -183,6 +260,10 @@ class RecordRenderer:
         # Label rows by parent path, then key: (the field's path, its row opening).
         self._rows: dict[str, dict[str, tuple[str, str]]] = {}
         self._cached = 0
+        # Compiled shapes by parent path, then keys; None: seen once so far.
+        self._shapes: dict[str, dict[tuple[str, ...], _Shape | None]] = {}
+        self._shape_count = 0
+        self._compiled = 0
         msg = presenter.messages
         self._record_heading = msg("report.record", number="{number}")
         self._not_set = (
@@ -197,22 +278,27 @@ class RecordRenderer:
         self._timestamp = presenter.timestamp
         self._number = presenter.number
         pre, _, post = self._record_heading.partition("{number}")
-        self._heading = (escape(pre), escape(post))
+        self._heading = (
+            utf8(f"<h2>{escape(pre)}"),
+            utf8(f"{escape(post)}</h2><table><tbody>"),
+            utf8(f"{escape(post)}</h2>{self._empty_record}</article>"),
+        )
 
     def render(self, number: int, record: Mapping[str, Any]) -> str:
         """The fragment for record ``number`` (1-based), one line, no raw line breaks."""
-        pre, post = self._heading
-        number_text = str(number) if number < 1000 else self._integer(number)
-        if record:
-            out = [f'<article class="rec" id="r{number}"><h2>{pre}{number_text}{post}</h2>']
-            out.append("<table><tbody>")
-            self._fields(record, "", out, 0)
-            out.append("</tbody></table>")
-        else:
-            out = [f'<article class="rec" id="r{number}"><h2>{pre}{number_text}{post}</h2>']
-            out.append(self._empty_record)
-        out.append("</article>")
-        return "".join(out)
+        return self.render_bytes(number, record).decode("utf-8")
+
+    def render_bytes(self, number: int, record: Mapping[str, Any]) -> bytes:
+        """:meth:`render` as the spool stores it: UTF-8, lone surrogates as U+FFFD."""
+        pre, post, empty = self._heading
+        number_text = _SMALL[number] if 0 <= number < 1000 else self._integer(number).encode()
+        head = b'<article class="rec" id="r%d">%b%b' % (number, pre, number_text)
+        if not record:
+            return head + empty
+        out = [head, post]
+        self._fields(record, "", out, 0)
+        out.append(b"</tbody></table></article>")
+        return b"".join(out)
 
     def _row(self, prefix: str, key: object) -> tuple[str, str]:
         text = key if type(key) is str else _key_text(key)
@@ -224,36 +310,114 @@ class RecordRenderer:
             self._cached += 1
         return row
 
-    def _fields(self, mapping: Mapping[Any, Any], prefix: str, out: list[str], depth: int) -> None:
+    def _fields(
+        self, mapping: Mapping[Any, Any], prefix: str, out: list[bytes], depth: int
+    ) -> None:
+        if type(mapping) is dict and len(mapping) <= _SHAPE_KEYS:
+            keys = tuple(mapping)
+            shapes = self._shapes.get(prefix)
+            shape = shapes.get(keys) if shapes is not None else None
+            if shape is None:
+                shape = self._shape(prefix, keys)
+            if shape is not None:
+                shape(mapping, out, depth)
+                return
+        self._walk(mapping, prefix, out, depth)
+
+    def _shape(self, prefix: str, keys: tuple[str, ...]) -> _Shape | None:
+        """The compiled function for this shape once it is seen a second time."""
+        shapes = self._shapes.get(prefix)
+        if shapes is None or keys not in shapes:
+            if self._shape_count < _SHAPES_SEEN and all(type(key) is str for key in keys):
+                self._shapes.setdefault(prefix, {})[keys] = None
+                self._shape_count += 1
+            return None
+        if self._compiled >= _SHAPES:
+            return None
+        self._compiled += 1
+        shape = shapes[keys] = self._compile(prefix, keys)
+        return shape
+
+    def _compile(self, prefix: str, keys: tuple[str, ...]) -> _Shape:
+        """A function rendering a dict with exactly ``keys`` (in that order) under ``prefix``.
+
+        The generated source holds names and positions only; every label and
+        path is a constant in its namespace, never text in the code.
+        """
+        namespace: dict[str, Any] = {
+            "escape_bytes": _escape_bytes,
+            "utf8": utf8,
+            "small": _SMALL,
+            "string": self._string,
+            "integer": self._integer,
+            "fields": self._fields,
+            "cell": self._cell,
+            "number": self._number,
+            "max_depth": _MAX_DEPTH,
+            "shape_keys": _SHAPE_KEYS,
+            "_end": b"</td></tr>",
+            "_close": b"</tbody></table></td></tr>",
+        }
+        lines = [
+            "def shape(mapping, out, depth):",
+            "    append = out.append",
+            "    extend = out.extend",
+        ]
+        if len(keys) == 1:
+            lines.append("    v0, = mapping.values()")
+        elif keys:
+            names = ", ".join(f"v{i}" for i in range(len(keys)))
+            lines.append(f"    {names} = mapping.values()")
+        for i, key in enumerate(keys):
+            path, row = self._row(prefix, key)
+            namespace.update(
+                {
+                    f"_p{i}": path,
+                    f"_r{i}": utf8(row),
+                    f"_o{i}": utf8(f'{row}<td dir="auto">'),
+                    f"_n{i}": utf8(f'{row}<td dir="auto" class="num">'),
+                    f"_d{i}": utf8(f"{row}<td><table><tbody>"),
+                    f"_e{i}": utf8(f'{row}<td class="empty">{self._empty}</td></tr>'),
+                    f"_y{i}": utf8(f"{row}{self._yes}</tr>"),
+                    f"_f{i}": utf8(f"{row}{self._no}</tr>"),
+                    f"_z{i}": utf8(f'{row}<td class="empty">{self._not_set}</td></tr>'),
+                    # Compiled shapes of a nested mapping here (filled in by _fields).
+                    f"_s{i}": self._shapes.setdefault(path, {}),
+                }
+            )
+            lines.append(_VALUE_CODE.format(i=i).rstrip("\n"))
+        source = "\n".join(lines) + "\n"
+        exec(source, namespace)  # noqa: S102 - generated from positions only, see above
+        return cast(_Shape, namespace["shape"])
+
+    def _walk(self, mapping: Mapping[Any, Any], prefix: str, out: list[bytes], depth: int) -> None:
+        """The general path of :meth:`_fields`: any mapping, any keys."""
         rows = self._rows.get(prefix) or {}
         append = out.append
-        special = _SPECIAL.search
         for key, value in mapping.items():
             found = rows.get(key) if type(key) is str else None
             path, row = found if found is not None else self._row(prefix, key)
             kind = type(value)
+            if kind is dict:
+                if value:
+                    append(utf8(f"{row}<td><table><tbody>"))
+                    if depth < _MAX_DEPTH:
+                        self._fields(value, path, out, depth + 1)
+                    append(b"</tbody></table></td></tr>")
+                else:
+                    append(utf8(f'{row}<td class="empty">{self._empty}</td></tr>'))
+                continue
             if kind is str:
                 text = value
                 if text[4:5] == "-" and (len(text) == 10 or len(text) >= 19):
                     text = self._string(text)
-                if special(text) is not None:
-                    text = escape(text)
-                append(f'{row}<td dir="auto">{text}</td></tr>')
+                cell = f'<td dir="auto">{escape(text)}</td>'
             elif kind is int:
-                if 0 <= value < 1000:
-                    append(f'{row}<td dir="auto" class="num">{value}</td></tr>')
-                else:
-                    append(f'{row}<td dir="auto" class="num">{self._integer(value)}</td></tr>')
-            elif kind is dict:
-                if value:
-                    append(f"{row}<td><table><tbody>")
-                    if depth < _MAX_DEPTH:
-                        self._fields(value, path, out, depth + 1)
-                    append("</tbody></table></td></tr>")
-                else:
-                    append(f'{row}<td class="empty">{self._empty}</td></tr>')
+                number = value if 0 <= value < 1000 else self._integer(value)
+                cell = f'<td dir="auto" class="num">{number}</td>'
             else:
-                append(f"{row}{self._cell(value, path, depth)}</tr>")
+                cell = self._cell(value, path, depth)
+            append(utf8(f"{row}{cell}</tr>"))
 
     def _cell(self, value: Any, path: str, depth: int) -> str:
         kind = type(value)
@@ -265,10 +429,10 @@ class RecordRenderer:
             return f'<td class="empty">{self._not_set}</td>'
         if kind is datetime:
             return f'<td dir="auto">{escape(self._timestamp(value))}</td>'
-        if kind is list and value and type(value[0]) is str:
-            inner = "".join(f'<li dir="auto">{escape(self._string(v))}</li>' for v in value)
-            if all(type(v) is str for v in value):
-                return f"<td><ul>{inner}</ul></td>"
+        if kind is list and value and all(type(v) is str for v in value):
+            string = self._string
+            inner = '</li><li dir="auto">'.join([escape(string(v)) for v in value])
+            return f'<td><ul><li dir="auto">{inner}</li></ul></td>'
         if isinstance(value, enum.Enum):
             return self._cell(value.value, path, depth)
         nested = _as_container(value)
@@ -289,9 +453,10 @@ class RecordRenderer:
         self, value: Mapping[Any, Any] | list[Any], path: str, out: list[str], depth: int
     ) -> None:
         if isinstance(value, Mapping):
-            out.append("<table><tbody>")
-            self._fields(value, path, out, depth)
-            out.append("</tbody></table>")
+            rows: list[bytes] = []
+            self._fields(value, path, rows, depth)
+            # Valid UTF-8 (surrogates already replaced): decoding is exact.
+            out.append(f"<table><tbody>{b''.join(rows).decode('utf-8')}</tbody></table>")
             return
         out.append("<ul>")
         for item in value:
@@ -416,29 +581,35 @@ class HtmlSpool:
         assert self._renderer is not None
         number = self.count + 1
         try:
-            text = self._renderer.render(number, record)
+            fragment = self._renderer.render_bytes(number, record)
         except _OneShot:
             record = materialised(record)
-            text = self._renderer.render(number, record)
-        self.add_fragment(text)
+            fragment = self._renderer.render_bytes(number, record)
+        self.add_fragment(fragment)
         return record
 
-    def add_fragment(self, text: str) -> None:
-        """Store one record's rendered fragment (record number ``count + 1``)."""
+    def add_fragment(self, fragment: bytes) -> None:
+        """Store one record's rendered fragment (record number ``count + 1``), UTF-8."""
         self.count += 1
-        line = utf8(text) + b"\n"
+        size = len(fragment) + 1  # and its line break
         if (
             not self.pages
             or self._page_count >= self._per_page
-            or (self._page_size + len(line) > self._page_bytes and self._page_count)
+            or (self._page_size + size > self._page_bytes and self._page_count)
         ):
             self.pages.append((self._offset, self.count))
             self._page_count = 0
             self._page_size = 0
-        self._file.write(line)
-        self._offset += len(line)
+        write = self._file.write
+        write(fragment)
+        write(b"\n")
+        self._offset += size
         self._page_count += 1
-        self._page_size += len(line)
+        self._page_size += size
+
+    def seal(self) -> None:
+        """Every record is in: store what the file still buffers."""
+        self._file.flush()
 
     def state(self) -> dict[str, Any]:
         """What :meth:`attach` needs to read this spool's file in another process."""
@@ -577,11 +748,11 @@ class _RemoteSpool:
             pass
         # Rendered here, in order with the records the child renders.
         try:
-            text = self._renderer.render(self.count, record)
+            fragment = self._renderer.render_bytes(self.count, record)
         except _OneShot:
             record = materialised(record)
-            text = self._renderer.render(self.count, record)
-        worker.send(b"F", utf8(text))
+            fragment = self._renderer.render_bytes(self.count, record)
+        worker.send(b"F", fragment)
         return record
 
     def close(self) -> None:
@@ -604,27 +775,44 @@ class HtmlWorker:
     interpreter can be started (an embedded Python): render in place then.
     """
 
-    def __init__(self, view: HtmlView, process: Any, folder: Path, directory: Any) -> None:
+    def __init__(
+        self,
+        view: HtmlView,
+        process: Any,
+        folder: Path,
+        directory: Any,
+        *,
+        cap: int | None = None,
+    ) -> None:
         self._view = view
         self._process = process
         self._folder = folder
         self._dir = directory
+        self._cap = cap
+        # The child's input is a temporary file too: it is bounded like the spools.
+        self._limit = spool_limit(cap)
+        self._sent = 0
+        self._fragments: SpoolFile | None = None
         self._out = (folder / "records.bin").open("wb", buffering=1024 * 1024)
         self._buffer = io.BytesIO()
         self._pickler = _RecordPickler(self._buffer, protocol=pickle.HIGHEST_PROTOCOL)
         self._categories = 0
-        self._files: list[BinaryIO] = []
 
     @classmethod
-    def start(cls, view: HtmlView) -> HtmlWorker | None:
-        """Start the child for ``view``; None where no interpreter can be started."""
+    def start(cls, view: HtmlView, *, cap: int | None = None) -> HtmlWorker | None:
+        """Start the child for ``view``; None where no interpreter can be started.
+
+        ``cap`` is the export's size cap: the child's input and its rendered
+        fragments are each bounded by :func:`~reasonkit_export.formats._spool.spool_limit`
+        of it.
+        """
         executable = sys.executable
         if not executable or "python" not in Path(executable).name.lower():
             return None
         directory = tempfile.TemporaryDirectory(prefix="reasonkit-html-")
         folder = Path(directory.name)
         with (folder / "job.pickle").open("wb") as handle:
-            pickle.dump((view.info, view._per_page, view._page_bytes), handle)
+            pickle.dump((view.info, view._per_page, view._page_bytes, cap), handle)
         (folder / "records.bin").touch()
         try:
             process = subprocess.Popen(  # noqa: S603 - fixed arguments, no shell
@@ -636,7 +824,7 @@ class HtmlWorker:
         except OSError:
             directory.cleanup()
             return None
-        return cls(view, process, folder, directory)
+        return cls(view, process, folder, directory, cap=cap)
 
     def spool(self, category: str) -> _RemoteSpool:
         """The spool of the next category."""
@@ -659,7 +847,15 @@ class HtmlWorker:
             buffer.truncate()
 
     def send(self, kind: bytes, payload: bytes) -> None:
-        """Append one frame to the child's input."""
+        """Append one frame to the child's input.
+
+        Raises:
+            FileTooLarge: the input would pass its bound (see :meth:`start`).
+        """
+        size = _FRAME.size + len(payload)
+        if self._limit is not None and self._sent + size > self._limit:
+            raise FileTooLarge(self._cap or self._limit, uncompressed=self._limit)
+        self._sent += size
         self._out.write(_FRAME.pack(kind, len(payload)) + payload)
 
     def rendered(self) -> int:
@@ -695,13 +891,22 @@ class HtmlWorker:
         if code != 0 or not result.exists():
             raise ProcessingError(f"the HTML view could not be rendered (exit code {code})")
         states = json.loads(result.read_text(encoding="utf-8"))
+        if isinstance(states, dict):
+            # The child stopped at the bound of its fragments file.
+            limit = states["too_large"]
+            raise FileTooLarge(self._cap or limit, uncompressed=limit)
+        # Every category's fragments are extents of one file: one open file.
+        self._fragments = SpoolFile(
+            file=(self._folder / "fragments.bin").open("r+b", buffering=0), limit=None
+        )
         spools = []
-        for index, state in enumerate(states):
-            file = (self._folder / f"category-{index}.html").open("rb")
-            self._files.append(file)
+        for state in states:
+            segment = self._fragments.segment(
+                (offset, length) for offset, length in state["extents"]
+            )
             spools.append(
                 HtmlSpool.attach(
-                    cast(BinaryIO, file),
+                    cast(BinaryIO, segment),
                     count=state["count"],
                     offset=state["offset"],
                     pages=[(offset, first) for offset, first in state["pages"]],
@@ -716,8 +921,8 @@ class HtmlWorker:
         if self._process.poll() is None:
             self._process.kill()
             self._process.wait()
-        for file in self._files:
-            file.close()
+        if self._fragments is not None:
+            self._fragments.close()
         self._dir.cleanup()
 
 
@@ -727,14 +932,62 @@ def _render_folder(folder: str) -> None:
     parent = os.getppid()
     with (root / "job.pickle").open("rb") as handle:
         # Written by the parent into its own private temporary directory.
-        info, per_page, page_bytes = pickle.load(handle)  # noqa: S301
+        info, per_page, page_bytes, cap = pickle.load(handle)  # noqa: S301
     view = HtmlView(info, records_per_page=per_page, page_bytes=page_bytes)
-    loads: Callable[[bytes], Any]
+    loads: Callable[[memoryview], Any]
     try:
-        from orjson import loads
+        from orjson import loads  # reads the frame in place, no copy
     except ImportError:
-        loads = json.loads
+
+        def loads(data: memoryview) -> Any:
+            return json.loads(bytes(data))
+
     spools: list[HtmlSpool] = []
+    segments: list[Any] = []
+    # Every category's fragments go into one file (see formats._spool), so the
+    # child, like the parent, holds a fixed number of open files.
+    fragments = SpoolFile(cap=cap, file=(root / "fragments.bin").open("w+b", buffering=0))
+    try:
+        _follow(
+            root,
+            parent=parent,
+            view=view,
+            fragments=fragments,
+            spools=spools,
+            segments=segments,
+            per_page=per_page,
+            page_bytes=page_bytes,
+            loads=loads,
+        )
+    except FileTooLarge as exc:
+        fragments.close()
+        (root / "result.json").write_text(
+            json.dumps({"too_large": exc.uncompressed}), encoding="utf-8"
+        )
+        return
+    states = [
+        {**s.state(), "extents": segment.extents}
+        for s, segment in zip(spools, segments, strict=True)
+    ]
+    for s in spools:
+        s.close()
+    fragments.close()
+    (root / "result.json").write_text(json.dumps(states), encoding="utf-8")
+
+
+def _follow(
+    root: Path,
+    *,
+    parent: int,
+    view: HtmlView,
+    fragments: SpoolFile,
+    spools: list[HtmlSpool],
+    segments: list[Any],
+    per_page: int,
+    page_bytes: int,
+    loads: Callable[[memoryview], Any],
+) -> None:
+    """Read the parent's frames as they arrive and render them into ``fragments``."""
     spool: HtmlSpool | None = None
     pending = bytearray()
     done = False
@@ -763,20 +1016,23 @@ def _render_folder(folder: str) -> None:
                 payload = memoryview(pending)[position + _FRAME.size : end]
                 if kind == b"J":
                     assert spool is not None
-                    spool.add(loads(bytes(payload)))
+                    spool.add(loads(payload))
                 elif kind == b"R":
                     assert spool is not None
                     spool.add(pickle.loads(payload))  # noqa: S301 - written by the parent
                 elif kind == b"F":
                     assert spool is not None
-                    spool.add_fragment(bytes(payload).decode("utf-8"))
+                    spool.add_fragment(bytes(payload))
                 elif kind == b"C":
-                    file = (root / f"category-{len(spools)}.html").open("w+b")
+                    if spool is not None:
+                        spool.seal()
+                    segment = fragments.segment()
+                    segments.append(segment)
                     spool = HtmlSpool(
                         RecordRenderer(view.presenter, bytes(payload).decode("utf-8")),
                         records_per_page=per_page,
                         page_bytes=page_bytes,
-                        file=file,
+                        file=cast(BinaryIO, segment),
                     )
                     spools.append(spool)
                 else:
@@ -786,10 +1042,6 @@ def _render_folder(folder: str) -> None:
                 if done:
                     break
             del pending[:position]
-    states = [s.state() for s in spools]
-    for s in spools:
-        s.close()
-    (root / "result.json").write_text(json.dumps(states), encoding="utf-8")
 
 
 @attrs.frozen(kw_only=True)
@@ -823,12 +1075,16 @@ class HtmlView:
         self._per_page = records_per_page
         self._page_bytes = page_bytes
 
-    def spool(self, category: str) -> HtmlSpool:
-        """A new spool for ``category``'s records (the caller closes it)."""
+    def spool(self, category: str, *, file: Any = None) -> HtmlSpool:
+        """A new spool for ``category``'s records (the caller closes it).
+
+        ``file`` is where its fragments go (see :class:`HtmlSpool`).
+        """
         return HtmlSpool(
             RecordRenderer(self.presenter, category),
             records_per_page=self._per_page,
             page_bytes=self._page_bytes,
+            file=file,
         )
 
     # ------------------------------------------------------------------ pages

@@ -68,7 +68,7 @@ from reasonkit_export.formats._pdf_layout import (
     record_fields,
     undrawable_pattern,
 )
-from reasonkit_export.formats._spool import RecordSpool
+from reasonkit_export.formats._spool import RecordSpool, SpoolFile
 from reasonkit_export.formats._text import (
     about_lines,
     controller_lines,
@@ -161,6 +161,9 @@ class PdfWriter:
             ``summary_records`` records and says where the rest are
             (the ZIP's summary report).
         system_fonts: look for installed system fonts (fontconfig).
+        size_limit: the export's size cap in bytes (None: none): it bounds
+            the spooled records, and a record larger than it is refused
+            before anything is drawn (see :mod:`reasonkit_export.formats._spool`).
     """
 
     def __init__(
@@ -170,7 +173,9 @@ class PdfWriter:
         progress: RenderProgress | None = None,
         summary_records: int | None = None,
         system_fonts: bool = True,
+        size_limit: int | None = None,
     ) -> None:
+        self.size_limit = size_limit
         self.fonts = tuple(fonts)
         self.progress = progress
         self.summary_records = summary_records
@@ -186,13 +191,18 @@ class PdfWriter:
         """Spool every section, then render the report page by page into ``sink``."""
         with ExitStack() as stack:
             spooled: list[tuple[str, RecordSpool]] = []
+            # One temporary file for every category's spool: open files stay few.
+            shared: SpoolFile | None = None
             for section in sections:
                 if isinstance(section.records, RecordSpool):
                     # Already on disk (the ZIP writer's spool): no second copy.
                     spooled.append((section.category, section.records))
                     continue
-                spool = stack.enter_context(RecordSpool())
+                if shared is None:
+                    shared = stack.enter_context(SpoolFile(cap=self.size_limit))
+                spool = stack.enter_context(RecordSpool(shared, category=section.category))
                 spool.extend(section.records)
+                spool.seal()
                 spooled.append((section.category, spool))
             report = self._open_report(info, sink, stack)
             return self._finish_report(report, spooled)
@@ -1206,10 +1216,13 @@ def _render_summary_folder(folder: str, parent: int) -> None:
             time.sleep(_WAIT_POLL)
         with records.open("rb") as handle:
             spool: RecordSpool | None = None
+            shared = stack.enter_context(SpoolFile())
             for line in handle:
                 if line.startswith(b'{"category":'):
                     header = json.loads(line)
-                    spool = stack.enter_context(RecordSpool())
+                    if spool is not None:
+                        spool.seal()
+                    spool = stack.enter_context(RecordSpool(shared))
                     sections.append((header["category"], spool))
                     # The spool holds only the records shown; the cover and the
                     # chapters state the category's real count.
@@ -1218,6 +1231,8 @@ def _render_summary_folder(folder: str, parent: int) -> None:
                 assert spool is not None
                 spool.add(json.loads(line))
                 spool.count -= 1
+            if spool is not None:
+                spool.seal()
         written = writer._finish_report(report, sections)
     (root / "result.json").write_text(
         json.dumps(

@@ -211,6 +211,7 @@ class _Run:
         self._names: dict[str, str] = {}
         self._taken: set[str] = set()
         self._reserve = 0
+        self._reserve_stale = False
         self._max_name = 0
         for category in info.categories:
             self._name(category)
@@ -253,7 +254,9 @@ class _Run:
             self._names[category] = stem
             longest = f"{_DATA_DIR}{stem}.part-{_HUGE}.json"
             self._max_name = max(self._max_name, len(longest.encode("utf-8")))
-            self._reserve = self._fixed_reserve()
+            # Computed when next needed: rendering it per new category would
+            # cost quadratic time in the number of categories.
+            self._reserve_stale = True
         part = len(self.part_counts) if part is None else part
         return f"{_DATA_DIR}{stem}.part-{part}.json"
 
@@ -442,6 +445,9 @@ class _Run:
             members += 1
             pending = deflate_bound(self._pending) + _LOCAL_HEADER + self._max_name
             pending += deflate_bound(len(self._head(category)) + size + 2)
+        if self._reserve_stale:
+            self._reserve = self._fixed_reserve()
+            self._reserve_stale = False
         need = self._volume.size + pending + members * self._member_close_cost() + self._reserve
         return need <= self.limit
 

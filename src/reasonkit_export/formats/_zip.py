@@ -46,6 +46,7 @@ import attrs
 from reasonkit_export._encoding import dumps_compact
 from reasonkit_export._i18n import Messages, messages
 from reasonkit_export._pipeline import BackgroundSink
+from reasonkit_export.exceptions import FileTooLarge
 from reasonkit_export.formats._base import (
     ArtifactPlan,
     ExportInfo,
@@ -70,7 +71,7 @@ from reasonkit_export.formats._manifest import (
     build_manifest,
     encode_manifest,
 )
-from reasonkit_export.formats._spool import RecordSpool
+from reasonkit_export.formats._spool import RecordSpool, SpoolFile, spool_limit
 from reasonkit_export.formats._text import archive_readme, format_number
 from reasonkit_export.formats._zipstream import ZipStream
 
@@ -153,15 +154,22 @@ class _MemberWriter:
     overlapping with the encoding of the next block in the writer's thread.
     """
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, *, limit: int | None = None, cap: int | None = None) -> None:
         self._stream = stream
         self._buffer = bytearray()
         self._hash = hashlib.sha256()
         self.size = 0
+        self._taken = 0
+        self._limit = limit
+        self._cap = cap
         self._background = BackgroundSink(_Consumer(self), depth=4)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        """Take all of ``data``."""
+        """Take all of ``data`` (FileTooLarge past the member's uncompressed limit)."""
+        if self._limit is not None:
+            self._taken += len(data)
+            if self._taken > self._limit:
+                raise FileTooLarge(self._cap or self._limit, uncompressed=self._limit)
         self._buffer += data
         if len(self._buffer) >= _BLOCK:
             self._pass_on()
@@ -350,9 +358,21 @@ class ZipArchive:
         sink: where the archive goes; only ``write`` (and ``flush``) are used.
         date_time: the time stamp every member gets.
         compresslevel: deflate level, 0-9.
+        cap: the export's size cap in bytes, if any: no member may take more
+            than :func:`~reasonkit_export.formats._spool.spool_limit` of it
+            uncompressed (which also bounds a member buffered in a
+            temporary file, and the work of compressing).
     """
 
-    def __init__(self, sink: BinaryIO, *, date_time: datetime, compresslevel: int = 6) -> None:
+    def __init__(
+        self,
+        sink: BinaryIO,
+        *,
+        date_time: datetime,
+        compresslevel: int = 6,
+        cap: int | None = None,
+    ) -> None:
+        self._cap = cap
         self._sink = _DetachableSink(sink)
         # Streamed front to back by our own writer: ISA-L deflate when
         # installed, ZIP64 sizes, never a seek (see formats/_zipstream.py).
@@ -406,7 +426,7 @@ class ZipArchive:
         self._written.add(name.casefold())
         stream = self._zip.open(name, compress=self._compress, size_bound=size_bound)
         self._open = stream
-        writer = _MemberWriter(stream)
+        writer = _MemberWriter(stream, limit=spool_limit(self._cap), cap=self._cap)
         try:
             yield writer
             writer.finish()
@@ -524,6 +544,15 @@ class _Spooled:
             self.table.add(record)
         self.count += 1
 
+    def seal(self) -> None:
+        """The section is complete: store what the spools still buffer."""
+        if type(self.html) is HtmlSpool:
+            self.html.seal()
+        if self.table is not None:
+            self.table.seal()
+        if self.records is not None:
+            self.records.seal()
+
     def close(self) -> None:
         """Remove the spools."""
         if self.html is not None:
@@ -532,6 +561,33 @@ class _Spooled:
             self.table.close()
         if self.records is not None:
             self.records.close()
+
+
+class _SpoolFiles:
+    """The shared temporary files every category's spools live in (see formats._spool).
+
+    One file per kind of spool (records, CSV rows, HTML fragments), so the
+    number of open files does not grow with the number of categories. Each
+    holds at most :func:`~reasonkit_export.formats._spool.spool_limit` of
+    ``cap`` bytes.
+    """
+
+    def __init__(self, cap: int | None) -> None:
+        self.cap = cap
+        self._files: dict[str, SpoolFile] = {}
+
+    def get(self, kind: str) -> SpoolFile:
+        """The shared file of ``kind``, opened on first use."""
+        file = self._files.get(kind)
+        if file is None:
+            file = self._files[kind] = SpoolFile(cap=self.cap)
+        return file
+
+    def close(self) -> None:
+        """Close (and so remove) every file."""
+        for file in self._files.values():
+            file.close()
+        self._files.clear()
 
 
 def _json_bound(info: ExportInfo, spooled: list[_Spooled]) -> int:
@@ -552,6 +608,7 @@ def _json_bound(info: ExportInfo, spooled: list[_Spooled]) -> int:
 def _spool_sections(
     sections: Iterable[Section],
     spooled: list[_Spooled],
+    files: _SpoolFiles,
     *,
     neutralize_formulas: bool,
     keep_records: bool,
@@ -566,11 +623,25 @@ def _spool_sections(
     """
     total = 0
     for section in sections:
+        category = section.category
         item = _Spooled(
-            category=section.category,
-            table=CsvTable(neutralize_formulas=neutralize_formulas) if tables else None,
-            records=RecordSpool() if keep_records else None,
-            html=html.spool(section.category) if html is not None else None,
+            category=category,
+            table=(
+                CsvTable(
+                    neutralize_formulas=neutralize_formulas,
+                    file=cast(BinaryIO, files.get("csv").segment()),
+                )
+                if tables
+                else None
+            ),
+            records=RecordSpool(files.get("records"), category=category) if keep_records else None,
+            html=(
+                None
+                if html is None
+                else html.spool(category)
+                if isinstance(html, HtmlWorker)
+                else html.spool(category, file=files.get("html").segment())
+            ),
         )
         spooled.append(item)
         add = item.add
@@ -585,6 +656,7 @@ def _spool_sections(
                 call()
         for record in records:
             add(record)
+        item.seal()
         total += item.count
 
 
@@ -596,15 +668,27 @@ def write_csv_archive(
     bom: bool = True,
     neutralize_formulas: bool = True,
     compresslevel: int = 6,
+    size_limit: int | None = None,
 ) -> WriteResult:
-    """Write the multi-category CSV artifact: ``<category>.csv`` each, README, manifest."""
+    """Write the multi-category CSV artifact: ``<category>.csv`` each, README, manifest.
+
+    ``size_limit`` is the export's size cap: it bounds the spooled rows (see
+    :mod:`reasonkit_export.formats._spool`).
+    """
     spooled: list[_Spooled] = []
+    files = _SpoolFiles(size_limit)
     try:
         _spool_sections(
-            sections, spooled, neutralize_formulas=neutralize_formulas, keep_records=False
+            sections,
+            spooled,
+            files,
+            neutralize_formulas=neutralize_formulas,
+            keep_records=False,
         )
         counts = {item.category: item.count for item in spooled}
-        with ZipArchive(sink, date_time=info.generated_at, compresslevel=compresslevel) as archive:
+        with ZipArchive(
+            sink, date_time=info.generated_at, compresslevel=compresslevel, cap=size_limit
+        ) as archive:
             readme_name = archive.unique_name("", "README", ".txt")
             msg = messages(info.locale)
             listing = _write_tables(archive, spooled, "", bom=bom, msg=msg, info=info)
@@ -618,6 +702,7 @@ def write_csv_archive(
     finally:
         for item in spooled:
             item.close()
+        files.close()
     return WriteResult(record_counts=counts)
 
 
@@ -715,6 +800,10 @@ class ZipWriter:
         html_worker: render the HTML view's records in a child process
             (``python -m reasonkit_export.formats._html``) in parallel with
             the other members; False renders them in this process.
+        size_limit: the export's size cap in bytes (None: none); it bounds
+            the spools and the uncompressed data (see
+            :mod:`reasonkit_export.formats._spool`), and no record may be
+            larger.
     """
 
     def __init__(
@@ -733,7 +822,9 @@ class ZipWriter:
         pdf_summary_above: int | None = None,
         pdf_summary_records: int = 100,
         html_worker: bool = True,
+        size_limit: int | None = None,
     ) -> None:
+        self.size_limit = size_limit
         self.include_html = include_html
         self.html_worker = html_worker
         self.html_records_per_page = html_records_per_page
@@ -768,6 +859,7 @@ class ZipWriter:
             fonts=self.pdf_fonts,
             progress=progress,
             summary_records=self.pdf_summary_records if self._pdf_summarised(total) else None,
+            size_limit=self.size_limit,
         )
 
     def _pdf_listing(self, msg: Messages, total: int) -> str:
@@ -807,11 +899,17 @@ class ZipWriter:
 
         # The records are rendered in another process while this one spools
         # and writes the other members (in place where none can be started).
-        worker = HtmlWorker.start(html) if html is not None and self.html_worker else None
+        worker = (
+            HtmlWorker.start(html, cap=self.size_limit)
+            if html is not None and self.html_worker
+            else None
+        )
+        files = _SpoolFiles(self.size_limit)
         try:
             _spool_sections(
                 sections,
                 spooled,
+                files,
                 neutralize_formulas=self.neutralize_formulas,
                 keep_records=True,
                 tables=self.include_csv,
@@ -844,7 +942,10 @@ class ZipWriter:
                 ]
 
             with ZipArchive(
-                sink, date_time=info.generated_at, compresslevel=self.compresslevel
+                sink,
+                date_time=info.generated_at,
+                compresslevel=self.compresslevel,
+                cap=self.size_limit,
             ) as archive:
                 json_name = archive.unique_name("", "data", ".json")
                 pdf_name = archive.unique_name("", "report", ".pdf")
@@ -909,6 +1010,7 @@ class ZipWriter:
                 background.close()
             for item in spooled:
                 item.close()
+            files.close()
         return WriteResult(record_counts=counts, warnings=tuple(warnings))
 
     def _pdf_units(self, counts: Mapping[str, int]) -> int:
@@ -946,11 +1048,15 @@ class ZipWriter:
     ) -> WriteResult:
         """Stream data.json straight from the sources: nothing else needs the records twice."""
         with ZipArchive(
-            sink, date_time=info.generated_at, compresslevel=self.compresslevel
+            sink,
+            date_time=info.generated_at,
+            compresslevel=self.compresslevel,
+            cap=self.size_limit,
         ) as archive:
             json_name = archive.unique_name("", "data", ".json")
             readme_name = archive.unique_name("", "README", ".txt")
             with archive.member(json_name, "application/json") as member:
+                # Nothing is spooled: the member's uncompressed bound stops an endless source.
                 result = JsonWriter().write(info, sections, cast(BinaryIO, member))
             counts = dict(result.record_counts)
             msg = messages(info.locale)

@@ -1,5 +1,6 @@
-"""What the SQL and Django sources share: name rules (secrets, exclusions, personal data)
-and the conversion of driver values into what the encoder takes.
+"""What the SQL and Django sources share: name rules (secrets, exclusions, personal data),
+the conversion of driver values into what the encoder takes, and the category
+description that declares a source's fields.
 
 Nothing here imports SQLAlchemy or Django.
 """
@@ -10,16 +11,21 @@ import fnmatch
 import ipaddress
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import attrs
+
+from reasonkit_export._about import CategoryDescription, LocalizedText, description_of
+from reasonkit_export._present import readable_key
 from reasonkit_export.exceptions import InvalidRequest
 
 __all__ = [
     "Exclusions",
+    "declaring_description",
     "is_secret_name",
     "personal_data_kind",
     "plain_value",
@@ -193,3 +199,58 @@ class Exclusions:
         ):
             return True
         return self.defaults and is_secret_name(column)
+
+
+_PATH_ROOT = re.compile(r"[.\[]")
+
+
+def declaring_description(
+    description: CategoryDescription | Mapping[str, Any] | None,
+    fields: Sequence[str],
+    *,
+    what: str,
+) -> CategoryDescription:
+    """The category description of a source that knows its fields, declaring every one.
+
+    ``CategoryDescription.fields`` is what the CSV writer takes as the header
+    of a table with no rows, and what the HTML view and the PDF take as
+    labels. The result lists every exported field, in record order, with the
+    caller's label or else the label the view would show anyway (its
+    readable form, ``created_at`` -> "Created at"); labels the caller gave
+    for nested paths (``data.city`` of a JSON column) follow unchanged.
+
+    Args:
+        description: the caller's description (or a mapping of its keys), or None.
+        fields: the exported field names, in record order.
+        what: the source, for error messages (``"table 'posts'"``).
+
+    Raises:
+        InvalidRequest: the description is invalid, or labels a field the
+            source does not export.
+    """
+    try:
+        given = description_of(_Described(description))
+    except TypeError as exc:
+        raise InvalidRequest(f"invalid description of {what}: {exc}") from None
+    labels: Mapping[str, LocalizedText] = given.fields if given is not None else {}
+    exported = set(fields)
+    for path in labels:
+        root = _PATH_ROOT.split(path, maxsplit=1)[0]
+        if root not in exported:
+            raise InvalidRequest(
+                f"the description of {what} labels {path!r}, which is not an exported field"
+            )
+    declared: dict[str, LocalizedText] = {
+        name: labels.get(name) or readable_key(name) for name in fields
+    }
+    declared.update((path, label) for path, label in labels.items() if path not in declared)
+    if given is None:
+        return CategoryDescription(fields=declared)
+    return attrs.evolve(given, fields=declared)
+
+
+class _Described:
+    """Lets :func:`description_of` validate a description given on its own."""
+
+    def __init__(self, description: object) -> None:
+        self.description = description

@@ -28,7 +28,12 @@ from django.db import models
 from reasonkit_export._about import CategoryDescription
 from reasonkit_export._models import coerce_category
 from reasonkit_export.exceptions import InvalidRequest
-from reasonkit_export.sources._common import Exclusions, is_secret_name, plain_value
+from reasonkit_export.sources._common import (
+    Exclusions,
+    declaring_description,
+    is_secret_name,
+    plain_value,
+)
 
 __all__ = ["ModelSource", "discover_model_sources"]
 
@@ -81,6 +86,10 @@ class ModelSource:
     their ``_id`` attribute names), in field order, every record with every
     field, ordered by ``order_by`` or else by the primary key.
 
+    Rows stream in chunks on SQLite and PostgreSQL. Django's MySQL/MariaDB
+    backend has no server-side cursors: there the driver reads each query's
+    whole result (one user's rows of one model) before the first row.
+
     Args:
         model: the model class.
         user_field: the lookup path to the user id (``"user"``,
@@ -93,7 +102,9 @@ class ModelSource:
         order_by: field names to order by.
         since_field: a date/time field; when set the source supports
             incremental exports (``records(user_id, since=t)``: ``>= t``).
-        description: the category's Art. 15(1) description.
+        description: the category's Art. 15(1) description (or a mapping of
+            its keys); :attr:`description` adds every exported field to its
+            ``fields``, so a user with no rows still gets a CSV header.
         chunk_size: rows per database round trip (``iterator(chunk_size=...)``).
         using: the database alias (default: the model's router choice).
 
@@ -123,7 +134,6 @@ class ModelSource:
         meta = model._meta
         self.model = model
         self.category: str = coerce_category(category or meta.label_lower)
-        self.description = description
         self.covers: tuple[str, ...] = (meta.db_table,)
         """The table this source reads (for the coverage audit)."""
         concrete = {field.attname: field for field in meta.concrete_fields}
@@ -141,6 +151,11 @@ class ModelSource:
         """The exported field names, in record order."""
         self.excluded_fields: tuple[str, ...] = tuple(n for n in names if n not in chosen)
         """The model's fields this source leaves out (the manifest lists them)."""
+        self.description: CategoryDescription = declaring_description(
+            description, self.fields, what=f"model {meta.label!r}"
+        )
+        """The category's description; its ``fields`` declare every exported field
+        (the CSV header of a user with no rows here, the labels of the views)."""
         if isinstance(user_field, str):
             lookup = user_field
             self._user_filter: UserFilter = lambda user_id: models.Q(**{lookup: user_id})

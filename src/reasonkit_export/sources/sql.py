@@ -78,6 +78,7 @@ from reasonkit_export._models import coerce_category
 from reasonkit_export.exceptions import DatabaseError, InvalidRequest
 from reasonkit_export.sources._common import (
     Exclusions,
+    declaring_description,
     is_secret_name,
     personal_data_kind,
     plain_value,
@@ -167,7 +168,9 @@ class TableSource:
         user_id_type: turns the service's string user id into the column's
             type; default from the column type (``int`` for integers,
             ``UUID`` for UUIDs, else ``str``).
-        description: the category's Art. 15(1) description.
+        description: the category's Art. 15(1) description (or a mapping of
+            its keys); :attr:`description` adds every exported column to its
+            ``fields``, so a user with no rows still gets a CSV header.
         chunk_size: rows fetched per round trip.
         schema: the database schema of a table given by name.
 
@@ -201,7 +204,6 @@ class TableSource:
         self.engine = engine
         self.table = table
         self.category: str = coerce_category(category if category is not None else table.name)
-        self.description = description
         self._chunk_size = chunk_size
 
         names = [column.name for column in table.columns]
@@ -223,6 +225,11 @@ class TableSource:
         """The exported column names, in record order."""
         self.excluded_fields: tuple[str, ...] = tuple(n for n in names if n not in chosen)
         """The table's columns this source leaves out (the manifest lists them)."""
+        self.description: CategoryDescription = declaring_description(
+            description, self.fields, what=f"table {table.name!r}"
+        )
+        """The category's description; its ``fields`` declare every exported column
+        (the CSV header of a user with no rows here, the labels of the views)."""
 
         if isinstance(user_column, str):
             owner = _check_column(table, user_column)

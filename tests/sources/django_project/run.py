@@ -1,7 +1,8 @@
 """Set up the project on one database, fill it, discover, print what each user gets as JSON.
 
-Usage: ``python -m tests.sources.django_project.run sqlite PATH`` or
-``... postgres SCHEMA`` (with the test PostgreSQL URL). Runs in its own
+Usage: ``python -m tests.sources.django_project.run sqlite PATH``,
+``... postgres SCHEMA`` (with the test PostgreSQL URL) or ``... mariadb
+DATABASE`` (with the test MariaDB URL, through PyMySQL). Runs in its own
 process because Django's settings are configured once per process.
 """
 
@@ -15,12 +16,31 @@ from typing import Any
 
 
 def configure(backend: str, where: str) -> None:
-    """Configure Django for the shop app on SQLite (a file) or PostgreSQL (a schema)."""
+    """Configure Django for the shop app on SQLite (a file), PostgreSQL (a schema) or MariaDB."""
     import django
     from django.conf import settings
 
     if backend == "sqlite":
         database: dict[str, Any] = {"ENGINE": "django.db.backends.sqlite3", "NAME": where}
+    elif backend == "mariadb":
+        from importlib import import_module
+
+        from sqlalchemy import make_url
+
+        from tests.sql_support import mariadb_test_url
+
+        # Django's MySQL backend, on PyMySQL instead of mysqlclient (PyMySQL has no stubs).
+        import_module("pymysql").install_as_MySQLdb()
+        url = make_url(mariadb_test_url())
+        database = {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": where,
+            "USER": url.username or "",
+            "PASSWORD": url.password or "",
+            "HOST": url.host or "",
+            "PORT": str(url.port or ""),
+            "OPTIONS": {"charset": "utf8mb4"},
+        }
     else:
         from sqlalchemy import make_url
 
@@ -103,7 +123,10 @@ def report() -> dict[str, Any]:
     from tests.sources.django_project.shop import models as m
 
     sources = discover_model_sources(get_user_model(), exclude=("shop_apikey",), chunk_size=2)
+    from django.db import connection
+
     out: dict[str, Any] = {
+        "vendor": connection.display_name,
         "categories": [s.category for s in sources],
         "fields": {s.category: list(s.fields) for s in sources},
         "excluded": {s.category: list(s.excluded_fields) for s in sources},
