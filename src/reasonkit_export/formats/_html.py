@@ -630,6 +630,11 @@ class HtmlSpool:
         self._file.seek(0, 2)
         return data
 
+    @property
+    def nbytes(self) -> int:
+        """The bytes of the stored fragments."""
+        return self._offset
+
     def page_span(self, index: int) -> tuple[int, int]:
         """The first and last record number on page ``index``."""
         first = self.pages[index][1]
@@ -652,6 +657,10 @@ _PORTABLE = frozenset(
 _PORTABLE_GLOBALS = frozenset({*_PORTABLE, getattr, ZoneInfo._unpickle})  # type: ignore[attr-defined]
 _FRAME = struct.Struct(">cI")
 _POLL = 0.005
+_HEARTBEAT = 0.25
+# The child's count of rendered records, rewritten in place (see HtmlWorker.rendered).
+_PROGRESS_FILE = "rendered.bin"
+_COUNT = struct.Struct("<Q")
 _BUILTIN = type(getattr)
 
 
@@ -847,11 +856,23 @@ class HtmlWorker:
         if self._limit is not None and self._sent + size > self._limit:
             raise FileTooLarge(self._cap or self._limit, uncompressed=self._limit)
         self._sent += size
-        self._out.write(_FRAME.pack(kind, len(payload)))
-        self._out.write(payload)
+        self._out.write(_FRAME.pack(kind, len(payload)) + payload)
 
-    def spools(self) -> list[HtmlSpool]:
+    def rendered(self) -> int:
+        """How many records the child has rendered so far (it reports every few thousand)."""
+        try:
+            with (self._folder / _PROGRESS_FILE).open("rb") as handle:
+                data = handle.read(_COUNT.size)
+        except OSError:
+            return 0
+        return _COUNT.unpack(data)[0] if len(data) == _COUNT.size else 0
+
+    def spools(self, *, heartbeat: Callable[[], None] | None = None) -> list[HtmlSpool]:
         """End the input, wait for the child and return its spools, in category order.
+
+        Args:
+            heartbeat: called about every quarter second while the child
+                still renders (progress; it may raise to stop waiting).
 
         Raises:
             ProcessingError: the child failed.
@@ -859,7 +880,13 @@ class HtmlWorker:
         if not self._out.closed:
             self.send(b"E", b"")
             self._out.close()
-        code = self._process.wait()
+        while True:
+            try:
+                code = self._process.wait(timeout=_HEARTBEAT)
+                break
+            except subprocess.TimeoutExpired:
+                if heartbeat is not None:
+                    heartbeat()
         result = self._folder / "result.json"
         if code != 0 or not result.exists():
             raise ProcessingError(f"the HTML view could not be rendered (exit code {code})")
@@ -964,9 +991,16 @@ def _follow(
     spool: HtmlSpool | None = None
     pending = bytearray()
     done = False
-    with (root / "records.bin").open("rb", buffering=0) as source:
+    with (
+        (root / "records.bin").open("rb", buffering=0) as source,
+        (root / _PROGRESS_FILE).open("wb", buffering=0) as progress,
+    ):
         while not done:
             chunk = source.read(1024 * 1024)
+            if spools:
+                # Once per chunk read: the records rendered so far, for the parent's progress.
+                count = sum(s.count for s in spools)
+                os.pwrite(progress.fileno(), _COUNT.pack(count), 0)
             if not chunk:
                 if os.getppid() != parent:
                     raise SystemExit(3)  # the parent is gone: nobody will read the result
