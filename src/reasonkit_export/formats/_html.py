@@ -201,8 +201,8 @@ _SMALL = tuple(str(n).encode() for n in range(1000))
 # empty mapping, ``_y{i}``/``_f{i}``/``_z{i}`` its whole row for true, false
 # and None, ``_r{i}`` its bare row, ``_p{i}`` its path and ``_s{i}`` the
 # compiled shapes of a mapping under it. Text is encoded first, so the escape
-# tests are byte searches (an int: memchr); ``utf8`` is the spool's encoding (lone surrogates
-# become U+FFFD), and escaping commutes with it.
+# tests are byte searches (an int operand: memchr); ``utf8`` is the spool's
+# encoding (lone surrogates become U+FFFD), and escaping commutes with it.
 _VALUE_CODE = """\
     t = type(v{i})
     if t is str:
@@ -248,7 +248,8 @@ class RecordRenderer:
     Records of a category mostly share their keys, so each mapping shape
     (its parent path and its keys, in order) that recurs is compiled once
     into a function with every field's label row a constant and the common
-    value types (``str``, ``int``, ``dict``) handled inline; any other value,
+    value types (``str``, ``int``, ``dict``, ``float``, ``bool``, ``None``)
+    handled inline, writing UTF-8; any other value,
     and mappings beyond the compiled budget, take the general path. Both give
     the same bytes: the property tests hold them to the straightforward
     definition in ``tests/formats/html_reference.py``.
