@@ -365,6 +365,57 @@ class JobRepositoryContract:
         late = datetime(2025, 3, 1, 15, 0, tzinfo=plus_two)
         assert [j.id for j in sweepable.list_to_sweep(late)] == [job.id]
 
+    def test_claim_changes_only_that_job(self, repository: JobRepository) -> None:
+        """A claim writes the claimed job and no other, even one with the same version."""
+        job = repository.add(_job())
+        twin = repository.add(_job(minutes=1))  # same version, also claimable
+        held = repository.add(_job(minutes=2, status=ExportStatus.PROCESSING))
+        assert repository.claim(job.id, now=T0, lease=LEASE) is not None
+        assert repository.get(twin.id) == twin
+        assert repository.get(held.id) == held
+
+    def test_save_changes_only_that_job(self, repository: JobRepository) -> None:
+        """A save writes the saved job and no other, even one with the same version."""
+        job = repository.add(_job())
+        twin = repository.add(_job(minutes=1))
+        saved = repository.save(attrs.evolve(job, progress=50))
+        assert repository.get(twin.id) == twin
+        assert repository.get(job.id) == saved
+
+    def test_not_found_names_the_missing_job(self, repository: JobRepository) -> None:
+        """ExportNotFound from get, claim and save carries the id that was asked for."""
+        missing = _job()
+        with pytest.raises(ExportNotFound) as from_get:
+            repository.get(missing.id)
+        with pytest.raises(ExportNotFound) as from_claim:
+            repository.claim(missing.id, now=T0, lease=LEASE)
+        with pytest.raises(ExportNotFound) as from_save:
+            repository.save(missing)
+        assert [from_get.value.job_id, from_claim.value.job_id, from_save.value.job_id] == [
+            missing.id
+        ] * 3
+
+    def test_sweep_reads_only_the_deadline_of_the_jobs_status(
+        self, repository: JobRepository
+    ) -> None:
+        """A deadline a job's status does not use never makes it due.
+
+        A processing job is due by its lease alone (not an old ``expires_at``), a
+        completed one by its expiry alone (not a stale lease), a pending one by
+        its creation alone.
+        """
+        past, future = T0 - timedelta(hours=1), T0 + timedelta(hours=1)
+        repository.add(
+            _job(status=ExportStatus.PROCESSING, lease_expires_at=future, expires_at=past)
+        )
+        repository.add(
+            _job(status=ExportStatus.COMPLETED, expires_at=future, lease_expires_at=past)
+        )
+        repository.add(
+            _job(minutes=10, status=ExportStatus.PENDING, lease_expires_at=past, expires_at=past)
+        )
+        assert list(repository.list_by_status(set(ExportStatus), before=T0)) == []
+
     def test_list_for_user_breaks_ties_by_id(self, repository: JobRepository) -> None:
         """Jobs created at the same instant are listed by id, descending."""
         jobs = [repository.add(_job()) for _ in range(4)]
