@@ -6,8 +6,11 @@ Usage: ``python -m tests.crash_worker REPO STORAGE LOG POINT LEASE JOB_ID [JOB_I
 ``STORAGE`` a local directory, ``LOG`` a file the notifier appends
 ``<job id> <event>`` lines to, ``POINT`` one of ``none``, ``after_claim``,
 ``mid_source``, ``mid_write``, ``before_commit``, ``mid_notify``, ``slow``
-(a source that sleeps, for SIGSTOP tests). At the named point the process
-sends itself SIGKILL, as a crashing host would die: no cleanup, no finally.
+(a source that sleeps, and half-way stops itself with SIGSTOP while no
+thread of the process is inside a repository call, so a paused worker never
+holds a database or file lock the test's host then waits for). At the other
+named points the process sends itself SIGKILL, as a crashing host would die:
+no cleanup, no finally.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -34,6 +38,12 @@ def die() -> None:
     """Kill this process the hard way."""
     os.kill(os.getpid(), signal.SIGKILL)
     time.sleep(10)  # never reached
+
+
+#: Held around every repository call of the worker, and by the ``slow`` source
+#: while it stops itself: the lease heartbeat thread cannot be half-way
+#: through a transaction when the process is paused.
+REPOSITORY_GATE = threading.Lock()
 
 
 def open_repository(spec: str) -> JobRepository:
@@ -61,6 +71,9 @@ class Source:
                 die()
             if self.point == "slow" and n % 100 == 0:
                 time.sleep(0.05)
+            if self.point == "slow" and n == RECORDS // 2:
+                with REPOSITORY_GATE:
+                    os.kill(os.getpid(), signal.SIGSTOP)
             yield {"n": n, "text": f"record {n} of {user_id}: naïve café ünïcode"}
 
 
@@ -72,10 +85,19 @@ class CrashingRepository:
         self.point = point
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+        value = getattr(self.inner, name)
+        if not callable(value):
+            return value
+
+        def gated(*args: Any, **kwargs: Any) -> Any:
+            with REPOSITORY_GATE:
+                return value(*args, **kwargs)
+
+        return gated
 
     def claim(self, job_id: UUID, *, now: Any, lease: timedelta) -> Any:
-        result = self.inner.claim(job_id, now=now, lease=lease)
+        with REPOSITORY_GATE:
+            result = self.inner.claim(job_id, now=now, lease=lease)
         if result is not None and self.point == "after_claim":
             die()
         return result
@@ -83,7 +105,8 @@ class CrashingRepository:
     def save(self, job: Any) -> Any:
         if self.point == "before_commit" and job.status is ExportStatus.COMPLETED:
             die()
-        return self.inner.save(job)
+        with REPOSITORY_GATE:
+            return self.inner.save(job)
 
 
 class CrashingStorage(FsspecStorage):

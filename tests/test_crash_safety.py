@@ -149,6 +149,12 @@ def test_triple_delivery_across_processes_completes_once(repo_spec: str, tmp_pat
     _check_invariants(host, jobs, storage, log)
 
 
+def _is_stopped(pid: int) -> bool:
+    """Whether process ``pid`` is stopped by a signal (state ``T`` in /proc)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rpartition(")")[2].split()[0] == "T"
+
+
 def test_paused_worker_cannot_overwrite_newer_attempt(repo_spec: str, tmp_path: Path) -> None:
     """A worker SIGSTOPped past its lease and resumed cannot replace the newer attempt."""
     storage, log = tmp_path / "files", tmp_path / "notifications.log"
@@ -170,11 +176,14 @@ def test_paused_worker_cannot_overwrite_newer_attempt(repo_spec: str, tmp_path: 
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 60
-        while host.get_job(job.id).status is not ExportStatus.PROCESSING:
-            assert time.monotonic() < deadline, "the worker never claimed the job"
+        # The worker stops itself half-way through its source, holding no
+        # repository lock (tests/crash_worker.py); wait until it has.
+        deadline = time.monotonic() + 120
+        while not _is_stopped(stale.pid):
+            assert stale.poll() is None, stale.communicate()[1].decode(errors="replace")
+            assert time.monotonic() < deadline, "the worker never paused"
             time.sleep(0.05)
-        os.kill(stale.pid, signal.SIGSTOP)
+        assert host.get_job(job.id).status is ExportStatus.PROCESSING
         time.sleep(LEASE + 0.3)
         host.recover_stale()
         newer = host.process_export(job.id)
