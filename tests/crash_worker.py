@@ -1,6 +1,6 @@
 """A worker process for the crash tests: runs process_export and can kill itself.
 
-Usage: ``python -m tests.crash_worker REPO STORAGE LOG POINT LEASE JOB_ID [JOB_ID ...]``
+Usage: ``python -m tests.crash_worker REPO STORAGE LOG POINT LEASE TASK [TASK ...]``
 
 ``REPO`` is ``file:<dir>`` or ``sql:<url>`` (``#schema`` may follow the URL),
 ``STORAGE`` a local directory, ``LOG`` a file the notifier appends
@@ -8,9 +8,16 @@ Usage: ``python -m tests.crash_worker REPO STORAGE LOG POINT LEASE JOB_ID [JOB_I
 ``mid_source``, ``mid_write``, ``before_commit``, ``mid_notify``, ``slow``
 (a source that sleeps, and half-way stops itself with SIGSTOP while no
 thread of the process is inside a repository call, so a paused worker never
-holds a database or file lock the test's host then waits for). At the other
-named points the process sends itself SIGKILL, as a crashing host would die:
-no cleanup, no finally.
+holds a database or file lock the test's host then waits for),
+``after_terminal_save`` (right
+after a job is saved failed, cancelled or expired, before its files are
+deleted) or ``cancel_race`` (the job is cancelled, by a host in the same
+process, between the artifact's last byte and its commit; the worker then
+dies deleting its superseded file). At the other named points the process sends
+itself SIGKILL, as a crashing host would die: no cleanup, no finally.
+
+A ``TASK`` is a job id (``process_export``), ``cancel:<job id>``
+(``cancel_export`` as its owner) or ``recover`` (``recover_stale``).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from reasonkit_export.repositories import FileJobRepository
 from reasonkit_export.storage import FsspecStorage
 
 RECORDS = 3000
+_GARBAGE_STATES = frozenset({ExportStatus.FAILED, ExportStatus.CANCELLED, ExportStatus.EXPIRED})
 
 
 def die() -> None:
@@ -106,19 +114,48 @@ class CrashingRepository:
         if self.point == "before_commit" and job.status is ExportStatus.COMPLETED:
             die()
         with REPOSITORY_GATE:
-            return self.inner.save(job)
+            saved = self.inner.save(job)
+        if self.point == "after_terminal_save" and job.status in _GARBAGE_STATES:
+            die()  # the new state is stored; its files are not deleted yet
+        return saved
 
 
 class CrashingStorage(FsspecStorage):
     """Local storage that dies half-way through writing an artifact."""
 
-    def __init__(self, root: str, point: str) -> None:
+    def __init__(self, root: str, point: str, repository: str = "") -> None:
         super().__init__(root)
         self.point = point
+        self.root = root
+        self.repository = repository
+
+    def delete(self, key: str) -> None:
+        if self.point == "cancel_race":
+            die()  # the superseded worker dies before its file is gone
+        super().delete(key)
+
+    def _cancel_now(self, key: str) -> None:
+        """Another host cancels the job whose artifact is about to be committed."""
+        repository = open_repository(self.repository)
+        job_id = UUID(key.partition("/")[0])
+        host = ExportService(
+            sources=[Source("none")],
+            repository=repository,
+            storage=FsspecStorage(self.root),
+            config=ExportConfig(storage_backend="memory", rate_limit=None),
+        )
+        host.cancel_export(job_id, user_id=repository.get(job_id).user_id)
+        close = getattr(repository, "close", None)
+        if close is not None:
+            close()
 
     @contextlib.contextmanager
     def open_write(self, key: str) -> Iterator[BinaryIO]:
         with super().open_write(key) as handle:
+            if self.point == "cancel_race":
+                yield handle
+                self._cancel_now(key)  # every byte is written; the commit follows
+                return
             if self.point != "mid_write":
                 yield handle
                 return
@@ -156,7 +193,7 @@ def build_service(repo: str, storage: str, log: str, point: str, lease: float) -
     return ExportService(
         sources=[Source(point)],
         repository=CrashingRepository(open_repository(repo), point),
-        storage=CrashingStorage(storage, point),
+        storage=CrashingStorage(storage, point, repo),
         notifier=FileNotifier(log, point),
         config=ExportConfig(
             storage_backend="memory",
@@ -169,11 +206,17 @@ def build_service(repo: str, storage: str, log: str, point: str, lease: float) -
 
 
 def main(argv: list[str]) -> int:
-    """Process every job id given, in order."""
-    repo, storage, log, point, lease, *job_ids = argv
+    """Run every task given, in order."""
+    repo, storage, log, point, lease, *tasks = argv
     service = build_service(repo, storage, log, point, float(lease))
-    for job_id in job_ids:
-        service.process_export(UUID(job_id))
+    for task in tasks:
+        if task == "recover":
+            service.recover_stale()
+        elif task.startswith("cancel:"):
+            job_id = UUID(task.removeprefix("cancel:"))
+            service.cancel_export(job_id, user_id=service.repository.get(job_id).user_id)
+        else:
+            service.process_export(UUID(task))
     return 0
 
 

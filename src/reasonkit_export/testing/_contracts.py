@@ -15,6 +15,7 @@ Our own adapters run these same suites.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,7 @@ from reasonkit_export.exceptions import (
 )
 from reasonkit_export.protocols import (
     JobRepository,
+    LeftoverStorage,
     ScheduleRepository,
     Storage,
     SweepableJobRepository,
@@ -600,3 +602,67 @@ class StorageContract:
             sink.write(b"x")
         url = storage.signed_url("job/8/export.json", timedelta(hours=1))
         assert url is None or isinstance(url, str)
+
+    def _leftovers(self, storage: Storage) -> LeftoverStorage:
+        if not isinstance(storage, LeftoverStorage):
+            pytest.skip("no remove_leftovers: the storage cannot clean up interrupted writes")
+        return storage
+
+    def test_remove_leftovers_never_touches_an_artifact(self, storage: Storage) -> None:
+        """Complete artifacts survive a leftover sweep of their folder, however old."""
+        cleaner = self._leftovers(storage)
+        keys = ["lo/1/attempt-1", "lo/1/attempt-1.part-1", "lo/1/deep/x.json", "lo/2/x"]
+        for key in keys:
+            with cleaner.open_write(key) as sink:
+                sink.write(key.encode())
+        cleaner.remove_leftovers("lo", timedelta(0))
+        for key in keys:
+            with cleaner.open_read(key) as source:
+                assert source.read() == key.encode()
+
+    def test_interrupted_write_leaves_nothing_after_removal(self, storage: Storage) -> None:
+        """A write whose process died (its temporary stays) is gone after remove_leftovers."""
+        cleaner = self._leftovers(storage)
+        writing = cleaner.open_write("lo/3/attempt-1")
+        sink = writing.__enter__()
+        sink.write(b"half an export " * 1000)
+        try:
+            cleaner.remove_leftovers("lo", timedelta(0))
+            assert cleaner.remove_leftovers("lo", timedelta(0)) == 0  # nothing is left
+            assert not cleaner.exists("lo/3/attempt-1")
+        finally:
+            with contextlib.suppress(Exception):
+                writing.__exit__(RuntimeError, RuntimeError("the process died"), None)
+        assert not cleaner.exists("lo/3/attempt-1")
+
+    def test_young_temporaries_are_left_alone(self, storage: Storage) -> None:
+        """A write still running (its temporary younger than older_than) completes intact."""
+        cleaner = self._leftovers(storage)
+        with cleaner.open_write("lo/4/attempt-1") as sink:
+            sink.write(b"first half, ")
+            cleaner.remove_leftovers("lo", timedelta(hours=1))
+            sink.write(b"second half")
+        with cleaner.open_read("lo/4/attempt-1") as source:
+            assert source.read() == b"first half, second half"
+
+    def test_emptied_folders_do_not_block_new_writes(self, storage: Storage) -> None:
+        """After its files are deleted and leftovers removed, a folder is usable again."""
+        cleaner = self._leftovers(storage)
+        with cleaner.open_write("lo/5/attempt-1") as sink:
+            sink.write(b"x")
+        cleaner.delete("lo/5/attempt-1")
+        cleaner.remove_leftovers("lo/5", timedelta(hours=1))
+        assert cleaner.remove_leftovers("lo/5", timedelta(0)) == 0
+        with cleaner.open_write("lo/5/attempt-2") as sink:
+            sink.write(b"y")
+        assert cleaner.exists("lo/5/attempt-2")
+
+    def test_remove_leftovers_of_a_missing_folder_is_a_noop(self, storage: Storage) -> None:
+        """A prefix with nothing under it removes nothing and raises nothing."""
+        assert self._leftovers(storage).remove_leftovers("nothing/here", timedelta(0)) == 0
+
+    @pytest.mark.parametrize("prefix", ["../escape", "/etc", "", ".hidden", "a/../b"])
+    def test_remove_leftovers_refuses_unsafe_prefixes(self, storage: Storage, prefix: str) -> None:
+        """A prefix that could leave the root raises InvalidKey."""
+        with pytest.raises(InvalidKey):
+            self._leftovers(storage).remove_leftovers(prefix, timedelta(0))
