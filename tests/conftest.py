@@ -10,7 +10,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from hypothesis import settings
+from hypothesis import Phase, settings
 
 from reasonkit_export import ExportConfig, ExportService
 from reasonkit_export.storage import FsspecStorage
@@ -19,12 +19,32 @@ from reasonkit_export.testing import FrozenClock, RecordingNotifier, StaticDataS
 T0 = datetime(2025, 6, 1, 9, 30, tzinfo=UTC)
 
 # scripts/mutation.py sets REASONKIT_MUTATION=1: property tests then run fewer,
-# derandomised examples (an affordable run, reproducible verdicts), and test ids are
+# derandomised examples (an affordable run, reproducible verdicts) and do not shrink a
+# failure (a mutant only needs the verdict; shrinking one took longer than mutmut's
+# wall-clock timeout and turned killed mutants into timeouts), and test ids are
 # plain ASCII so that mutmut can hand them back to pytest on the command line.
 MUTATION_RUN = os.environ.get("REASONKIT_MUTATION") == "1"
-settings.register_profile("mutation", max_examples=30, derandomize=True, deadline=None)
+settings.register_profile(
+    "mutation",
+    max_examples=30,
+    derandomize=True,
+    deadline=None,
+    phases=(Phase.explicit, Phase.reuse, Phase.generate),
+)
 if MUTATION_RUN:
     settings.load_profile("mutation")
+
+    @pytest.fixture(autouse=True)
+    def _no_parse_cache_from_the_parent() -> None:
+        """Forget cron expressions parsed before this test.
+
+        mutmut forks every mutant's tests from one warmed-up process; expressions
+        parsed there sit in ``scheduling._parse``'s cache, so a mutant of the
+        parser (``_expand_item``, ``_value``) never ran for them and survived.
+        """
+        from reasonkit_export import scheduling
+
+        scheduling._parse.cache_clear()
 
 
 def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:

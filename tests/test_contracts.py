@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
 from pathlib import Path
 from uuid import uuid4
 
@@ -88,3 +94,31 @@ class TestLocalStorage(StorageContract):
         with storage.open_write("k.json") as sink:
             sink.write(b"1")
         assert (tmp_path / "files" / "k.json").read_bytes() == b"1"
+
+    def test_a_killed_writes_temporary_and_folder_are_removed_once_old(
+        self, tmp_path: Path
+    ) -> None:
+        """A process SIGKILLed mid-write leaves a .part; remove_leftovers takes it when old."""
+        root = tmp_path / "files"
+        script = (
+            "import os, signal, sys\n"
+            "from reasonkit_export.storage import FsspecStorage\n"
+            "with FsspecStorage(sys.argv[1]).open_write('job-a/attempt-1') as sink:\n"
+            "    sink.write(b'half an export' * 1000)\n"
+            "    sink.flush()\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        )
+        killed = subprocess.run([sys.executable, "-c", script, str(root)], check=False)
+        assert killed.returncode == -signal.SIGKILL
+        (temporary,) = (root / "job-a").iterdir()
+        assert temporary.name.startswith(".attempt-1.")
+        assert temporary.name.endswith(".part")
+        storage = FsspecStorage(str(root))
+        with storage.open_write("job-b/attempt-1") as sink:
+            sink.write(b"a complete export")
+        assert storage.remove_leftovers("job-a", timedelta(hours=1)) == 0  # may still be written
+        an_hour_ago = time.time() - 3601
+        os.utime(temporary, (an_hour_ago, an_hour_ago))
+        assert storage.remove_leftovers("job-a", timedelta(hours=1)) == 2  # the .part, the folder
+        assert sorted(p.name for p in root.iterdir()) == ["job-b"]
+        assert storage.exists("job-b/attempt-1")

@@ -47,7 +47,7 @@ def repo_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield backend
 
 
-def _run(repo: str, storage: Path, log: Path, point: str, job_ids: list[UUID]) -> int:
+def _run(repo: str, storage: Path, log: Path, point: str, job_ids: list[UUID | str]) -> int:
     command = [
         sys.executable,
         "-m",
@@ -149,6 +149,12 @@ def test_triple_delivery_across_processes_completes_once(repo_spec: str, tmp_pat
     _check_invariants(host, jobs, storage, log)
 
 
+def _is_stopped(pid: int) -> bool:
+    """Whether process ``pid`` is stopped by a signal (state ``T`` in /proc)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rpartition(")")[2].split()[0] == "T"
+
+
 def test_paused_worker_cannot_overwrite_newer_attempt(repo_spec: str, tmp_path: Path) -> None:
     """A worker SIGSTOPped past its lease and resumed cannot replace the newer attempt."""
     storage, log = tmp_path / "files", tmp_path / "notifications.log"
@@ -170,11 +176,14 @@ def test_paused_worker_cannot_overwrite_newer_attempt(repo_spec: str, tmp_path: 
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 60
-        while host.get_job(job.id).status is not ExportStatus.PROCESSING:
-            assert time.monotonic() < deadline, "the worker never claimed the job"
+        # The worker stops itself half-way through its source, holding no
+        # repository lock (tests/crash_worker.py); wait until it has.
+        deadline = time.monotonic() + 120
+        while not _is_stopped(stale.pid):
+            assert stale.poll() is None, stale.communicate()[1].decode(errors="replace")
+            assert time.monotonic() < deadline, "the worker never paused"
             time.sleep(0.05)
-        os.kill(stale.pid, signal.SIGSTOP)
+        assert host.get_job(job.id).status is ExportStatus.PROCESSING
         time.sleep(LEASE + 0.3)
         host.recover_stale()
         newer = host.process_export(job.id)
@@ -197,3 +206,87 @@ def test_worker_module_builds_a_real_service(tmp_path: Path) -> None:
     assert isinstance(service, ExportService)
     assert isinstance(service.storage, FsspecStorage)
     assert isinstance(service.config, ExportConfig)
+
+
+def _assert_only_completed_files(host: ExportService, jobs: list[ExportJob], storage: Path) -> None:
+    """Storage holds the files of completed jobs and nothing else: no temporary, no empty folder."""
+    keep = set()
+    for job in jobs:
+        current = host.get_job(job.id)
+        if current.status is ExportStatus.COMPLETED:
+            assert current.storage_key is not None
+            keep.add(current.storage_key)
+    files = {str(p.relative_to(storage)) for p in storage.rglob("*") if p.is_file()}
+    assert files == keep, "an orphan file (or temporary) remains"
+    empty = [p for p in storage.rglob("*") if p.is_dir() and not any(p.iterdir())]
+    assert empty == [], "an empty job folder remains"
+
+
+@pytest.mark.parametrize("sweep", ["recover_stale", "expire_exports"])
+def test_sigkill_between_saving_a_cancel_and_deleting(
+    repo_spec: str, tmp_path: Path, sweep: str
+) -> None:
+    """A host killed right after saving a cancel leaves files that one sweep deletes."""
+    storage, log = tmp_path / "files", tmp_path / "notifications.log"
+    host = _host(repo_spec, storage, log)
+    job = host.create_export("user-1", "json", ["history"])
+    # A worker writes the whole artifact and dies before recording it.
+    assert _run(repo_spec, storage, log, "before_commit", [job.id]) == -signal.SIGKILL
+    assert _run(repo_spec, storage, log, "after_terminal_save", [f"cancel:{job.id}"]) == (
+        -signal.SIGKILL
+    )
+    assert host.get_job(job.id).status is ExportStatus.CANCELLED
+    assert (storage / str(job.id) / "attempt-1").exists()
+    time.sleep(LEASE + 0.2)  # the cancelled worker's lease: it might still have written
+    getattr(host, sweep)()
+    _assert_only_completed_files(host, [job], storage)
+
+
+def test_sigkill_between_giving_up_and_deleting(repo_spec: str, tmp_path: Path) -> None:
+    """recover_stale killed right after failing an exhausted job: the next sweep deletes."""
+    storage, log = tmp_path / "files", tmp_path / "notifications.log"
+    host = _host(repo_spec, storage, log)
+    job = host.create_export("user-1", "json", ["history"])
+    attempts = host.config.max_attempts
+    for _ in range(attempts):
+        assert _run(repo_spec, storage, log, "before_commit", [job.id]) == -signal.SIGKILL
+        time.sleep(LEASE + 0.1)
+    assert host.get_job(job.id).attempt == attempts
+    assert _run(repo_spec, storage, log, "after_terminal_save", ["recover"]) == -signal.SIGKILL
+    assert host.get_job(job.id).status is ExportStatus.FAILED
+    assert (storage / str(job.id) / f"attempt-{attempts}").exists()
+    host.recover_stale()
+    _assert_only_completed_files(host, [job], storage)
+
+
+def test_sigkill_of_a_worker_whose_commit_raced_a_cancel(repo_spec: str, tmp_path: Path) -> None:
+    """A cancel lands between a worker's last byte and its commit; the worker dies deleting."""
+    storage, log = tmp_path / "files", tmp_path / "notifications.log"
+    host = _host(repo_spec, storage, log)
+    job = host.create_export("user-1", "json", ["history"])
+    assert _run(repo_spec, storage, log, "cancel_race", [job.id]) == -signal.SIGKILL
+    assert host.get_job(job.id).status is ExportStatus.CANCELLED
+    assert (storage / str(job.id) / "attempt-1").exists(), "the race window was not hit"
+    time.sleep(LEASE + 0.2)
+    host.expire_exports()
+    _assert_only_completed_files(host, [job], storage)
+
+
+def test_sigkill_mid_write_leaves_no_temporary_after_the_sweeps(
+    repo_spec: str, tmp_path: Path
+) -> None:
+    """The .part of a worker killed mid-write is gone after recovery and one later sweep."""
+    storage, log = tmp_path / "files", tmp_path / "notifications.log"
+    host = _host(repo_spec, storage, log)
+    jobs = [host.create_export(f"user-{n}", "json", ["history"]) for n in range(2)]
+    for job in jobs:
+        assert _run(repo_spec, storage, log, "mid_write", [job.id]) == -signal.SIGKILL
+    assert len(list(storage.rglob("*.part"))) == len(jobs)
+    time.sleep(LEASE + 0.2)
+    host.recover_stale()
+    for job in jobs:
+        assert host.process_export(job.id).status is ExportStatus.COMPLETED
+    time.sleep(LEASE + 0.2)
+    host.recover_stale()  # a lease after completion: earlier attempts' debris goes
+    _assert_only_completed_files(host, jobs, storage)
+    _check_invariants(host, jobs, storage, log)

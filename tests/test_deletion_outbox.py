@@ -13,10 +13,12 @@ real SIGKILLed processes.
 from __future__ import annotations
 
 import contextlib
+import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import attrs
 import pytest
@@ -143,7 +145,10 @@ def _files(root: Path) -> set[str]:
 
 
 def _assert_no_orphans(host: ExportService, jobs: list[ExportJob], root: Path) -> None:
-    """Storage holds exactly the files of completed, unexpired jobs."""
+    """Storage holds exactly the files of completed, unexpired jobs; finished jobs no folder."""
+    active = {str(job.id) for job in jobs if host.get_job(job.id).is_active}
+    folders = [path for path in root.rglob("*") if path.is_dir() and path.name not in active]
+    assert [path for path in folders if not any(path.iterdir())] == []
     live: set[str] = set()
     for job in jobs:
         current = host.get_job(job.id)
@@ -404,3 +409,42 @@ def test_old_documents_without_sweep_at_are_swept_once(clock: FrozenClock, root:
     service.expire_exports()
     _assert_no_orphans(service, [job], root)
     assert repository.get(job.id).sweep_at is None
+
+
+def test_a_killed_writes_temporary_goes_at_the_sweep_after_completion(
+    repository: JobRepository, storage: HookedStorage, root: Path, clock: FrozenClock
+) -> None:
+    """The .part a worker killed mid-write left is removed once it is a lease old."""
+    service = _service(repository, storage, clock)
+    job = service.create_export("alice", "json", ["profile"])
+    service.repository.claim(job.id, now=clock(), lease=CONFIG.lease)
+    folder = root / str(job.id)
+    folder.mkdir(parents=True)
+    temporary = folder / f".attempt-1.{uuid4().hex}.part"
+    temporary.write_bytes(b"half an export")
+    written = time.time() - 2 * LEASE  # the worker died two leases ago
+    os.utime(temporary, (written, written))
+    clock.advance(seconds=LEASE + 1)
+    assert [j.id for j in service.recover_stale()] == [job.id]
+    assert temporary.exists()  # a pending job's folder is left to its next attempt
+    done = service.process_export(job.id)
+    assert (done.status, done.attempt) == (ExportStatus.COMPLETED, 2)
+    clock.advance(seconds=LEASE)
+    service.recover_stale()
+    assert not temporary.exists()
+    _assert_no_orphans(service, [job], root)
+
+
+def test_finished_jobs_leave_no_folder(
+    repository: JobRepository, storage: HookedStorage, root: Path, clock: FrozenClock
+) -> None:
+    """Failing, cancelling and expiring remove the job's folder with its files."""
+    service = _service(repository, storage, clock)
+    cancelled = service.create_export("alice", "json", ["profile"])
+    _dead_attempt(service, cancelled, clock)
+    service.cancel_export(cancelled.id, user_id="alice")
+    expired = service.process_export(service.create_export("bob", "json", ["profile"]).id)
+    clock.advance(hours=CONFIG.link_expiry_hours + 1)
+    service.expire_exports()
+    assert sorted(path.name for path in root.iterdir()) == []
+    _assert_no_orphans(service, [cancelled, expired], root)

@@ -74,11 +74,6 @@ def test_file_campaign_kills_and_recovers(file_report: Report) -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(
-    strict=False,
-    reason="the deletion outbox does not remove the .part temporaries of dead attempts "
-    "or empty per-job folders yet (issue 14); remove this marker when it does",
-)
 def test_campaign_leaves_no_orphan_file(postgres_report: Report, file_report: Report) -> None:
     """After recovery, storage holds only the artifacts of completed, unexpired jobs."""
     for report in (postgres_report, file_report):

@@ -170,3 +170,135 @@ def test_lease_check_notices_a_cancel(make_service: Factory) -> None:
     with pytest.raises(builder.Superseded):
         lease.check()
     assert lease.superseded
+
+
+class _Wide:
+    """A data source of ``count`` records with a nested mapping, a time stamp and prose."""
+
+    category = "rows"
+
+    def __init__(self, count: int) -> None:
+        self.count_ = count
+
+    def records(self, user_id: str) -> Iterator[dict[str, Any]]:
+        start = datetime(2025, 1, 1, tzinfo=UTC)
+        for n in range(self.count_):
+            yield {
+                "n": n,
+                "at": start,
+                "text": f"record number {n} with a little prose to wrap " * 3,
+                "meta": {"model": "m1", "ok": n % 3 == 0},
+            }
+
+
+def _zip_config(**options: Any) -> ExportConfig:
+    return ExportConfig(
+        storage_backend="memory",
+        compression_enabled=False,
+        zip_pdf_summary_above=1_000,
+        **options,
+    )
+
+
+def test_zip_progress_moves_while_every_member_is_written(
+    make_service: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A default ZIP's progress climbs from the reading share to 90 % in many steps, in order."""
+    monkeypatch.setattr(builder, "_PROGRESS_MIN_INTERVAL", 0.0)
+    steps: list[tuple[int, int]] = []
+    from reasonkit_export.formats import _zip
+
+    original = _zip._RenderProgress.report
+
+    def record(self: Any) -> None:
+        rendered = self.rendered() if self.rendered is not None else 0
+        steps.append((self.done + rendered, self.total))
+        original(self)
+
+    monkeypatch.setattr(_zip._RenderProgress, "report", record)
+    repository = _Recording()
+    service = make_service(sources=[_Wide(30_000)], repository=repository, config=_zip_config())
+    job = service.create_export("alice", "zip", ["rows"])
+    assert service.process_export(job.id).status is ExportStatus.COMPLETED
+    values = repository.progress
+    assert values == sorted(values)
+    writing = [value for value in values if 50 < value < 90]
+    # data.json, the CSV table and the HTML pages each move it, not one jump at the end.
+    assert len(set(writing)) >= 8
+    done = [d for d, _ in steps]
+    assert done == sorted(done)
+    total = steps[-1][1]
+    # data.json + CSV + rendering and pages of the HTML view + the summary's 100 records.
+    assert total == 30_000 * 4 + 100
+    assert done[-1] == total
+    # After the first report (which counts what the HTML child rendered while
+    # the records were read) the steps are small: none over a tenth of the work.
+    assert all(b - a <= total // 10 for a, b in itertools.pairwise(done))
+
+
+def test_zip_without_the_html_view_reports_its_members_too(
+    make_service: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """JSON and CSV alone (no PDF, no HTML view) still move progress past the reading share."""
+    monkeypatch.setattr(builder, "_PROGRESS_MIN_INTERVAL", 0.0)
+    repository = _Recording()
+    config = _zip_config(zip_include_pdf=False, zip_include_html=False)
+    service = make_service(sources=[_Wide(20_000)], repository=repository, config=config)
+    job = service.create_export("alice", "zip", ["rows"])
+    assert service.process_export(job.id).status is ExportStatus.COMPLETED
+    values = repository.progress
+    assert values == sorted(values)
+    assert len({value for value in values if 50 < value < 90}) >= 4
+
+
+def test_cancel_while_zip_members_are_written_stops_soon(
+    make_service: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancel after reading, while the ZIP's members are written, ends the build promptly."""
+    monkeypatch.setattr(builder, "_CANCEL_CHECK_INTERVAL", 0.0)
+    monkeypatch.setattr(builder, "_PROGRESS_MIN_INTERVAL", 0.0)
+    storage = FsspecStorage(f"memory://t-{uuid.uuid4().hex}")
+    repository = _Recording()
+    service = make_service(
+        sources=[_Wide(30_000)], repository=repository, storage=storage, config=_zip_config()
+    )
+    job = service.create_export("alice", "zip", ["rows"])
+    cancelled = threading.Event()
+
+    def cancel_once_writing(saved: Any) -> None:
+        if saved.progress > 50 and not cancelled.is_set():
+            cancelled.set()
+            thread = threading.Thread(
+                target=service.cancel_export, args=(job.id,), kwargs={"user_id": "alice"}
+            )
+            thread.start()
+            thread.join()
+
+    repository.on_save = cancel_once_writing
+    result = service.process_export(job.id)
+    assert cancelled.is_set()
+    assert result.status is ExportStatus.CANCELLED
+    assert max(repository.progress) <= 53
+    assert [path for path in storage.fs.find("/") if str(job.id) in path] == []
+
+
+def test_waiting_for_a_child_keeps_the_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the HTML child still renders, the parent calls the heartbeat (cancel, progress)."""
+    from reasonkit_export.formats import _html
+    from reasonkit_export.formats._html import HtmlView, HtmlWorker
+
+    monkeypatch.setattr(_html, "_HEARTBEAT", 0.01)
+    view = HtmlView(attrs.evolve(_info(), format="zip"))
+    worker = HtmlWorker.start(view)
+    assert worker is not None
+    beats: list[int] = []
+    try:
+        spool = worker.spool("a")
+        for n in range(20_000):
+            spool.add_json(f'{{"n":{n},"text":"some words to render"}}'.encode())
+        spools = worker.spools(heartbeat=lambda: beats.append(worker.rendered()))
+        assert spools[0].count == 20_000
+    finally:
+        worker.close()
+    assert beats
+    assert beats == sorted(beats)

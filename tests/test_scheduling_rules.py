@@ -516,6 +516,41 @@ def test_naive_after_is_refused_with_its_message() -> None:
     assert str(caught.value) == "after must be an aware datetime, got a naive one"
 
 
+def test_expression_length_cap_is_256_characters() -> None:
+    """An expression of exactly 256 characters is read; one more is refused unparsed."""
+    padded = "0 0 * * *" + " " * (256 - len("0 0 * * *"))
+    validate_schedule(padded)
+    with pytest.raises(InvalidSchedule) as caught:
+        validate_schedule(padded + " ")
+    assert str(caught.value) == "invalid cron expression: longer than 256 characters"
+
+
+def test_non_string_expression_is_refused_naming_its_type() -> None:
+    """A cron expression that is not a string is refused, naming what was passed."""
+    with pytest.raises(InvalidSchedule) as caught:
+        validate_schedule(5)  # type: ignore[arg-type]
+    assert str(caught.value) == "invalid cron expression: expected a string, got int"
+
+
+def test_non_datetime_after_is_refused_naming_its_type() -> None:
+    """An 'after' that is not a datetime is a request error naming what was passed."""
+    from reasonkit_export.exceptions import InvalidRequest
+
+    with pytest.raises(InvalidRequest) as caught:
+        next_fire("0 0 * * *", "UTC", "2025-01-01")  # type: ignore[arg-type]
+    assert str(caught.value) == "after must be a datetime, got str"
+
+
+def test_instant_past_the_last_representable_local_day_names_it() -> None:
+    """When even the local time of 'after' is past year 9999 the error names the instant."""
+    from reasonkit_export.exceptions import InvalidRequest
+
+    after = datetime(9999, 12, 31, 20, tzinfo=UTC)  # already 10000-01-01 at UTC+14
+    with pytest.raises(InvalidRequest) as caught:
+        next_fire("0 0 * * *", "Pacific/Kiritimati", after)
+    assert str(caught.value) == "no fire time representable after 9999-12-31T20:00:00+00:00"
+
+
 def test_end_of_time_and_hashed_items_have_exact_messages() -> None:
     """Past the last representable fire, and for H(...) items, the errors say exactly that."""
     from reasonkit_export.exceptions import InvalidRequest

@@ -323,14 +323,28 @@ def test_naive_datetimes_are_refused(backend: Backend) -> None:
 def test_sweeps_page_through_large_results(
     backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """list_by_status yields every match across batch boundaries, each once."""
-    monkeypatch.setattr(sql_module, "_SWEEP_BATCH", 2)
+    """list_by_status and list_to_sweep yield every match across batch boundaries, each once."""
+    monkeypatch.setattr(sql_module, "_SWEEP_BATCH", 3)  # 7 matches: batches of 3, 3 and 1
     migrate(backend.engine, backend.schema)
     jobs = SqlJobRepository(backend.engine, schema=backend.schema)
-    added = {jobs.add(_job()).id for _ in range(5)}
-    jobs.add(_job(status=ExportStatus.FAILED))
-    found = [job.id for job in jobs.list_by_status({ExportStatus.PENDING})]
+    added = [jobs.add(_job(sweep_at=T0)).id for _ in range(7)]
+    jobs.add(_job(status=ExportStatus.FAILED, sweep_at=T0 + LEASE))
+    reads: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement)
+
+    event.listen(backend.engine, "before_cursor_execute", count)
+    try:
+        found = [job.id for job in jobs.list_by_status({ExportStatus.PENDING})]
+        assert len(reads) == 3  # never more than one batch in memory
+        due = [job.id for job in jobs.list_to_sweep(T0)]
+        assert len(reads) == 6
+    finally:
+        event.remove(backend.engine, "before_cursor_execute", count)
     assert sorted(found) == sorted(added)
+    assert sorted(due) == sorted(added)
 
 
 def test_duplicate_add_chains_the_integrity_error(backend: Backend) -> None:
@@ -471,6 +485,19 @@ def test_dropped_table_error_hides_sql_and_personal_data(backend: Backend) -> No
     assert isinstance(caught.value.__cause__, sqlalchemy.exc.DBAPIError)
     with pytest.raises(DatabaseError):
         list(jobs.list_by_status({ExportStatus.PENDING}))
+    # Every operation names itself, so the log says which step of a job failed.
+    job = _job("alice@example.org")
+    operations: dict[str, Any] = {
+        "claim a job": lambda: jobs.claim(job.id, now=T0, lease=LEASE),
+        "save a job": lambda: jobs.save(job),
+        "read a job": lambda: jobs.get(job.id),
+        "list jobs for a sweep": lambda: jobs.list_by_status({ExportStatus.PENDING}),
+    }
+    for action, operation in operations.items():
+        with pytest.raises(DatabaseError) as failed:
+            operation()
+        assert str(failed.value).startswith(f"SQL repository could not {action}: ")
+        assert "alice" not in str(failed.value)
 
 
 # --------------------------------------------------------------------------- PostgreSQL specifics

@@ -328,8 +328,9 @@ class _Progress:
     """Turns records and categories into a percentage on the lease.
 
     Reading the sources runs up to ``reading`` percent; a writer that renders
-    afterwards (the PDF report) moves the rest up to 90 % through
-    :meth:`render`. The last 10 % is finishing and storing.
+    afterwards (the PDF report; a ZIP's members, written from its spools)
+    moves the rest up to 90 % through :meth:`render`. The last 10 % is
+    finishing and storing.
     """
 
     def __init__(self, lease: WorkerLease, total: int, *, reading: int = 90) -> None:
@@ -514,7 +515,9 @@ def make_writer(
     """The format writer for ``fmt``, configured from ``config``.
 
     ``render_progress`` is called while a PDF report renders (records
-    rendered, records in the report); it may raise to stop the build.
+    rendered, records in the report) and while a ZIP writes its members
+    after reading the records (records written, in all members); it may
+    raise to stop the build.
     """
     if fmt is ExportFormat.JSON:
         from reasonkit_export.formats._json import JsonWriter
@@ -547,7 +550,7 @@ def make_writer(
         include_html=config.zip_include_html,
         compresslevel=config.compression_level,
         pdf_fonts=config.pdf_fonts,
-        pdf_progress=render_progress,
+        progress=render_progress,
         pdf_summary_above=config.zip_pdf_summary_above,
         pdf_summary_records=config.zip_pdf_summary_records,
         size_limit=config.max_file_size_bytes,
@@ -576,14 +579,16 @@ def build_artifact(
         Superseded: the job was cancelled or claimed by a newer attempt.
     """
     job = lease.job
-    # A PDF report renders after the records are read: give it a share of the
-    # progress bar (the whole report for "pdf"; a ZIP's may be a summary).
+    # A PDF report renders after the records are read, and a ZIP writes its
+    # members from the spooled records: give that a share of the progress bar.
     renders = job.format is ExportFormat.PDF or (
-        job.format is ExportFormat.ZIP and config.zip_include_pdf and not config.split_archives
+        job.format is ExportFormat.ZIP
+        and not config.split_archives
+        and (config.zip_include_pdf or config.zip_include_csv or config.zip_include_html)
     )
     progress = (
         _Progress(
-            lease, len(job.categories), reading=(45 if job.format is ExportFormat.PDF else 70)
+            lease, len(job.categories), reading=(45 if job.format is ExportFormat.PDF else 50)
         )
         if renders
         else _Progress(lease, len(job.categories))

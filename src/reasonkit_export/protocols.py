@@ -37,6 +37,7 @@ __all__ = [
     "Identity",
     "IncrementalSource",
     "JobRepository",
+    "LeftoverStorage",
     "Notifier",
     "Recipient",
     "RedactingSource",
@@ -323,6 +324,32 @@ class Storage(Protocol):
 
     def signed_url(self, key: str, expires_in: timedelta) -> str | None:
         """A URL granting a time-limited GET of ``key``, or None if unsupported."""
+        ...
+
+
+@runtime_checkable
+class LeftoverStorage(Storage, Protocol):
+    """A storage whose interrupted writes can leave debris, and that can remove it.
+
+    Optional. A process killed while writing leaves its write temporary
+    behind where the backend has one (``.<name>.<random>.part`` on the local
+    disk), and deleting a job's files can leave its folder empty. The sweeps
+    call :meth:`remove_leftovers` for each finished job's folder;
+    :class:`~reasonkit_export.storage.FsspecStorage` has it.
+    """
+
+    def remove_leftovers(self, prefix: str, older_than: timedelta) -> int:
+        """Remove the debris under the folder ``prefix``; return how many entries went.
+
+        Removes write temporaries not written to for ``older_than`` (a
+        younger one may belong to a write still running), then the folders
+        left empty, ``prefix`` itself included. Never touches a complete
+        artifact. Idempotent; a missing ``prefix`` removes nothing.
+
+        Raises:
+            InvalidKey: ``prefix`` is not a valid key.
+            StorageError: the backend failed.
+        """
         ...
 
 

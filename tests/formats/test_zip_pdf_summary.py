@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import time
 import zipfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -123,8 +125,9 @@ def test_background_report_renders_in_a_child_and_cleans_up(
     """The summary renders in a child process; close() removes its private folder."""
     from reasonkit_export.formats._pdf import BackgroundReport
 
-    background = BackgroundReport(make_info("history"), spooled(40), summary_records=5)
+    background = BackgroundReport(make_info("history"), summary_records=5)
     assert background._process is not None
+    background.feed(spooled(40))
     sink = io.BytesIO()
     result = background.copy_to(sink)
     folder = background._folder
@@ -145,8 +148,9 @@ def test_background_report_renders_in_place_without_an_interpreter(
     from reasonkit_export.formats._pdf import BackgroundReport
 
     monkeypatch.setattr(sys, "executable", "")
-    background = BackgroundReport(make_info("history"), spooled(12), summary_records=5)
+    background = BackgroundReport(make_info("history"), summary_records=5)
     assert background._process is None
+    background.feed(spooled(12))
     sink = io.BytesIO()
     try:
         assert background.copy_to(sink).summary
@@ -155,12 +159,52 @@ def test_background_report_renders_in_place_without_an_interpreter(
     assert sink.getvalue().startswith(b"%PDF-")
 
 
+def test_background_report_child_ends_when_its_parent_is_gone(
+    tmp_path: Path,
+) -> None:
+    """A child whose parent died before handing over the records exits instead of waiting."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import os, uuid\n"
+        "from datetime import UTC, datetime\n"
+        "from reasonkit_export.formats._base import ExportInfo\n"
+        "from reasonkit_export.formats._pdf import BackgroundReport\n"
+        "info = ExportInfo(export_id=uuid.UUID(int=1), user_id='u',\n"
+        "    generated_at=datetime(2025, 1, 1, tzinfo=UTC), format='zip',\n"
+        "    categories=('history',), generator='tests')\n"
+        "background = BackgroundReport(info, summary_records=5)\n"
+        "print(background._process.pid, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    parent = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    child = int(parent.stdout.split()[0])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        # A zombie is gone too (reaped by init once it exits).
+        status = Path(f"/proc/{child}/stat")
+        if status.exists() and status.read_text().split(")")[-1].split()[0] == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the summary child kept waiting after its parent was gone")
+
+
 def test_background_report_failure_is_a_processing_error(make_info: MakeInfo, spooled: Any) -> None:
     """A child that fails gives a ProcessingError naming no record content."""
     from reasonkit_export.exceptions import ProcessingError
     from reasonkit_export.formats._pdf import BackgroundReport
 
-    background = BackgroundReport(make_info("history"), spooled(3), summary_records=5)
+    background = BackgroundReport(make_info("history"), summary_records=5)
+    background.feed(spooled(3))
     background._process.wait()
     (background._folder / "result.json").unlink(missing_ok=True)
     try:

@@ -22,6 +22,7 @@ import attrs
 from reasonkit_export._builder import Redactor, artifact_key, describe_cause, part_key
 from reasonkit_export._encryption import KeyRing
 from reasonkit_export._models import (
+    ACTIVE_STATUSES,
     ExportConfig,
     ExportJob,
     ExportStatus,
@@ -36,6 +37,7 @@ from reasonkit_export.protocols import (
     Clock,
     DataSource,
     JobRepository,
+    LeftoverStorage,
     Notifier,
     ScheduleRepository,
     Storage,
@@ -141,8 +143,10 @@ class ServiceContext:
 
         Every attempt's artifact and volumes, except the current attempt of a
         processing job (its worker is writing it) or a completed one (the
-        download). Idempotent; the deletion outbox (``ExportJob.sweep_at``)
-        calls it again until it went through.
+        download); for a finished job also the storage's leftovers in its
+        folder (:class:`~reasonkit_export.protocols.LeftoverStorage`).
+        Idempotent; the deletion outbox (``ExportJob.sweep_at``) calls it
+        again until it went through.
 
         Raises:
             StorageError: the storage failed; some files may remain.
@@ -156,6 +160,11 @@ class ServiceContext:
         if keep is None:
             for part in job.parts:
                 self.storage.delete(part.key)
+        if job.status not in ACTIVE_STATUSES and isinstance(self.storage, LeftoverStorage):
+            # Temporaries of writes killed half-way (older than a lease: a
+            # younger one may be a stale worker's write still running), and
+            # the job's folder once it is empty.
+            self.storage.remove_leftovers(str(job.id), self.config.lease)
 
     def _delete_volumes(self, job: ExportJob, attempt: int) -> None:
         # Volumes are written in order, so the ones present are 1..n; deleting

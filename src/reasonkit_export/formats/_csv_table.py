@@ -371,6 +371,193 @@ def _make_flattener(neutralize_formulas: bool) -> Callable[[Mapping[str, Any]], 
     return flatten
 
 
+# A row plan is compiled for records whose nesting is at most this deep and
+# whose flattened columns are at most this many; others take the walk.
+_PLAN_DEPTH = 8
+_PLAN_COLUMNS = 256
+# Once this many records of a table missed their plan, and more missed than
+# hit, the table stops trying plans (its records are not plain).
+_PLAN_GIVE_UP = 1024
+
+RowPlan = Callable[[dict[str, Any]], "str | None"]
+"""A compiled row: one plain record's CSV line (without padding), or None."""
+
+
+def _plain_cell_code(name: str, neutralize_formulas: bool) -> list[str]:
+    """Statements turning leaf variable ``name`` into its CSV field, or returning None.
+
+    The same cells as the walk of :func:`_make_flattener` for the types it
+    handles inline; any other value (a decimal, bytes, a non-finite float, a
+    tuple, a list of anything but text, numbers, booleans and None, a
+    non-empty mapping where the plan has a leaf) makes the row return None.
+    """
+    trigger = f"{name}[:1] in TRIGGERS or " if neutralize_formulas else ""
+    scans = " or ".join(f"{char!r} in {name}" for char in (",", '"', "\n", "\r"))
+    return [
+        f"t = type({name})",
+        "if t is str:",
+        f"    if {trigger}{scans}:",
+        f"        {name} = TEXT({name})",
+        "elif t is int:",
+        f"    {name} = INT({name}) if -MAX_SAFE <= {name} <= MAX_SAFE else INTEGER({name})",
+        f"elif {name} is None:",
+        f"    {name} = ''",
+        "elif t is float:",
+        f"    if {name} - {name} != 0.0:",
+        "        return None",
+        f"    {name} = FLOAT({name})",
+        "elif t is bool:",
+        f"    {name} = 'true' if {name} else 'false'",
+        "elif t is datetime:",
+        f"    {name} = UTC_TEXT({name}) if {name}.tzinfo in UTC_ZONES else {name}.isoformat()",
+        "elif t is list:",
+        f"    {name} = PLAIN_LIST({name})",
+        f"    if {name} is None:",
+        "        return None",
+        f"elif t is dict and not {name}:",
+        f"    {name} = '{{}}'",
+        "else:",
+        "    return None",
+    ]
+
+
+def compile_row_plan(
+    record: dict[str, Any], *, neutralize_formulas: bool
+) -> tuple[RowPlan, tuple[str, ...]] | None:
+    """Compile a row function for records shaped like ``record``, with its columns.
+
+    Records of one category mostly share their shape: the same keys in the
+    same order, the same nested mappings. For such a shape the plan is one
+    flat function (compiled once, as :mod:`dataclasses` compiles
+    ``__init__``) that unpacks the values by position, checks each nested
+    mapping's keys, and turns each leaf into its field with a short chain of
+    exact type tests: no dotted column names are built, no intermediate dict.
+    It is called only for records with ``record``'s top-level keys (the
+    caller looks plans up by them) and returns None for a record it does not
+    cover (another nested shape, or a value other than text, an int, a
+    finite float, a boolean, None, a datetime, ``{}`` or a list of text,
+    ints, booleans and None), which then takes the walk. The fields are
+    those of :func:`_make_flattener` (the property tests compare them).
+
+    No data reaches the generated source: keys are compared through
+    constants, values are bound to numbered local names.
+
+    A record whose values are all covered is also JSON-faithful: its
+    ``data.json`` line decodes to the same values (datetimes as their ISO
+    text), which the ZIP writer uses for the HTML view.
+
+    Returns:
+        The plan and the columns its rows fill, in order; None when
+        ``record``'s shape is not planned (a key that is not text or holds a
+        dot, nesting deeper than ``_PLAN_DEPTH``, more than ``_PLAN_COLUMNS``
+        columns, an empty record).
+    """
+    body: list[str] = []
+    constants: dict[str, Any] = {}
+    leaves: list[tuple[str, str]] = []
+    counter = iter(range(1 << 30))
+
+    def unpack(mapping: dict[Any, Any], var: str, prefix: str, depth: int) -> bool:
+        keys = tuple(mapping)
+        if not keys or any(type(key) is not str or "." in key for key in keys):
+            return False
+        names = [f"v{next(counter)}" for _ in keys]
+        if depth:
+            constant = f"K{len(constants)}"
+            constants[constant] = keys
+            body.append(f"if type({var}) is not dict or tuple({var}) != {constant}:")
+            body.append("    return None")
+        body.append(f"{', '.join(names)}, = {var}.values()")
+        for key, name in zip(keys, names, strict=True):
+            value = mapping[key]
+            if type(value) is dict and value:
+                if depth >= _PLAN_DEPTH or not unpack(value, name, f"{prefix}{key}.", depth + 1):
+                    return False
+            else:
+                leaves.append((name, prefix + key))
+        return len(leaves) <= _PLAN_COLUMNS
+
+    if type(record) is not dict or not unpack(record, "record", "", 0):
+        return None
+    for name, _column in leaves:
+        body.extend(_plain_cell_code(name, neutralize_formulas))
+    line = ",".join("{" + name + "}" for name, _column in leaves)
+    body.append(f"return f{line!r}")
+    source = "def row(record):\n" + "".join(f"    {statement}\n" for statement in body)
+    cell = _Cells(neutralize_formulas)
+    namespace: dict[str, Any] = {
+        **constants,
+        "TRIGGERS": _MAYBE_FORMULA,
+        "TEXT": cell.text,
+        "INT": int.__repr__,
+        "INTEGER": cell.integer,
+        "FLOAT": float.__repr__,
+        "MAX_SAFE": _MAX_SAFE_INTEGER,
+        "PLAIN_LIST": cell.plain_list,
+        "UTC_TEXT": _utc_text,
+        "UTC_ZONES": _UTC_ZONES,
+        "datetime": datetime,
+    }
+    exec(compile(source, "<csv row plan>", "exec"), namespace)  # noqa: S102 - our own code, no data
+    return namespace["row"], tuple(column for _name, column in leaves)
+
+
+def _utc_text_encoder() -> Callable[[datetime], str]:
+    """ISO 8601 text of a UTC or naive (meaning UTC) datetime, as ``isoformat`` writes it.
+
+    orjson writes the same text three times faster (tests compare them).
+    """
+    try:
+        import orjson
+    except ImportError:
+
+        def isoformat(value: datetime) -> str:
+            return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).isoformat()
+
+        return isoformat
+    dumps = orjson.dumps
+    naive_utc = orjson.OPT_NAIVE_UTC
+
+    def encode(value: datetime) -> str:
+        return dumps(value, option=naive_utc)[1:-1].decode()
+
+    return encode
+
+
+_utc_text = _utc_text_encoder()
+_UTC_ZONES = (None, UTC)
+
+
+class _Cells:
+    """The cell helpers a row plan calls for the less common cases."""
+
+    def __init__(self, neutralize_formulas: bool) -> None:
+        self._neutralize = neutralize_formulas
+
+    def text(self, value: str) -> str:
+        """A text field that needs the apostrophe or quotes (or may: decided here)."""
+        if self._neutralize:
+            value = neutralize_cell(value)
+        if _needs_quotes(value):
+            return '"' + value.replace('"', '""') + '"'
+        return value
+
+    def integer(self, value: int) -> str:
+        """An integer beyond the safe range."""
+        return _integer(value, self._neutralize)
+
+    @staticmethod
+    def plain_list(value: list[Any]) -> str | None:
+        """A list of text, ints, booleans and None as its JSON field; None for any other list."""
+        for item in value:
+            if type(item) not in _PLAIN:
+                return None
+        text = _plain_list(value)
+        if _needs_quotes(text):
+            return '"' + text.replace('"', '""') + '"'
+        return text
+
+
 class CsvTable:
     """One category's table: rows spooled to disk, columns found on the way.
 
@@ -408,6 +595,12 @@ class CsvTable:
         self._layouts: dict[tuple[str, ...], list[int] | None] = {}
         self._short_rows = 0  # rows spooled before the newest column appeared
         self._short_end = 0  # where those rows end in the spool file
+        # Compiled rows by top-level keys (see compile_row_plan): the plan and
+        # its number of columns, or None where the shape is not planned.
+        self._plans: dict[tuple[Any, ...], tuple[RowPlan, int] | None] = {}
+        self._plan_hits = 0
+        self._plan_misses = 0
+        self._planning = True
         self.count = 0
 
     @property
@@ -436,6 +629,67 @@ class CsvTable:
 
     def add(self, record: Mapping[str, Any]) -> None:
         """Spool one record's row and note its columns."""
+        if not self.add_plain(record):
+            self._add_walked(record)
+
+    def add_plain(self, record: Mapping[str, Any]) -> bool:
+        """Spool the row of a record of plain values through its shape's compiled plan.
+
+        Returns:
+            True when the row was spooled; the record then holds only text,
+            ints, finite floats, booleans, None, datetimes, ``{}``, lists of
+            text, ints, booleans and None, and dicts of these with text keys
+            (so its ``data.json`` line decodes to the same values). False
+            when nothing was done: the record is not plain, or its shape has
+            no plan yet (:meth:`add` takes any record and compiles plans).
+        """
+        if type(record) is not dict:
+            return False
+        plan = self._plans.get(tuple(record))
+        if plan is None:
+            return False
+        row, width = plan
+        line = row(record)
+        if line is None:
+            self._plan_misses += 1
+            if self._plan_misses >= _PLAN_GIVE_UP and self._plan_misses > self._plan_hits:
+                # Mostly not plain records: stop trying plans for this table.
+                self._plans = {}
+                self._planning = False
+            return False
+        self._plan_hits += 1
+        missing = len(self._columns) - width
+        if missing:
+            line += "," * missing
+        self._lines.append(line)
+        self.count += 1
+        self._chars += len(line)
+        if self._chars >= _FLUSH_AT:
+            self._spill()
+        return True
+
+    def _plan(self, record: dict[str, Any], columns: tuple[str, ...]) -> None:
+        """Compile the plan of ``record``'s shape once its row is spooled with ``columns``."""
+        top = tuple(record)
+        if top in self._plans or len(self._plans) >= _MAX_LAYOUTS:
+            return
+        compiled = compile_row_plan(record, neutralize_formulas=self.neutralize_formulas)
+        plan = None
+        if compiled is not None:
+            row, planned = compiled
+            positions = self._columns
+            # The plan writes its fields first, in header order: only then is
+            # padding with empty fields at the end the whole layout.
+            if (
+                planned == columns
+                and len(planned) > 1
+                and all(positions[column] == index for index, column in enumerate(planned))
+            ):
+                plan = (row, len(planned))
+        self._plans[top] = plan
+
+    def _add_walked(self, record: Mapping[str, Any]) -> None:
+        """Spool one record's row through the general walk."""
         cells = self._flatten(record)
         keys = tuple(cells)
         try:
@@ -458,6 +712,8 @@ class CsvTable:
         self._chars += len(line)
         if self._chars >= _FLUSH_AT:
             self._spill()
+        if self._planning and type(record) is dict:
+            self._plan(record, keys)
 
     def _spill(self) -> None:
         """Move the pending rows into the spool file."""

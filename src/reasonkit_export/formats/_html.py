@@ -201,8 +201,8 @@ _SMALL = tuple(str(n).encode() for n in range(1000))
 # empty mapping, ``_y{i}``/``_f{i}``/``_z{i}`` its whole row for true, false
 # and None, ``_r{i}`` its bare row, ``_p{i}`` its path and ``_s{i}`` the
 # compiled shapes of a mapping under it. Text is encoded first, so the escape
-# tests are byte searches (an int: memchr); ``utf8`` is the spool's encoding (lone surrogates
-# become U+FFFD), and escaping commutes with it.
+# tests are byte searches (an int operand: memchr); ``utf8`` is the spool's
+# encoding (lone surrogates become U+FFFD), and escaping commutes with it.
 _VALUE_CODE = """\
     t = type(v{i})
     if t is str:
@@ -248,7 +248,8 @@ class RecordRenderer:
     Records of a category mostly share their keys, so each mapping shape
     (its parent path and its keys, in order) that recurs is compiled once
     into a function with every field's label row a constant and the common
-    value types (``str``, ``int``, ``dict``) handled inline; any other value,
+    value types (``str``, ``int``, ``dict``, ``float``, ``bool``, ``None``)
+    handled inline, writing UTF-8; any other value,
     and mappings beyond the compiled budget, take the general path. Both give
     the same bytes: the property tests hold them to the straightforward
     definition in ``tests/formats/html_reference.py``.
@@ -630,6 +631,11 @@ class HtmlSpool:
         self._file.seek(0, 2)
         return data
 
+    @property
+    def nbytes(self) -> int:
+        """The bytes of the stored fragments."""
+        return self._offset
+
     def page_span(self, index: int) -> tuple[int, int]:
         """The first and last record number on page ``index``."""
         first = self.pages[index][1]
@@ -652,6 +658,10 @@ _PORTABLE = frozenset(
 _PORTABLE_GLOBALS = frozenset({*_PORTABLE, getattr, ZoneInfo._unpickle})  # type: ignore[attr-defined]
 _FRAME = struct.Struct(">cI")
 _POLL = 0.005
+_HEARTBEAT = 0.25
+# The child's count of rendered records, rewritten in place (see HtmlWorker.rendered).
+_PROGRESS_FILE = "rendered.bin"
+_COUNT = struct.Struct("<Q")
 _BUILTIN = type(getattr)
 
 
@@ -847,11 +857,23 @@ class HtmlWorker:
         if self._limit is not None and self._sent + size > self._limit:
             raise FileTooLarge(self._cap or self._limit, uncompressed=self._limit)
         self._sent += size
-        self._out.write(_FRAME.pack(kind, len(payload)))
-        self._out.write(payload)
+        self._out.write(_FRAME.pack(kind, len(payload)) + payload)
 
-    def spools(self) -> list[HtmlSpool]:
+    def rendered(self) -> int:
+        """How many records the child has rendered so far (it reports every few thousand)."""
+        try:
+            with (self._folder / _PROGRESS_FILE).open("rb") as handle:
+                data = handle.read(_COUNT.size)
+        except OSError:
+            return 0
+        return _COUNT.unpack(data)[0] if len(data) == _COUNT.size else 0
+
+    def spools(self, *, heartbeat: Callable[[], None] | None = None) -> list[HtmlSpool]:
         """End the input, wait for the child and return its spools, in category order.
+
+        Args:
+            heartbeat: called about every quarter second while the child
+                still renders (progress; it may raise to stop waiting).
 
         Raises:
             ProcessingError: the child failed.
@@ -859,7 +881,13 @@ class HtmlWorker:
         if not self._out.closed:
             self.send(b"E", b"")
             self._out.close()
-        code = self._process.wait()
+        while True:
+            try:
+                code = self._process.wait(timeout=_HEARTBEAT)
+                break
+            except subprocess.TimeoutExpired:
+                if heartbeat is not None:
+                    heartbeat()
         result = self._folder / "result.json"
         if code != 0 or not result.exists():
             raise ProcessingError(f"the HTML view could not be rendered (exit code {code})")
@@ -964,9 +992,16 @@ def _follow(
     spool: HtmlSpool | None = None
     pending = bytearray()
     done = False
-    with (root / "records.bin").open("rb", buffering=0) as source:
+    with (
+        (root / "records.bin").open("rb", buffering=0) as source,
+        (root / _PROGRESS_FILE).open("wb", buffering=0) as progress,
+    ):
         while not done:
             chunk = source.read(1024 * 1024)
+            if spools:
+                # Once per chunk read: the records rendered so far, for the parent's progress.
+                count = sum(s.count for s in spools)
+                os.pwrite(progress.fileno(), _COUNT.pack(count), 0)
             if not chunk:
                 if os.getppid() != parent:
                     raise SystemExit(3)  # the parent is gone: nobody will read the result

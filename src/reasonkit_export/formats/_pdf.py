@@ -204,24 +204,32 @@ class PdfWriter:
                 spool.extend(section.records)
                 spool.seal()
                 spooled.append((section.category, spool))
-            candidates = (
-                candidate_fonts(self.fonts)
-                if self.system_fonts
-                else iter([FontFile(path=path) for path in self.fonts])
-            )
-            report = _Report(
-                info,
-                stack.enter_context(_font_paths()),
-                PdfFile(sink, width=_PAGE_W * _PT_PER_MM, height=_PAGE_H * _PT_PER_MM),
-                fallbacks=candidates,
-                progress=self.progress,
-                summary_records=self.summary_records,
-            )
-            try:
-                report.render(spooled)
-                report.finish()
-            finally:
-                report.close()
+            report = self._open_report(info, sink, stack)
+            return self._finish_report(report, spooled)
+
+    def _open_report(self, info: ExportInfo, sink: BinaryIO, stack: ExitStack) -> _Report:
+        """Start a report into ``sink``: import fpdf2, parse the fonts (closed with ``stack``)."""
+        candidates = (
+            candidate_fonts(self.fonts)
+            if self.system_fonts
+            else iter([FontFile(path=path) for path in self.fonts])
+        )
+        report = _Report(
+            info,
+            stack.enter_context(_font_paths()),
+            PdfFile(sink, width=_PAGE_W * _PT_PER_MM, height=_PAGE_H * _PT_PER_MM),
+            fallbacks=candidates,
+            progress=self.progress,
+            summary_records=self.summary_records,
+        )
+        stack.callback(report.close)
+        return report
+
+    @staticmethod
+    def _finish_report(report: _Report, spooled: list[tuple[str, RecordSpool]]) -> PdfWriteResult:
+        """Render ``spooled`` into the started ``report``, finish it and say what it holds."""
+        report.render(spooled)
+        report.finish()
         counts = {category: spool.count for category, spool in spooled}
         replaced = report.cleaner.replaced_count
         warnings: tuple[str, ...] = ()
@@ -1040,10 +1048,13 @@ class BackgroundReport:
     """Renders a summary report in a child process while the caller writes other members.
 
     A summary is small, but making any report has a fixed cost (importing
-    fpdf2, parsing and subsetting fonts) of a second or more; a ZIP writer
-    starts one here right after spooling and copies the finished file in
-    when it reaches the report's member, so that cost runs on another core in
-    parallel with ``data.json`` and the CSV tables. The child is
+    fpdf2, parsing and subsetting fonts) of a second or more. A ZIP writer
+    starts one here as soon as it knows the report will be a summary (while
+    it is still spooling the records: the child imports fpdf2 and parses the
+    fonts meanwhile), hands it the records the summary shows with
+    :meth:`feed` once spooling is done, and copies the finished file in when
+    it reaches the report's member, so that the cost runs on another core in
+    parallel with spooling, ``data.json`` and the CSV tables. The child is
     ``python -m reasonkit_export.formats._pdf`` (a fresh interpreter: nothing
     of the caller's main module runs again), and gets only the records the
     summary shows, in a private temporary directory that :meth:`close`
@@ -1058,7 +1069,6 @@ class BackgroundReport:
 
     Args:
         info: the export.
-        sections: the spooled sections (category, spool).
         summary_records: records per category in the summary.
         fonts: extra fallback font files.
     """
@@ -1066,12 +1076,11 @@ class BackgroundReport:
     def __init__(
         self,
         info: ExportInfo,
-        sections: Sequence[tuple[str, RecordSpool]],
         *,
         summary_records: int,
         fonts: Sequence[str] = (),
     ) -> None:
-        import json
+        import os
         import pickle
         import subprocess
         import sys
@@ -1079,20 +1088,12 @@ class BackgroundReport:
         from pathlib import Path
 
         self._info = info
-        self._sections = list(sections)
+        self._sections: list[tuple[str, RecordSpool]] = []
         self._summary_records = summary_records
         self._fonts = tuple(fonts)
         self._dir = tempfile.TemporaryDirectory(prefix="reasonkit-pdf-")
         self._folder = Path(self._dir.name)
         self._process: Any = None
-        with (self._folder / "records.jsonl").open("wb") as handle:
-            for category, spool in sections:
-                handle.write(json.dumps({"category": category, "count": spool.count}).encode())
-                handle.write(b"\n")
-                for index, line in enumerate(spool.iter_encoded()):
-                    if index > summary_records:
-                        break
-                    handle.write(line + b"\n")
         options = {"summary_records": summary_records, "fonts": self._fonts}
         with (self._folder / "job.pickle").open("wb") as handle:
             pickle.dump((info, options), handle)
@@ -1100,7 +1101,13 @@ class BackgroundReport:
         if executable and "python" in Path(executable).name.lower():
             try:
                 self._process = subprocess.Popen(  # noqa: S603 - fixed arguments, no shell
-                    [executable, "-m", "reasonkit_export.formats._pdf", str(self._folder)],
+                    [
+                        executable,
+                        "-m",
+                        "reasonkit_export.formats._pdf",
+                        str(self._folder),
+                        str(os.getpid()),
+                    ],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
@@ -1108,10 +1115,34 @@ class BackgroundReport:
             except OSError:
                 self._process = None
 
-    def copy_to(self, sink: BinaryIO) -> PdfWriteResult:
-        """Wait for the report, copy it into ``sink`` and return what the writer reported."""
+    def feed(self, sections: Sequence[tuple[str, RecordSpool]]) -> None:
+        """Hand the child the spooled sections (it reads the records the summary shows)."""
+        import json
+
+        self._sections = list(sections)
+        partial = self._folder / "records.part"
+        with partial.open("wb") as handle:
+            for category, spool in sections:
+                handle.write(json.dumps({"category": category, "count": spool.count}).encode())
+                handle.write(b"\n")
+                for index, line in enumerate(spool.iter_encoded()):
+                    if index > self._summary_records:
+                        break
+                    handle.write(line + b"\n")
+        # Complete before the child sees it.
+        partial.replace(self._folder / "records.jsonl")
+
+    def copy_to(
+        self, sink: BinaryIO, *, heartbeat: Callable[[], None] | None = None
+    ) -> PdfWriteResult:
+        """Wait for the report, copy it into ``sink`` and return what the writer reported.
+
+        ``heartbeat`` is called about every quarter second while the child
+        still renders (progress; it may raise to stop waiting).
+        """
         import json
         import shutil
+        import subprocess
 
         if self._process is None:
             return PdfWriter(
@@ -1121,7 +1152,13 @@ class BackgroundReport:
                 [Section(category=c, records=spool) for c, spool in self._sections],
                 sink,
             )
-        code = self._process.wait()
+        while True:
+            try:
+                code = self._process.wait(timeout=_WAIT_HEARTBEAT)
+                break
+            except subprocess.TimeoutExpired:
+                if heartbeat is not None:
+                    heartbeat()
         result = self._folder / "result.json"
         if code != 0 or not result.exists():
             raise ProcessingError(f"the summary report could not be rendered (exit code {code})")
@@ -1144,40 +1181,59 @@ class BackgroundReport:
         self._dir.cleanup()
 
 
-def _render_summary_folder(folder: str) -> None:
-    """The child process of :class:`BackgroundReport`: render ``folder``'s summary."""
+_WAIT_POLL = 0.01
+_WAIT_HEARTBEAT = 0.25
+
+
+def _render_summary_folder(folder: str, parent: int) -> None:
+    """The child process of :class:`BackgroundReport`: render ``folder``'s summary.
+
+    The report is opened (fpdf2 imported, fonts parsed) before the records
+    arrive, while the parent (process ``parent``) is still spooling them; if
+    the parent is gone before they arrive, the child exits.
+    """
     import json
+    import os
     import pickle
+    import time
     from pathlib import Path
 
     root = Path(folder)
     with (root / "job.pickle").open("rb") as handle:
         # Written by the parent into its own private temporary directory.
         info, options = pickle.load(handle)  # noqa: S301
-    sections: list[Section] = []
-    with ExitStack() as stack, (root / "records.jsonl").open("rb") as handle:
-        spool: RecordSpool | None = None
-        shared = stack.enter_context(SpoolFile())
-        for line in handle:
-            if line.startswith(b'{"category":'):
-                header = json.loads(line)
-                if spool is not None:
-                    spool.seal()
-                spool = stack.enter_context(RecordSpool(shared))
-                sections.append(Section(category=header["category"], records=spool))
-                # The spool holds only the records shown; the cover and the
-                # chapters state the category's real count.
-                spool.count = header["count"]
-                continue
-            assert spool is not None
-            spool.add(json.loads(line))
-            spool.count -= 1
-        with (root / "report.pdf").open("wb") as sink:
-            written = PdfWriter(
-                fonts=options["fonts"],
-                summary_records=options["summary_records"],
-                system_fonts=False,
-            ).write(info, sections, sink)
+    writer = PdfWriter(
+        fonts=options["fonts"], summary_records=options["summary_records"], system_fonts=False
+    )
+    sections: list[tuple[str, RecordSpool]] = []
+    with ExitStack() as stack:
+        sink = stack.enter_context((root / "report.pdf").open("wb"))
+        report = writer._open_report(info, sink, stack)
+        records = root / "records.jsonl"
+        while not records.exists():
+            if os.getppid() != parent:
+                raise SystemExit(3)  # the parent is gone: nobody will read the report
+            time.sleep(_WAIT_POLL)
+        with records.open("rb") as handle:
+            spool: RecordSpool | None = None
+            shared = stack.enter_context(SpoolFile())
+            for line in handle:
+                if line.startswith(b'{"category":'):
+                    header = json.loads(line)
+                    if spool is not None:
+                        spool.seal()
+                    spool = stack.enter_context(RecordSpool(shared))
+                    sections.append((header["category"], spool))
+                    # The spool holds only the records shown; the cover and the
+                    # chapters state the category's real count.
+                    spool.count = header["count"]
+                    continue
+                assert spool is not None
+                spool.add(json.loads(line))
+                spool.count -= 1
+            if spool is not None:
+                spool.seal()
+        written = writer._finish_report(report, sections)
     (root / "result.json").write_text(
         json.dumps(
             {
@@ -1195,4 +1251,4 @@ def _render_summary_folder(folder: str) -> None:
 if __name__ == "__main__":
     import sys
 
-    _render_summary_folder(sys.argv[1])
+    _render_summary_folder(sys.argv[1], int(sys.argv[2]))

@@ -33,12 +33,13 @@ and ``manifest.json``.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import attrs
 
@@ -73,6 +74,9 @@ from reasonkit_export.formats._manifest import (
 from reasonkit_export.formats._spool import RecordSpool, SpoolFile, spool_limit
 from reasonkit_export.formats._text import archive_readme, format_number
 from reasonkit_export.formats._zipstream import ZipStream
+
+if TYPE_CHECKING:
+    from reasonkit_export.formats._pdf import BackgroundReport
 
 __all__ = ["ZipArchive", "ZipWriter", "member_stem", "write_csv_archive"]
 
@@ -228,6 +232,119 @@ class _Consumer:
     def write(self, block: bytes) -> int:
         self._writer.consume(block)
         return len(block)
+
+
+class _RenderProgress:
+    """How far the members are written, in records, reported as ``(done, total)``.
+
+    After spooling, every member the ZIP writer renders counts the records it
+    holds: ``data.json`` and each CSV table one unit per record, the report
+    one per record it shows, the HTML view one per record rendered (by the
+    child process, which reports its count) and one per record whose page is
+    written into the archive. Members whose bytes stream from a spool advance
+    in proportion to the bytes written (see :class:`_Metered`), so progress
+    moves within a member of a million records too. Each report also lets
+    the callback notice a cancel (it may raise).
+    """
+
+    def __init__(self, callback: Callable[[int, int], None] | None, total: int) -> None:
+        self._callback = callback
+        self.total = max(total, 1)
+        self.done = 0
+        self.rendered: Callable[[], int] | None = None  # the HTML child's count
+
+    def advance(self, units: int) -> None:
+        """Count ``units`` more and report."""
+        self.done += units
+        self.report()
+
+    def report(self) -> None:
+        """Tell the callback where the members stand (a heartbeat while waiting, too)."""
+        if self._callback is None:
+            return
+        done = self.done + (self.rendered() if self.rendered is not None else 0)
+        self._callback(min(done, self.total), self.total)
+
+    def stage(self, units: int) -> Callable[[int, int], None]:
+        """A ``(done, total)`` callback for a writer that renders ``units`` of the total."""
+        base = self.done
+
+        def report(done: int, total: int) -> None:
+            self.done = base + (units * done // total if total else units)
+            self.report()
+
+        return report
+
+
+class _Metered:
+    """Advances progress in proportion to the bytes of a member written.
+
+    ``units`` records are spread over ``size`` bytes (an estimate or an upper
+    bound); :meth:`finish` counts whatever the estimate left out. With a
+    ``sink`` it is itself the member's sink.
+    """
+
+    def __init__(
+        self, progress: _RenderProgress, *, units: int, size: int, sink: Any = None
+    ) -> None:
+        self._sink = sink
+        self._progress = progress
+        self._units = units
+        self._size = max(size, 1)
+        self._written = 0
+        self._counted = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Write ``data`` to the sink and count it."""
+        self._sink.write(data)
+        self.count(len(data))
+        return len(data)
+
+    def count(self, size: int) -> None:
+        """Count ``size`` bytes written: the records they hold, about."""
+        self._written += size
+        counted = min(self._units * self._written // self._size, self._units)
+        if counted > self._counted:
+            self._progress.advance(counted - self._counted)
+            self._counted = counted
+
+    def finish(self) -> None:
+        """Count the records not counted yet."""
+        if self._counted < self._units:
+            self._progress.advance(self._units - self._counted)
+            self._counted = self._units
+
+
+class _Counting:
+    """A member's sink that also counts the bytes on a meter."""
+
+    def __init__(self, member: Any, meter: _Metered) -> None:
+        self._member = member
+        self._meter = meter
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Write ``data`` into the member and count it."""
+        self._member.write(data)
+        self._meter.count(len(data))
+        return len(data)
+
+
+class _MeteredArchive:
+    """The archive as the HTML view writes into it, counting each category's records."""
+
+    def __init__(self, archive: ZipArchive) -> None:
+        self._archive = archive
+        self.meter: _Metered | None = None
+
+    def unique_name(self, directory: str, stem: str, suffix: str) -> str:
+        """As :meth:`ZipArchive.unique_name`."""
+        return self._archive.unique_name(directory, stem, suffix)
+
+    @contextmanager
+    def member(self, name: str, media_type: str, **options: Any) -> Iterator[Any]:
+        """As :meth:`ZipArchive.member`, the bytes counted by the current meter."""
+        with self._archive.member(name, media_type, **options) as member:
+            yield member if self.meter is None else _Counting(member, self.meter)
 
 
 class ZipArchive:
@@ -393,10 +510,28 @@ class _Spooled:
     def add(self, record: Mapping[str, Any]) -> None:
         """Spool one record wherever it is needed.
 
-        The HTML view goes first: it hands back the record with any one-shot
-        iterator made a list, so every member shows the same items.
+        Most records hold plain values only: the CSV table's compiled row
+        takes those first and says so (:meth:`CsvTable.add_plain`), and the
+        HTML view's child then renders the record from its JSON line with no
+        further check. Any other record takes the general path, where the HTML
+        view goes first: it hands back the record with any one-shot iterator
+        made a list, so every member shows the same items.
         """
         html = self.html
+        table = self.table
+        if table is not None and table.add_plain(record):
+            records = self.records
+            if records is None:
+                if html is not None:
+                    html.add(record)
+            elif type(html) is _RemoteSpool:
+                html.add_json(records.add(record))
+            else:
+                records.add(record)
+                if html is not None:
+                    html.add(record)
+            self.count += 1
+            return
         if type(html) is _RemoteSpool and self.records is not None and html.faithful(record):
             # The child renders it from the JSON line: nothing more to encode.
             html.add_json(self.records.add(record))
@@ -479,8 +614,14 @@ def _spool_sections(
     keep_records: bool,
     tables: bool = True,
     html: HtmlView | HtmlWorker | None = None,
+    beyond: tuple[int, Callable[[], None]] | None = None,
 ) -> None:
-    """Read every section's records once into ``spooled`` (which the caller closes)."""
+    """Read every section's records once into ``spooled`` (which the caller closes).
+
+    ``beyond`` is ``(limit, call)``: ``call()`` runs once, as soon as more
+    than ``limit`` records have been read in all.
+    """
+    total = 0
     for section in sections:
         category = section.category
         item = _Spooled(
@@ -504,9 +645,19 @@ def _spool_sections(
         )
         spooled.append(item)
         add = item.add
-        for record in section.records:
+        records = iter(section.records)
+        if beyond is not None:
+            limit, call = beyond
+            # Up to the limit in a loop of its own: the main loop stays bare.
+            for record in itertools.islice(records, max(limit + 1 - total, 0)):
+                add(record)
+            if total + item.count > limit:
+                beyond = None
+                call()
+        for record in records:
             add(record)
         item.seal()
+        total += item.count
 
 
 def write_csv_archive(
@@ -564,16 +715,26 @@ def _write_html(
     readme_name: str,
     index_name: str,
     worker: HtmlWorker | None = None,
+    progress: _RenderProgress | None = None,
 ) -> list[tuple[str, str]]:
     """Write the HTML view's pages and ``index.html``; return README lines for them."""
     msg = html.msg
     categories = []
-    spools = (
-        worker.spools() if worker is not None else [cast(HtmlSpool, item.html) for item in spooled]
-    )
+    if worker is not None:
+        spools = worker.spools(heartbeat=progress.report if progress is not None else None)
+        if progress is not None:
+            progress.rendered = None
+            progress.advance(sum(item.count for item in spooled))
+    else:
+        spools = [cast(HtmlSpool, item.html) for item in spooled]
+    metered = _MeteredArchive(archive)
     for item, spool in zip(spooled, spools, strict=True):
         directory = category_directory(archive, member_stem(item.category))
-        html.write_category(archive, item.category, spool, directory)
+        if progress is not None:
+            metered.meter = _Metered(progress, units=item.count, size=spool.nbytes)
+        html.write_category(metered, item.category, spool, directory)
+        if metered.meter is not None:
+            metered.meter.finish()
         categories.append((item.category, directory, item.count))
     files = [
         *listing,
@@ -592,6 +753,7 @@ def _write_tables(
     bom: bool,
     msg: Messages,
     info: ExportInfo,
+    progress: _RenderProgress | None = None,
 ) -> list[tuple[str, str]]:
     """Write one CSV member per category; return README lines for them."""
     listing = []
@@ -603,7 +765,12 @@ def _write_tables(
         with archive.member(
             name, CSV_MEDIA_TYPE, category=item.category, size_bound=bound
         ) as member:
-            item.table.write_csv(cast(BinaryIO, member), bom=bom, fields=fields)
+            if progress is None:
+                item.table.write_csv(cast(BinaryIO, member), bom=bom, fields=fields)
+            else:
+                meter = _Metered(progress, units=item.count, size=bound, sink=member)
+                item.table.write_csv(cast(BinaryIO, meter), bom=bom, fields=fields)
+                meter.finish()
         listing.append((name, msg("readme.file.csv", category=item.category)))
     return listing
 
@@ -622,7 +789,10 @@ class ZipWriter:
         include_html: add the offline HTML view (``index.html`` and ``html/``).
         html_records_per_page: the most records one HTML page holds.
         pdf_fonts: extra fallback font files for the PDF report.
-        pdf_progress: called while the PDF report renders.
+        progress: called as ``(done, total)`` while the members are written
+            after the records are read (records written into ``data.json``,
+            the CSV tables, the report and the HTML view; see
+            :class:`_RenderProgress`); it may raise to stop the export.
         pdf_summary_above: above this many records in the export, the report
             is a summary of each category's first ``pdf_summary_records``
             records (None: always the complete report).
@@ -648,7 +818,7 @@ class ZipWriter:
         include_html: bool = True,
         html_records_per_page: int = RECORDS_PER_PAGE,
         pdf_fonts: Sequence[str] = (),
-        pdf_progress: Callable[[int, int], None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
         pdf_summary_above: int | None = None,
         pdf_summary_records: int = 100,
         html_worker: bool = True,
@@ -665,7 +835,7 @@ class ZipWriter:
         self.compresslevel = compresslevel
         self.pdf_writer_factory = pdf_writer_factory
         self.pdf_fonts = tuple(pdf_fonts)
-        self.pdf_progress = pdf_progress
+        self.progress = progress
         self.pdf_summary_above = pdf_summary_above
         self.pdf_summary_records = pdf_summary_records
 
@@ -677,7 +847,9 @@ class ZipWriter:
         """Whether the report of an export of ``total`` records is a summary."""
         return self.pdf_summary_above is not None and total > self.pdf_summary_above
 
-    def _pdf_writer(self, total: int) -> FormatWriter:
+    def _pdf_writer(
+        self, total: int, progress: Callable[[int, int], None] | None = None
+    ) -> FormatWriter:
         if self.pdf_writer_factory is not None:
             return self.pdf_writer_factory()
         # Imported lazily: fpdf2 is only loaded when a PDF is actually made.
@@ -685,7 +857,7 @@ class ZipWriter:
 
         return PdfWriter(
             fonts=self.pdf_fonts,
-            progress=self.pdf_progress,
+            progress=progress,
             summary_records=self.pdf_summary_records if self._pdf_summarised(total) else None,
             size_limit=self.size_limit,
         )
@@ -717,7 +889,14 @@ class ZipWriter:
         )
         # The PDF cover points to the HTML view when the archive has one.
         pdf_info = attrs.evolve(info, html_index=INDEX_NAME if html is not None else None)
-        background = None
+        background: BackgroundReport | None = None
+
+        def start_summary() -> None:
+            # The report is a summary: its child imports fpdf2 and parses
+            # the fonts while this process still reads the records.
+            nonlocal background
+            background = self._start_summary(pdf_info)
+
         # The records are rendered in another process while this one spools
         # and writes the other members (in place where none can be started).
         worker = (
@@ -735,9 +914,21 @@ class ZipWriter:
                 keep_records=True,
                 tables=self.include_csv,
                 html=worker if worker is not None else html,
+                beyond=(
+                    (self.pdf_summary_above, start_summary)
+                    if self.pdf_summary_above is not None and self._summary_in_background()
+                    else None
+                ),
             )
             counts = {item.category: item.count for item in spooled}
-            background = self._start_summary(pdf_info, spooled, sum(counts.values()))
+            total = sum(counts.values())
+            if background is not None:
+                background.feed(
+                    [(item.category, cast(RecordSpool, item.records)) for item in spooled]
+                )
+            progress = _RenderProgress(self.progress, self._units(counts, html=html is not None))
+            if worker is not None:
+                progress.rendered = worker.rendered
 
             def replay(*, encoded: bool = False) -> list[Section]:
                 # data.json copies the spooled JSON bytes instead of re-encoding.
@@ -759,24 +950,35 @@ class ZipWriter:
                 json_name = archive.unique_name("", "data", ".json")
                 pdf_name = archive.unique_name("", "report", ".pdf")
                 readme_name = archive.unique_name("", "README", ".txt")
-                with archive.member(
-                    json_name, "application/json", size_bound=_json_bound(info, spooled)
-                ) as member:
-                    JsonWriter().write(info, replay(encoded=True), cast(BinaryIO, member))
+                json_bound = _json_bound(info, spooled)
+                with archive.member(json_name, "application/json", size_bound=json_bound) as member:
+                    meter = _Metered(progress, units=total, size=json_bound, sink=member)
+                    JsonWriter().write(info, replay(encoded=True), cast(BinaryIO, meter))
+                    meter.finish()
                 msg = messages(info.locale)
                 listing = [(json_name, msg("readme.file.data_json"))]
                 if self.include_csv:
                     listing += _write_tables(
-                        archive, spooled, "csv/", bom=self.csv_bom, msg=msg, info=info
+                        archive,
+                        spooled,
+                        "csv/",
+                        bom=self.csv_bom,
+                        msg=msg,
+                        info=info,
+                        progress=progress,
                     )
                 index_name = archive.unique_name("", "index", ".html") if html else None
                 if self.include_pdf:
-                    total = sum(counts.values())
+                    units = self._pdf_units(counts)
                     with archive.member(pdf_name, "application/pdf") as member:
+                        result: WriteResult
                         if background is not None:
-                            result = background.copy_to(cast(BinaryIO, member))
+                            result = background.copy_to(
+                                cast(BinaryIO, member), heartbeat=progress.report
+                            )
+                            progress.advance(units)
                         else:
-                            pdf = self._pdf_writer(total)
+                            pdf = self._pdf_writer(total, progress.stage(units))
                             result = pdf.write(pdf_info, replay(), cast(BinaryIO, member))
                     warnings.extend(result.warnings)
                     listing.append((pdf_name, self._pdf_listing(msg, total)))
@@ -790,6 +992,7 @@ class ZipWriter:
                             readme_name=readme_name,
                             index_name=index_name,
                             worker=worker,
+                            progress=progress,
                         )
                         + listing
                     )
@@ -810,21 +1013,34 @@ class ZipWriter:
             files.close()
         return WriteResult(record_counts=counts, warnings=tuple(warnings))
 
-    def _start_summary(self, info: ExportInfo, spooled: list[_Spooled], total: int) -> Any:
-        """Start rendering a summary report in another process (None: render it in place)."""
-        if (
-            not self.include_pdf
-            or self.pdf_writer_factory is not None
-            or not self._pdf_summarised(total)
-        ):
-            return None
+    def _pdf_units(self, counts: Mapping[str, int]) -> int:
+        """The records the report shows (see :class:`_RenderProgress`)."""
+        if not self.include_pdf:
+            return 0
+        if self._pdf_summarised(sum(counts.values())):
+            return sum(min(count, self.pdf_summary_records) for count in counts.values())
+        return sum(counts.values())
+
+    def _units(self, counts: Mapping[str, int], *, html: bool) -> int:
+        """Everything :class:`_RenderProgress` counts for an archive of ``counts``."""
+        records = sum(counts.values())
+        # data.json, the CSV tables, and the HTML view's rendering and pages.
+        return records * (1 + self.include_csv + 2 * html) + self._pdf_units(counts)
+
+    def _summary_in_background(self) -> bool:
+        """Whether a summary report would be rendered by :class:`BackgroundReport`."""
+        return (
+            self.include_pdf
+            and self.pdf_writer_factory is None
+            and self.pdf_summary_above is not None
+        )
+
+    def _start_summary(self, info: ExportInfo) -> BackgroundReport:
+        """Start the child process of a summary report (see :class:`BackgroundReport`)."""
         from reasonkit_export.formats._pdf import BackgroundReport
 
         return BackgroundReport(
-            info,
-            [(item.category, cast(RecordSpool, item.records)) for item in spooled],
-            summary_records=self.pdf_summary_records,
-            fonts=self.pdf_fonts,
+            info, summary_records=self.pdf_summary_records, fonts=self.pdf_fonts
         )
 
     def _write_json_only(

@@ -11,15 +11,22 @@ is a ``rename(2)`` on the same file system, after an ``fsync``.
 
 Existence and size checks drop fsspec's listing cache for the key first, so a
 stale listing can never make a half-written or deleted artifact look present.
+
+A process killed in the middle of a write leaves its temporary behind, and
+deleting artifacts leaves their folders on the local disk;
+:meth:`FsspecStorage.remove_leftovers` removes both (the sweeps call it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
+import time
 from collections.abc import Iterator, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, BinaryIO, cast
 from urllib.parse import urlsplit, urlunsplit
 from uuid import uuid4
@@ -36,6 +43,8 @@ __all__ = ["FsspecStorage", "validate_key"]
 
 _SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}"
 _KEY = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT}){{0,7}}")
+# The hidden temporary _write_via_temporary writes beside the final key.
+_TEMPORARY = re.compile(rf"\.{_SEGMENT}\.[0-9a-f]{{32}}\.part")
 
 _S3_PROTOCOLS = frozenset({"s3", "s3a"})
 _S3_MIN_PART = 5 * 1024 * 1024  # S3 refuses smaller multipart parts (s3fs checks it)
@@ -58,6 +67,11 @@ def _shown(url: str) -> str:
     if parts.port is not None:
         host += f":{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _relative(path: str, root: str) -> str:
+    """``path`` below the storage root, as a key (never the server's path)."""
+    return path[len(root) + 1 :] if path.startswith(root + "/") else path
 
 
 def validate_key(key: str) -> str:
@@ -234,6 +248,74 @@ class FsspecStorage:
             raise StorageError(f"no artifact stored at {key!r}") from exc
         except OSError as exc:
             raise StorageError(f"cannot stat {key!r}: {exc}") from exc
+
+    def remove_leftovers(self, prefix: str, older_than: timedelta) -> int:
+        """Remove write temporaries under ``prefix`` older than ``older_than``, then empty folders.
+
+        On S3 writes go straight to the key and folders do not exist, so
+        there is nothing to remove. On the local disk a temporary's age is
+        its modification time, and every folder left empty below ``prefix``
+        (``prefix`` included) is removed too. On other file systems only
+        temporaries whose modification time the backend reports are removed.
+        """
+        top = self._path(prefix)
+        if self._s3:
+            return 0
+        if self._local:
+            return self._remove_local_leftovers(top, older_than)
+        return self._remove_temporaries(top, older_than)
+
+    def _remove_local_leftovers(self, top: str, older_than: timedelta) -> int:
+        cutoff = time.time() - older_than.total_seconds()
+        removed = 0
+        try:
+            # Bottom-up, so a folder is looked at after everything inside it.
+            for walked, _folders, names in os.walk(top, topdown=False):
+                directory = Path(walked)
+                for name in names:
+                    path = directory / name
+                    if not _TEMPORARY.fullmatch(name):
+                        continue
+                    with contextlib.suppress(FileNotFoundError):
+                        if path.lstat().st_mtime <= cutoff:
+                            path.unlink()
+                            removed += 1
+                try:
+                    directory.rmdir()
+                    removed += 1
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+                        raise
+        except OSError as exc:
+            raise StorageError(
+                f"cannot remove leftovers under {_relative(top, self._root)!r}: {exc.strerror}"
+            ) from exc
+        return removed
+
+    def _remove_temporaries(self, top: str, older_than: timedelta) -> int:
+        cutoff = datetime.now(UTC) - older_than
+        removed = 0
+        try:
+            paths = self._fs.find(top)
+            for path in paths:
+                if not _TEMPORARY.fullmatch(str(path).rpartition("/")[2]):
+                    continue
+                try:
+                    modified = self._fs.modified(path)
+                except (NotImplementedError, FileNotFoundError):
+                    continue  # age unknown: it may be a write still running
+                if modified.tzinfo is None:
+                    modified = modified.replace(tzinfo=UTC)
+                if modified <= cutoff:
+                    with contextlib.suppress(FileNotFoundError):
+                        self._fs.rm(path)
+                        removed += 1
+        except OSError as exc:
+            where = _relative(top, self._root)
+            raise StorageError(
+                f"cannot remove leftovers under {where!r}: {type(exc).__name__}"
+            ) from exc
+        return removed
 
     def signed_url(self, key: str, expires_in: timedelta) -> str | None:
         """A presigned GET URL where the backend can make one, else None.

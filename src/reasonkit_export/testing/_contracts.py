@@ -15,6 +15,7 @@ Our own adapters run these same suites.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,7 @@ from reasonkit_export.exceptions import (
 )
 from reasonkit_export.protocols import (
     JobRepository,
+    LeftoverStorage,
     ScheduleRepository,
     Storage,
     SweepableJobRepository,
@@ -365,6 +367,57 @@ class JobRepositoryContract:
         late = datetime(2025, 3, 1, 15, 0, tzinfo=plus_two)
         assert [j.id for j in sweepable.list_to_sweep(late)] == [job.id]
 
+    def test_claim_changes_only_that_job(self, repository: JobRepository) -> None:
+        """A claim writes the claimed job and no other, even one with the same version."""
+        job = repository.add(_job())
+        twin = repository.add(_job(minutes=1))  # same version, also claimable
+        held = repository.add(_job(minutes=2, status=ExportStatus.PROCESSING))
+        assert repository.claim(job.id, now=T0, lease=LEASE) is not None
+        assert repository.get(twin.id) == twin
+        assert repository.get(held.id) == held
+
+    def test_save_changes_only_that_job(self, repository: JobRepository) -> None:
+        """A save writes the saved job and no other, even one with the same version."""
+        job = repository.add(_job())
+        twin = repository.add(_job(minutes=1))
+        saved = repository.save(attrs.evolve(job, progress=50))
+        assert repository.get(twin.id) == twin
+        assert repository.get(job.id) == saved
+
+    def test_not_found_names_the_missing_job(self, repository: JobRepository) -> None:
+        """ExportNotFound from get, claim and save carries the id that was asked for."""
+        missing = _job()
+        with pytest.raises(ExportNotFound) as from_get:
+            repository.get(missing.id)
+        with pytest.raises(ExportNotFound) as from_claim:
+            repository.claim(missing.id, now=T0, lease=LEASE)
+        with pytest.raises(ExportNotFound) as from_save:
+            repository.save(missing)
+        assert [from_get.value.job_id, from_claim.value.job_id, from_save.value.job_id] == [
+            missing.id
+        ] * 3
+
+    def test_sweep_reads_only_the_deadline_of_the_jobs_status(
+        self, repository: JobRepository
+    ) -> None:
+        """A deadline a job's status does not use never makes it due.
+
+        A processing job is due by its lease alone (not an old ``expires_at``), a
+        completed one by its expiry alone (not a stale lease), a pending one by
+        its creation alone.
+        """
+        past, future = T0 - timedelta(hours=1), T0 + timedelta(hours=1)
+        repository.add(
+            _job(status=ExportStatus.PROCESSING, lease_expires_at=future, expires_at=past)
+        )
+        repository.add(
+            _job(status=ExportStatus.COMPLETED, expires_at=future, lease_expires_at=past)
+        )
+        repository.add(
+            _job(minutes=10, status=ExportStatus.PENDING, lease_expires_at=past, expires_at=past)
+        )
+        assert list(repository.list_by_status(set(ExportStatus), before=T0)) == []
+
     def test_list_for_user_breaks_ties_by_id(self, repository: JobRepository) -> None:
         """Jobs created at the same instant are listed by id, descending."""
         jobs = [repository.add(_job()) for _ in range(4)]
@@ -549,3 +602,67 @@ class StorageContract:
             sink.write(b"x")
         url = storage.signed_url("job/8/export.json", timedelta(hours=1))
         assert url is None or isinstance(url, str)
+
+    def _leftovers(self, storage: Storage) -> LeftoverStorage:
+        if not isinstance(storage, LeftoverStorage):
+            pytest.skip("no remove_leftovers: the storage cannot clean up interrupted writes")
+        return storage
+
+    def test_remove_leftovers_never_touches_an_artifact(self, storage: Storage) -> None:
+        """Complete artifacts survive a leftover sweep of their folder, however old."""
+        cleaner = self._leftovers(storage)
+        keys = ["lo/1/attempt-1", "lo/1/attempt-1.part-1", "lo/1/deep/x.json", "lo/2/x"]
+        for key in keys:
+            with cleaner.open_write(key) as sink:
+                sink.write(key.encode())
+        cleaner.remove_leftovers("lo", timedelta(0))
+        for key in keys:
+            with cleaner.open_read(key) as source:
+                assert source.read() == key.encode()
+
+    def test_interrupted_write_leaves_nothing_after_removal(self, storage: Storage) -> None:
+        """A write whose process died (its temporary stays) is gone after remove_leftovers."""
+        cleaner = self._leftovers(storage)
+        writing = cleaner.open_write("lo/3/attempt-1")
+        sink = writing.__enter__()
+        sink.write(b"half an export " * 1000)
+        try:
+            cleaner.remove_leftovers("lo", timedelta(0))
+            assert cleaner.remove_leftovers("lo", timedelta(0)) == 0  # nothing is left
+            assert not cleaner.exists("lo/3/attempt-1")
+        finally:
+            with contextlib.suppress(Exception):
+                writing.__exit__(RuntimeError, RuntimeError("the process died"), None)
+        assert not cleaner.exists("lo/3/attempt-1")
+
+    def test_young_temporaries_are_left_alone(self, storage: Storage) -> None:
+        """A write still running (its temporary younger than older_than) completes intact."""
+        cleaner = self._leftovers(storage)
+        with cleaner.open_write("lo/4/attempt-1") as sink:
+            sink.write(b"first half, ")
+            cleaner.remove_leftovers("lo", timedelta(hours=1))
+            sink.write(b"second half")
+        with cleaner.open_read("lo/4/attempt-1") as source:
+            assert source.read() == b"first half, second half"
+
+    def test_emptied_folders_do_not_block_new_writes(self, storage: Storage) -> None:
+        """After its files are deleted and leftovers removed, a folder is usable again."""
+        cleaner = self._leftovers(storage)
+        with cleaner.open_write("lo/5/attempt-1") as sink:
+            sink.write(b"x")
+        cleaner.delete("lo/5/attempt-1")
+        cleaner.remove_leftovers("lo/5", timedelta(hours=1))
+        assert cleaner.remove_leftovers("lo/5", timedelta(0)) == 0
+        with cleaner.open_write("lo/5/attempt-2") as sink:
+            sink.write(b"y")
+        assert cleaner.exists("lo/5/attempt-2")
+
+    def test_remove_leftovers_of_a_missing_folder_is_a_noop(self, storage: Storage) -> None:
+        """A prefix with nothing under it removes nothing and raises nothing."""
+        assert self._leftovers(storage).remove_leftovers("nothing/here", timedelta(0)) == 0
+
+    @pytest.mark.parametrize("prefix", ["../escape", "/etc", "", ".hidden", "a/../b"])
+    def test_remove_leftovers_refuses_unsafe_prefixes(self, storage: Storage, prefix: str) -> None:
+        """A prefix that could leave the root raises InvalidKey."""
+        with pytest.raises(InvalidKey):
+            self._leftovers(storage).remove_leftovers(prefix, timedelta(0))
