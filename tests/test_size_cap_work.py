@@ -191,3 +191,107 @@ def test_an_export_under_the_cap_is_unaffected(make_service: Factory, temp_root:
         assert job.status is ExportStatus.COMPLETED, job.error
         assert job.file_size is not None
         assert job.file_size <= CAP
+
+
+def _memory_files(root: str) -> list[str]:
+    """Every file stored under the fsspec memory folder ``root`` (``memory://...``)."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    path = root.removeprefix("memory://")
+    return list(fs.find(path)) if fs.exists(path) else []
+
+
+def _records_per_volume_bound() -> int:
+    """The most records of EndlessSource's kind that fit into one volume of CAP bytes.
+
+    Measured by deflating a run of such records with the writer's level and
+    no flushes at all: the writer's periodic sync flushes, headers and
+    reserve only make each record cost more, so no volume holds more.
+    """
+    import json
+    import zlib
+
+    sample = 20_000
+    deflate = zlib.compressobj(1, zlib.DEFLATED, -15)
+    size = 0
+    for n in range(1, sample + 1):
+        line = json.dumps({"n": n, "text": RECORD_TEXT, "user": "alice"}, separators=(",", ":"))
+        size += len(deflate.compress(b",\n" + line.encode()))
+    size += len(deflate.flush())
+    return CAP * sample // size + 1
+
+
+def test_an_endless_source_stops_at_the_volume_limit(
+    make_service: Factory, temp_root: Path
+) -> None:
+    """A split export of an endless source fails after max_split_volumes, leaving nothing."""
+    from reasonkit_export.storage import FsspecStorage
+
+    class Bounded(EndlessSource):
+        """EndlessSource that gives up far past the bound, so a regression fails, not hangs."""
+
+        def records(self, user_id: str) -> Iterator[Mapping[str, Any]]:
+            for record in super().records(user_id):
+                if self.pulled > 2 * bound:
+                    raise RuntimeError("the export did not stop at max_split_volumes")
+                yield record
+
+    volumes = 3
+    bound = volumes * _records_per_volume_bound() + 100
+    root = f"memory://volumes-{os.getpid()}-{id(temp_root)}"
+    endless = Bounded("activity", temp_root)
+    service = make_service(
+        sources=[endless],
+        storage=FsspecStorage(root),
+        config=_config(split_archives=True, max_split_volumes=volumes),
+    )
+    job = service.process_export(service.create_export("alice", "zip", ["activity"]).id)
+    assert job.status is ExportStatus.FAILED
+    assert job.attempt == 1  # a data error: no retry
+    assert job.error is not None
+    assert "more than 3 volumes of at most 1048576 bytes each" in job.error
+    assert "max_split_volumes" in job.error
+    assert "'activity'" in job.error
+    assert str(temp_root) not in job.error
+    assert 0 < endless.pulled <= bound
+    assert _memory_files(root) == []  # no volume of the failed export stays
+    assert temporary_bytes(temp_root) == 0
+
+
+def test_a_split_export_within_the_volume_limit_completes(
+    make_service: Factory, temp_root: Path
+) -> None:
+    """Exactly max_split_volumes volumes complete; one fewer allowed fails the same data."""
+    import hashlib
+
+    from reasonkit_export.testing import StaticDataSource
+
+    # ~2.7 MB of hex that deflates to about half: a few 1 MiB volumes.
+    records = [
+        {"n": n, "text": "".join(hashlib.sha256(f"{n}/{k}".encode()).hexdigest() for k in range(8))}
+        for n in range(5000)
+    ]
+    source = StaticDataSource("activity", records)
+    service = make_service(sources=[source], config=_config(split_archives=True))
+    job = service.process_export(service.create_export("alice", "zip", ["activity"]).id)
+    assert job.status is ExportStatus.COMPLETED, job.error
+    needed = len(job.parts)
+    assert needed >= 2
+
+    exact = make_service(
+        sources=[source], config=_config(split_archives=True, max_split_volumes=needed)
+    )
+    job = exact.process_export(exact.create_export("alice", "zip", ["activity"]).id)
+    assert job.status is ExportStatus.COMPLETED, job.error
+    assert len(job.parts) == needed
+    assert all(exact.storage.exists(part.key) for part in job.parts)
+
+    short = make_service(
+        sources=[source], config=_config(split_archives=True, max_split_volumes=needed - 1)
+    )
+    job = short.process_export(short.create_export("alice", "zip", ["activity"]).id)
+    assert job.status is ExportStatus.FAILED
+    assert job.error is not None
+    assert f"more than {needed - 1} volumes" in job.error
+    assert job.parts == ()

@@ -788,9 +788,11 @@ class _Volumes:
         job: ExportJob,
         storage: Storage,
         limit: int,
+        max_volumes: int,
         encryptor: Encryptor | None,
     ) -> None:
         self.limit = limit
+        self.max_volumes = max_volumes
         self._job = job
         self._storage = storage
         self._encryptor = encryptor
@@ -798,6 +800,9 @@ class _Volumes:
 
     @contextlib.contextmanager
     def open(self, number: int) -> Iterator[MeteredSink]:
+        if number > self.max_volumes:
+            # The total bound: without it an endless source writes volumes without end.
+            raise FileTooLarge(self.limit, volumes=self.max_volumes)
         key = part_key(self._job.id, self._job.attempt, number)
         with _storage_write(self._storage, key) as raw:
             encrypting = self._encryptor(raw) if self._encryptor is not None else None
@@ -822,7 +827,11 @@ def _build_volumes(
     from reasonkit_export.formats._split import SplitZipWriter
 
     volumes = _Volumes(
-        job=job, storage=storage, limit=config.max_file_size_bytes, encryptor=encryptor
+        job=job,
+        storage=storage,
+        limit=config.max_file_size_bytes,
+        max_volumes=config.max_split_volumes,
+        encryptor=encryptor,
     )
     writer = SplitZipWriter(
         compresslevel=config.compression_level,

@@ -558,6 +558,9 @@ class ExportConfig:
             summary PDF shows.
         split_archives: write a ZIP export over ``max_file_size_mb`` as several
             volumes instead of failing.
+        max_split_volumes: the most volumes one split export may have; an
+            export that needs more fails (``FileTooLarge``), so the total is
+            bounded by ``max_split_volumes`` x ``max_file_size_mb``.
         signing_keys: keys (32+ bytes each) that sign download tokens; the first
             signs, all verify.
         schedule_min_interval: the shortest gap allowed between two runs of a
@@ -598,6 +601,7 @@ class ExportConfig:
     zip_include_csv: bool = True
     zip_include_html: bool = True
     split_archives: bool = False
+    max_split_volumes: int = _ranged(100, Range(low=1, high=10_000, integer=True, unit="volumes"))
     signing_keys: tuple[bytes, ...] = attrs.field(default=(), converter=_signing_keys, repr=False)
     schedule_min_interval: timedelta = _ranged(  # noqa: RUF009 - as window
         timedelta(days=1), Range(low=timedelta(0), high=timedelta(days=366))

@@ -200,10 +200,14 @@ class FileTooLarge(ProcessingError):
     ``docs/operations.md``, "Size cap"): the data is too large either way,
     and the job fails without a retry.
 
+    Also raised when a split export would need more volumes than
+    ``ExportConfig.max_split_volumes`` allows.
+
     Attributes:
         limit_bytes: the size cap, in bytes.
         category: the category being exported when the cap was reached, if known.
         uncompressed: the uncompressed bound that was passed, if that was it.
+        volumes: the most volumes a split export may have, if that was the limit reached.
     """
 
     def __init__(
@@ -212,8 +216,15 @@ class FileTooLarge(ProcessingError):
         *,
         category: str | None = None,
         uncompressed: int | None = None,
+        volumes: int | None = None,
     ) -> None:
-        text = f"export exceeds the size limit of {limit_bytes} bytes"
+        if volumes is not None:
+            text = (
+                f"export needs more than {volumes} volumes of at most {limit_bytes} bytes"
+                " each (the limit max_split_volumes)"
+            )
+        else:
+            text = f"export exceeds the size limit of {limit_bytes} bytes"
         if uncompressed is not None:
             text += f" (its data passed {uncompressed} bytes before compression)"
         if category is not None:
@@ -222,12 +233,18 @@ class FileTooLarge(ProcessingError):
         self.limit_bytes = limit_bytes
         self.category = category
         self.uncompressed = uncompressed
+        self.volumes = volumes
 
     def in_category(self, category: str) -> FileTooLarge:
         """The same error, naming ``category`` (it is returned unchanged if it names one)."""
         if self.category is not None:
             return self
-        return FileTooLarge(self.limit_bytes, category=category, uncompressed=self.uncompressed)
+        return FileTooLarge(
+            self.limit_bytes,
+            category=category,
+            uncompressed=self.uncompressed,
+            volumes=self.volumes,
+        )
 
 
 class RecordTooLarge(FileTooLarge):
@@ -247,6 +264,7 @@ class RecordTooLarge(FileTooLarge):
         self.limit_bytes = limit_bytes
         self.category = category
         self.uncompressed = None
+        self.volumes = None
         self.size = size
 
     def in_category(self, category: str) -> FileTooLarge:

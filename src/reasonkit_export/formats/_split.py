@@ -128,7 +128,10 @@ class VolumeFactory(Protocol):
         Leaving it with an exception must discard the volume. Volumes are
         opened in order, and earlier ones stay open (unwritten to) until the
         last one is full, so several are open at once; they are left in
-        order, all with the same exception on failure.
+        order, all with the same exception on failure. Opening may raise
+        :class:`~reasonkit_export.exceptions.FileTooLarge` when the export
+        needs more volumes than the factory allows (the service's
+        ``max_split_volumes``); every open volume is then discarded.
         """
         ...
 
