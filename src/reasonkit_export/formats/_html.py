@@ -661,6 +661,9 @@ _POLL = 0.005
 _HEARTBEAT = 0.25
 # The child's count of rendered records, rewritten in place (see HtmlWorker.rendered).
 _PROGRESS_FILE = "rendered.bin"
+#: The child reports its count at least every this many records (a backlog read
+#: in one chunk may hold many thousands), so the parent's progress moves smoothly.
+_REPORT_EVERY = 512
 _COUNT = struct.Struct("<Q")
 _BUILTIN = type(getattr)
 
@@ -860,7 +863,7 @@ class HtmlWorker:
         self._out.write(_FRAME.pack(kind, len(payload)) + payload)
 
     def rendered(self) -> int:
-        """How many records the child has rendered so far (it reports every few thousand)."""
+        """How many records the child has rendered so far (it reports every 512 records)."""
         try:
             with (self._folder / _PROGRESS_FILE).open("rb") as handle:
                 data = handle.read(_COUNT.size)
@@ -992,16 +995,18 @@ def _follow(
     spool: HtmlSpool | None = None
     pending = bytearray()
     done = False
+    rendered = 0  # records rendered so far, reported to the parent's progress
     with (
         (root / "records.bin").open("rb", buffering=0) as source,
         (root / _PROGRESS_FILE).open("wb", buffering=0) as progress,
     ):
+
+        def report() -> None:
+            os.pwrite(progress.fileno(), _COUNT.pack(rendered), 0)
+
         while not done:
             chunk = source.read(1024 * 1024)
-            if spools:
-                # Once per chunk read: the records rendered so far, for the parent's progress.
-                count = sum(s.count for s in spools)
-                os.pwrite(progress.fileno(), _COUNT.pack(count), 0)
+            report()  # once per chunk read, and every _REPORT_EVERY records below
             if not chunk:
                 if os.getppid() != parent:
                     raise SystemExit(3)  # the parent is gone: nobody will read the result
@@ -1040,6 +1045,10 @@ def _follow(
                     done = True
                 payload.release()
                 position = end
+                if kind in b"JRF":
+                    rendered += 1
+                    if rendered % _REPORT_EVERY == 0:
+                        report()
                 if done:
                     break
             del pending[:position]
