@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import io
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -254,3 +256,47 @@ def test_records_that_are_mappings_but_not_dicts_are_written() -> None:
         Row({"a": 2, "b": {"c": "y"}}),
     ]
     assert lines(records) == ["a,b.c", "1,'=x", "2,y"]
+
+
+class Huge(enum.IntEnum):
+    """An IntEnum member beyond the range spreadsheets keep exact."""
+
+    ID = 2**60
+
+
+@pytest.mark.parametrize(
+    "value", [Count(2**60), Huge.ID, Count(-(2**60))], ids=["int-subclass", "int-enum", "negative"]
+)
+def test_int_subclass_beyond_safe_range_is_written_as_text(value: int) -> None:
+    """An int subclass past 2**53 gets a plain int's leading ``'``, only when neutralising."""
+    digits = int.__repr__(int(value))
+    assert lines([{"v": value, "w": 2**60}]) == ["v,w", f"'{digits},'{2**60}"]
+    assert lines([{"v": value}], neutralize_formulas=False) == ["v", digits]
+
+
+# --- records that are not dicts, lists of values that are not plain -----------------
+
+
+@dataclasses.dataclass
+class Row:
+    """A record that is not a mapping: written through its JSON form."""
+
+    a: int
+    b: str
+
+
+def test_dataclass_record_is_written_from_its_json_form() -> None:
+    """A dataclass record gives its fields as columns, formulas neutralised."""
+    assert lines([Row(1, "=x"), {"a": 2, "b": "y"}]) == ["a,b", "1,'=x", "2,y"]  # type: ignore[list-item]
+
+
+def test_list_of_values_that_are_not_plain_is_their_json_text() -> None:
+    """A list of datetimes (naive meaning UTC) or decimals is its JSON text, like a lone value."""
+    record = {
+        "at": [datetime(2025, 1, 1), datetime(2025, 1, 2, tzinfo=UTC)],
+        "amounts": [Decimal("1.50"), Decimal("-2")],
+    }
+    assert lines([record]) == [
+        "at,amounts",
+        '"[""2025-01-01T00:00:00+00:00"",""2025-01-02T00:00:00+00:00""]","[""1.50"",""-2""]"',
+    ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -140,3 +142,43 @@ def test_other_zones_keep_their_offsets() -> None:
     planned = _table(records, neutralize=True, planning=True)
     assert planned == _table(records, neutralize=True, planning=False)
     assert b"2025-07-01T12:00:00+02:00" in planned
+
+
+PLANNED_TEXTS = ["a,b", 'say "hi"', "l\nm", "l\rm", "=1+1", "+1", "-5", "@x", "\tx", "plain"]
+
+
+def _planned_cells(neutralize: bool) -> list[list[str]]:
+    """The data rows of a table whose rows after the first were all served by the plan."""
+    table = CsvTable(neutralize_formulas=neutralize)
+    table.add({"id": 0, "text": "first", "meta": {"n": 1.5, "tags": ["x"]}})
+    for n, text in enumerate(PLANNED_TEXTS, start=1):
+        assert table.add_plain({"id": n, "text": text, "meta": {"n": float(n), "tags": [text]}})
+    sink = io.BytesIO()
+    table.write_csv(sink, bom=False)
+    table.close()
+    data = sink.getvalue().decode("utf-8")
+    # Every field as csv.writer quotes it (RFC 4180, QUOTE_MINIMAL), not just readable.
+    expected = io.StringIO(newline="")
+    csv.writer(expected, lineterminator="\r\n").writerows(csv.reader(io.StringIO(data, newline="")))
+    assert data == expected.getvalue()
+    rows = list(csv.reader(io.StringIO(data, newline="")))
+    assert rows[0] == ["id", "text", "meta.n", "meta.tags"]
+    return rows[2:]
+
+
+def test_planned_rows_quote_every_separator_alone() -> None:
+    """A text holding only a comma, a quote, LF or CR is one quoted field in a planned row."""
+    rows = _planned_cells(neutralize=False)
+    assert [row[1] for row in rows] == PLANNED_TEXTS
+    assert [len(row) for row in rows] == [4] * len(PLANNED_TEXTS)
+    assert [row[3] for row in rows] == [
+        json.dumps([text], separators=(",", ":")) for text in PLANNED_TEXTS
+    ]
+
+
+def test_planned_rows_neutralise_formulas() -> None:
+    """A planned row prefixes formula text with ``'``, exactly as the walk does, and only then."""
+    rows = _planned_cells(neutralize=True)
+    expected = ["a,b", 'say "hi"', "l\nm", "l\rm", "'=1+1", "'+1", "'-5", "'@x", "'\tx", "plain"]
+    assert [row[1] for row in rows] == expected
+    assert [row[2] for row in rows] == [repr(float(n)) for n in range(1, len(PLANNED_TEXTS) + 1)]
