@@ -87,6 +87,19 @@ TARGETS: dict[str, Target] = {
         ),
         note="neutralisation and cell encoding only (not the table spooling or ZIP layout)",
     ),
+    "csv-plan": Target(
+        source="src/reasonkit_export/formats/_csv_table.py",
+        tests=(
+            "tests/formats/test_csv_plan.py",
+            "tests/formats/test_csv.py",
+            "tests/formats/test_csv_cells.py",
+        ),
+        functions=(
+            "*._csv_table.x_compile_row_plan*",
+            "*._csv_table.x__plain_cell_code*",
+        ),
+        note="the compiled CSV row plans (checked byte for byte against the walk)",
+    ),
     "scheduling": Target(
         source="src/reasonkit_export/scheduling.py",
         tests=(
