@@ -297,10 +297,10 @@ def test_cancel_while_zip_members_are_written_stops_soon(
 
 def test_waiting_for_a_child_keeps_the_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
     """While the HTML child still renders, the parent calls the heartbeat (cancel, progress)."""
-    from reasonkit_export.formats import _html
+    from reasonkit_export.formats import _base
     from reasonkit_export.formats._html import HtmlView, HtmlWorker
 
-    monkeypatch.setattr(_html, "_HEARTBEAT", 0.01)
+    monkeypatch.setattr(_base, "CHILD_HEARTBEAT", 0.01)
     view = HtmlView(attrs.evolve(_info(), format="zip"))
     worker = HtmlWorker.start(view)
     assert worker is not None

@@ -6,7 +6,8 @@ The port itself, :class:`~reasonkit_export.protocols.FormatWriter`, lives in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import subprocess
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -135,3 +136,23 @@ class ArtifactPlan:
     extension: str
     media_type: str
     gzip_allowed: bool
+
+
+#: How often a parent waiting for a rendering child process calls its heartbeat.
+CHILD_HEARTBEAT = 0.25
+
+
+def wait_for_child(
+    process: subprocess.Popen[bytes], heartbeat: Callable[[], None] | None = None
+) -> int:
+    """Wait for a rendering child process and return its exit code.
+
+    ``heartbeat`` is called every :data:`CHILD_HEARTBEAT` seconds while the
+    child runs (progress, and a chance to notice a cancel: it may raise).
+    """
+    while True:
+        try:
+            return process.wait(timeout=CHILD_HEARTBEAT)
+        except subprocess.TimeoutExpired:
+            if heartbeat is not None:
+                heartbeat()

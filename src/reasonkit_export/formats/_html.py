@@ -53,7 +53,7 @@ import attrs
 from reasonkit_export._encoding import utf8
 from reasonkit_export._present import Presenter
 from reasonkit_export.exceptions import FileTooLarge, ProcessingError
-from reasonkit_export.formats._base import ExportInfo
+from reasonkit_export.formats._base import ExportInfo, wait_for_child
 from reasonkit_export.formats._spool import SpoolFile, spool_limit
 from reasonkit_export.formats._text import about_lines, controller_lines, window_sentences
 
@@ -658,7 +658,6 @@ _PORTABLE = frozenset(
 _PORTABLE_GLOBALS = frozenset({*_PORTABLE, getattr, ZoneInfo._unpickle})  # type: ignore[attr-defined]
 _FRAME = struct.Struct(">cI")
 _POLL = 0.005
-_HEARTBEAT = 0.25
 # The child's count of rendered records, rewritten in place (see HtmlWorker.rendered).
 _PROGRESS_FILE = "rendered.bin"
 #: The child reports its count at least every this many records (a backlog read
@@ -884,13 +883,7 @@ class HtmlWorker:
         if not self._out.closed:
             self.send(b"E", b"")
             self._out.close()
-        while True:
-            try:
-                code = self._process.wait(timeout=_HEARTBEAT)
-                break
-            except subprocess.TimeoutExpired:
-                if heartbeat is not None:
-                    heartbeat()
+        code = wait_for_child(self._process, heartbeat)
         result = self._folder / "result.json"
         if code != 0 or not result.exists():
             raise ProcessingError(f"the HTML view could not be rendered (exit code {code})")

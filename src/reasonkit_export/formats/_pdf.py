@@ -58,7 +58,13 @@ import attrs
 from reasonkit_export._i18n import messages
 from reasonkit_export._present import Presenter
 from reasonkit_export.exceptions import ProcessingError
-from reasonkit_export.formats._base import ArtifactPlan, ExportInfo, Section, WriteResult
+from reasonkit_export.formats._base import (
+    ArtifactPlan,
+    ExportInfo,
+    Section,
+    WriteResult,
+    wait_for_child,
+)
 from reasonkit_export.formats._pdf_file import Bookmark, Link, PdfFile
 from reasonkit_export.formats._pdf_fonts import FontFile, candidate_fonts, font_cmap
 from reasonkit_export.formats._pdf_layout import (
@@ -1142,7 +1148,6 @@ class BackgroundReport:
         """
         import json
         import shutil
-        import subprocess
 
         if self._process is None:
             return PdfWriter(
@@ -1152,13 +1157,7 @@ class BackgroundReport:
                 [Section(category=c, records=spool) for c, spool in self._sections],
                 sink,
             )
-        while True:
-            try:
-                code = self._process.wait(timeout=_WAIT_HEARTBEAT)
-                break
-            except subprocess.TimeoutExpired:
-                if heartbeat is not None:
-                    heartbeat()
+        code = wait_for_child(self._process, heartbeat)
         result = self._folder / "result.json"
         if code != 0 or not result.exists():
             raise ProcessingError(f"the summary report could not be rendered (exit code {code})")
@@ -1182,7 +1181,6 @@ class BackgroundReport:
 
 
 _WAIT_POLL = 0.01
-_WAIT_HEARTBEAT = 0.25
 
 
 def _render_summary_folder(folder: str, parent: int) -> None:
