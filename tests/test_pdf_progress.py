@@ -277,9 +277,11 @@ def test_cancel_while_zip_members_are_written_stops_soon(
     )
     job = service.create_export("alice", "zip", ["rows"])
     cancelled = threading.Event()
+    trigger: list[int] = []
 
     def cancel_once_writing(saved: Any) -> None:
         if saved.progress > 50 and not cancelled.is_set():
+            trigger.append(saved.progress)
             cancelled.set()
             thread = threading.Thread(
                 target=service.cancel_export, args=(job.id,), kwargs={"user_id": "alice"}
@@ -291,7 +293,9 @@ def test_cancel_while_zip_members_are_written_stops_soon(
     result = service.process_export(job.id)
     assert cancelled.is_set()
     assert result.status is ExportStatus.CANCELLED
-    assert max(repository.progress) <= 53
+    # The first step past reading may be large (the HTML child renders while
+    # the records are read); after the cancel, progress moves no further.
+    assert max(repository.progress) <= trigger[0] + 3
     assert [path for path in storage.fs.find("/") if str(job.id) in path] == []
 
 
@@ -309,8 +313,8 @@ def test_waiting_for_a_child_keeps_the_heartbeat(monkeypatch: pytest.MonkeyPatch
         spool = worker.spool("a")
         for n in range(20_000):
             spool.add_json(f'{{"n":{n},"text":"some words to render"}}'.encode())
-        spools = worker.spools(heartbeat=lambda: beats.append(worker.rendered()))
-        assert spools[0].count == 20_000
+        packed = worker.finish(heartbeat=lambda: beats.append(worker.rendered()))
+        assert packed[0].count == 20_000
     finally:
         worker.close()
     assert beats

@@ -18,7 +18,7 @@ import pytest
 
 from reasonkit_export.exceptions import ProcessingError
 from reasonkit_export.formats._base import ExportInfo, Section
-from reasonkit_export.formats._html import HtmlView, HtmlWorker, _faithful
+from reasonkit_export.formats._html import CategoryStart, HtmlView, HtmlWorker, _faithful
 from reasonkit_export.formats._zip import ZipWriter
 
 
@@ -103,7 +103,7 @@ def test_failed_child_is_an_error_and_close_cleans_up(
     worker.spool("history").add({"a": 1})
     worker._process.kill()
     with pytest.raises(ProcessingError, match="HTML view could not be rendered"):
-        worker.spools()
+        worker.finish()
     worker.close()
     assert not folder.exists()
 
@@ -134,3 +134,80 @@ def test_close_stops_a_running_child(make_info: Callable[..., ExportInfo]) -> No
 def test_only_json_faithful_records_travel_as_json(value: Any, expected: bool) -> None:
     """Records whose JSON form renders differently are sent as the original values."""
     assert _faithful(value) is expected
+
+
+def _many(category: str, count: int) -> Iterator[dict[Any, Any]]:
+    for n in range(count):
+        if n % 997 == 5:
+            yield {"colour": Colour.RED, "n": n}  # rendered in the parent
+        elif n % 991 == 7:
+            yield {"at": datetime(2025, 3, 1, tzinfo=UTC), "amount": Decimal(n)}  # pickled
+        else:
+            yield {"n": n, "text": f"{category} record {n} " + "words " * 20, "ok": n % 3 == 0}
+
+
+def _categories_archive(info: ExportInfo, **options: Any) -> bytes:
+    sink = io.BytesIO()
+    writer = ZipWriter(include_pdf=False, html_records_per_page=50, **options)
+    sections = [
+        Section(category="big", records=_many("big", 6000)),
+        Section(category="empty", records=iter(())),
+        Section(category="small", records=_many("small", 3)),
+    ]
+    writer.write(info, sections, sink)
+    return sink.getvalue()
+
+
+def test_pages_stream_from_the_child_for_every_category(
+    make_info: Callable[..., ExportInfo],
+) -> None:
+    """Several categories, batches of JSON lines with other frames between: same archive."""
+    info = make_info("big", "empty", "small")
+    archive = _categories_archive(info)
+    assert archive == _categories_archive(info, html_worker=False)
+    names = zipfile.ZipFile(io.BytesIO(archive)).namelist()
+    assert "html/big/page-120.html" in names
+    assert "html/empty/page-1.html" in names
+    assert "html/small/index.html" in names
+
+
+def test_child_frees_its_files_as_it_goes(make_info: Callable[..., ExportInfo]) -> None:
+    """Input and fragments are removed by the child; close() removes the rest."""
+    worker = HtmlWorker.start(HtmlView(make_info("history")))
+    assert worker is not None
+    folder = worker._folder
+    spool = worker.spool("history")
+    for n in range(3000):
+        spool.add_json(f'{{"n":{n}}}'.encode())
+    packed = worker.finish()
+    assert [(p.category, p.count) for p in packed] == [("history", 3000)]
+    assert [name for name, _, _ in packed[0].members][:2] == ["index.html", "page-1.html"]
+    worker.close()
+    assert worker._process.returncode == 0  # it finished by itself, it was not killed
+    assert not folder.exists()
+
+
+def test_child_that_dies_while_packing_is_an_error(
+    make_info: Callable[..., ExportInfo],
+) -> None:
+    """Pages published, then the child is gone without saying it is done: ProcessingError."""
+    worker = HtmlWorker.start(HtmlView(make_info("history")))
+    assert worker is not None
+    spool = worker.spool("history")
+    for n in range(500):
+        spool.add_json(f'{{"n":{n}}}'.encode())
+    worker.send(b"E", b"")
+    worker._out.close()
+    assert worker._process.wait() == 0
+    # Cut what it published after its first page: as if it ended without "E".
+    events_file = worker._folder / "events.jsonl"
+    lines = events_file.read_bytes().splitlines(keepends=True)
+    events_file.write_bytes(b"".join(lines[:2]))
+    seen: list[Any] = []
+    try:
+        with pytest.raises(ProcessingError, match="could not be rendered"):
+            seen.extend(worker.events())
+    finally:
+        worker.close()
+    assert seen[0] == CategoryStart(category="history")
+    assert len(seen) == 2

@@ -19,14 +19,19 @@ into a temporary file, one escaped fragment per line; pages are cut from it
 afterwards by record count and size. Memory stays bounded by one record and
 one page's offsets list. The ZIP writer has :class:`HtmlWorker` do the
 rendering in a child process, in parallel with its other members: a record
-whose ``data.json`` form renders the same travels as its JSON line, any
-other as a pickle of the original, and one the child could not rebuild is
-rendered in the parent; the pages are byte for byte those rendered in place.
+whose ``data.json`` form renders the same travels as its JSON line (in
+batches of lines), any other as a pickle of the original, and one the child
+could not rebuild is rendered in the parent. The child also composes every
+page and compresses it as the archive would (``PackedWriter``, on two
+threads), publishing each as it is done; the parent copies the stored bytes
+into the archive meanwhile (:meth:`HtmlWorker.events`). The archive is byte
+for byte the one rendered in place.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import enum
 import hashlib
@@ -38,11 +43,14 @@ import struct
 import subprocess
 import sys
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from time import sleep
+from time import monotonic, sleep
 from typing import Any, BinaryIO, cast
 from urllib.parse import quote
 from uuid import UUID
@@ -53,18 +61,25 @@ import attrs
 from reasonkit_export._encoding import utf8
 from reasonkit_export._present import Presenter
 from reasonkit_export.exceptions import FileTooLarge, ProcessingError
-from reasonkit_export.formats._base import ExportInfo, wait_for_child
+from reasonkit_export.formats import _base
+from reasonkit_export.formats._base import ExportInfo
 from reasonkit_export.formats._spool import SpoolFile, spool_limit
 from reasonkit_export.formats._text import about_lines, controller_lines, window_sentences
+from reasonkit_export.formats._zipstream import Packed, PackedWriter
 
 __all__ = [
     "CSP",
     "HTML_MEDIA_TYPE",
     "INDEX_NAME",
     "RECORDS_PER_PAGE",
+    "CategoryEnd",
+    "CategoryStart",
     "HtmlSpool",
     "HtmlView",
     "HtmlWorker",
+    "PackEvent",
+    "PackedCategory",
+    "PackedPage",
     "RecordRenderer",
     "materialised",
 ]
@@ -589,6 +604,19 @@ class HtmlSpool:
         self.add_fragment(fragment)
         return record
 
+    def add_lines(self, lines: bytes, loads: Callable[[bytes], Any]) -> int:
+        """Render records given as JSON lines, each ended by a line break; return how many."""
+        assert self._renderer is not None
+        render = self._renderer.render_bytes
+        add = self.add_fragment
+        number = self.count
+        records = lines.split(b"\n")
+        records.pop()  # after the last line break
+        for line in records:
+            number += 1
+            add(render(number, loads(line)))
+        return len(records)
+
     def add_fragment(self, fragment: bytes) -> None:
         """Store one record's rendered fragment (record number ``count + 1``), UTF-8."""
         self.count += 1
@@ -601,9 +629,7 @@ class HtmlSpool:
             self.pages.append((self._offset, self.count))
             self._page_count = 0
             self._page_size = 0
-        write = self._file.write
-        write(fragment)
-        write(b"\n")
+        self._file.write(fragment + b"\n")
         self._offset += size
         self._page_count += 1
         self._page_size += size
@@ -657,14 +683,71 @@ _PORTABLE = frozenset(
 # What those pickle by reference (their classes, and ZoneInfo's reduce helpers).
 _PORTABLE_GLOBALS = frozenset({*_PORTABLE, getattr, ZoneInfo._unpickle})  # type: ignore[attr-defined]
 _FRAME = struct.Struct(">cI")
+# JSON lines are sent to the child in frames of about this many bytes.
+_LINES_BATCH = 256 * 1024
 _POLL = 0.005
-# The child's count of rendered records, rewritten in place (see HtmlWorker.rendered).
+# The child's counts of records rendered and records whose pages are packed,
+# rewritten in place (see HtmlWorker.rendered).
 _PROGRESS_FILE = "rendered.bin"
 #: The child reports its count at least every this many records (a backlog read
 #: in one chunk may hold many thousands), so the parent's progress moves smoothly.
 _REPORT_EVERY = 512
-_COUNT = struct.Struct("<Q")
+_COUNT = struct.Struct("<QQ")
+# The child's packed pages, one after another, and its events (see HtmlWorker.events).
+_MEMBERS_FILE = "members.bin"
+_EVENTS_FILE = "events.jsonl"
+# How long a child that has published everything may take to clean up and exit.
+_EXIT_GRACE = 10.0
+_COPY_BLOCK = 1024 * 1024
+# Threads that compress and hash the child's pages (see _Packer).
+_PACK_THREADS = 2
 _BUILTIN = type(getattr)
+
+
+@attrs.frozen(kw_only=True)
+class CategoryStart:
+    """The child starts publishing a category's pages (see :meth:`HtmlWorker.events`)."""
+
+    category: str
+
+
+@attrs.frozen(kw_only=True)
+class PackedPage:
+    """One page (or a category's index page) packed by the child.
+
+    ``name`` is relative to the category's folder.
+    """
+
+    name: str
+    media_type: str
+    packed: Packed
+
+
+@attrs.frozen(kw_only=True)
+class CategoryEnd:
+    """Every page of a category is published; ``count`` is its number of records."""
+
+    category: str
+    count: int
+
+
+PackEvent = CategoryStart | PackedPage | CategoryEnd
+
+
+@attrs.frozen(kw_only=True)
+class PackedCategory:
+    """One category of the HTML view as :class:`HtmlWorker`'s child packed it.
+
+    Attributes:
+        category: the category.
+        count: its records.
+        members: its index and pages, in order, as ``(name within the
+            category's folder, media type, packed bytes)``.
+    """
+
+    category: str
+    count: int
+    members: list[tuple[str, str, Packed]]
 
 
 class _Unportable(Exception):
@@ -738,7 +821,7 @@ class _RemoteSpool:
     def add_json(self, line: bytes) -> None:
         """Send one record as its JSON spool line (``faithful`` said it may)."""
         self.count += 1
-        self._worker.send(b"J", line)
+        self._worker.send_line(line)
 
     def add(self, record: Mapping[str, Any]) -> Mapping[str, Any]:
         """Send one record to the child; return it as the other members must see it."""
@@ -768,10 +851,12 @@ class HtmlWorker:
     Rendering a record costs more than encoding it for ``data.json`` and the
     CSV table together, so the ZIP writer hands the records to
     ``python -m reasonkit_export.formats._html`` (a fresh interpreter) as it
-    reads them: each is pickled into a file in a private temporary directory
-    that the child follows, and the child writes each category's fragments and
-    page offsets there. The parent goes on with ``data.json``, the CSV tables
-    and the PDF and collects the spools in :meth:`spools`. Records holding a
+    reads them: each goes into a file in a private temporary directory that
+    the child follows (as its JSON line, in batches, or pickled), and the
+    child renders each category's fragments there. The parent goes on with
+    ``data.json``, the CSV tables and the PDF; the child then packs every
+    page as the archive compresses it, and the parent copies each page in as
+    it is published (:meth:`events`). Records holding a
     value the child cannot rebuild (an enum, an object of the caller's own
     classes) are rendered in the parent and sent as finished fragments, so the
     pages are the same either way. :meth:`start` returns None when no
@@ -795,19 +880,29 @@ class HtmlWorker:
         # The child's input is a temporary file too: it is bounded like the spools.
         self._limit = spool_limit(cap)
         self._sent = 0
-        self._fragments: SpoolFile | None = None
+        self._lines = bytearray()  # JSON lines not sent yet (see send_line)
+        # The child's progress (see rendered).
+        self._progress = (folder / _PROGRESS_FILE).open("rb", buffering=0)
+        # What the child has packed, one JSON line per event (see events).
+        self._events = (folder / _EVENTS_FILE).open("rb", buffering=0)
+        self._complete = False
+        self._packed: BinaryIO | None = None
         self._out = (folder / "records.bin").open("wb", buffering=1024 * 1024)
         self._buffer = io.BytesIO()
         self._pickler = _RecordPickler(self._buffer, protocol=pickle.HIGHEST_PROTOCOL)
         self._categories = 0
 
     @classmethod
-    def start(cls, view: HtmlView, *, cap: int | None = None) -> HtmlWorker | None:
+    def start(
+        cls, view: HtmlView, *, cap: int | None = None, compresslevel: int = 6
+    ) -> HtmlWorker | None:
         """Start the child for ``view``; None where no interpreter can be started.
 
-        ``cap`` is the export's size cap: the child's input and its rendered
-        fragments are each bounded by :func:`~reasonkit_export.formats._spool.spool_limit`
-        of it.
+        ``cap`` is the export's size cap: the child's input, its rendered
+        fragments and each page are bounded by
+        :func:`~reasonkit_export.formats._spool.spool_limit` of it.
+        ``compresslevel`` is the archive's (0: stored): the child packs the
+        pages as the archive would compress them.
         """
         executable = sys.executable
         if not executable or "python" not in Path(executable).name.lower():
@@ -815,8 +910,10 @@ class HtmlWorker:
         directory = tempfile.TemporaryDirectory(prefix="reasonkit-html-")
         folder = Path(directory.name)
         with (folder / "job.pickle").open("wb") as handle:
-            pickle.dump((view.info, view._per_page, view._page_bytes, cap), handle)
+            pickle.dump((view.info, view._per_page, view._page_bytes, cap, compresslevel), handle)
         (folder / "records.bin").touch()
+        (folder / _PROGRESS_FILE).touch()
+        (folder / _EVENTS_FILE).touch()
         try:
             process = subprocess.Popen(  # noqa: S603 - fixed arguments, no shell
                 [executable, "-m", "reasonkit_export.formats._html", str(folder)],
@@ -850,126 +947,326 @@ class HtmlWorker:
             buffer.truncate()
 
     def send(self, kind: bytes, payload: bytes) -> None:
-        """Append one frame to the child's input.
+        """Append one frame to the child's input (after the JSON lines gathered so far).
 
         Raises:
             FileTooLarge: the input would pass its bound (see :meth:`start`).
         """
-        size = _FRAME.size + len(payload)
+        self._send_lines()
+        self._charge(_FRAME.size + len(payload))
+        self._out.write(_FRAME.pack(kind, len(payload)) + payload)
+
+    def _progress_count(self) -> tuple[int, int]:
+        try:
+            data = os.pread(self._progress.fileno(), _COUNT.size, 0)
+        except (OSError, ValueError):
+            return (0, 0)
+        return _COUNT.unpack(data) if len(data) == _COUNT.size else (0, 0)
+
+    def send_line(self, line: bytes) -> None:
+        """Send one record as its JSON line (no raw line break in it, as spools store them).
+
+        Lines travel in batches (one ``B`` frame of lines, each ended by a
+        line break), so the child handles one frame per few hundred records.
+
+        Raises:
+            FileTooLarge: the input would pass its bound (see :meth:`start`).
+        """
+        lines = self._lines
+        self._charge(len(line) + 1 + (0 if lines else _FRAME.size))
+        lines += line
+        lines += b"\n"
+        if len(lines) >= _LINES_BATCH:
+            self._send_lines()
+
+    def _send_lines(self) -> None:
+        lines = self._lines
+        if lines:
+            self._out.write(_FRAME.pack(b"B", len(lines)) + lines)
+            lines.clear()
+
+    def _charge(self, size: int) -> None:
         if self._limit is not None and self._sent + size > self._limit:
             raise FileTooLarge(self._cap or self._limit, uncompressed=self._limit)
         self._sent += size
-        self._out.write(_FRAME.pack(kind, len(payload)) + payload)
 
     def rendered(self) -> int:
-        """How many records the child has rendered so far (it reports every 512 records)."""
-        try:
-            with (self._folder / _PROGRESS_FILE).open("rb") as handle:
-                data = handle.read(_COUNT.size)
-        except OSError:
-            return 0
-        return _COUNT.unpack(data)[0] if len(data) == _COUNT.size else 0
+        """Records the child has rendered plus records whose pages it has packed.
 
-    def spools(self, *, heartbeat: Callable[[], None] | None = None) -> list[HtmlSpool]:
-        """End the input, wait for the child and return its spools, in category order.
+        Each record counts twice when the child is done: once rendered, once
+        on a packed page (it reports every 512 records and every page).
+        """
+        return sum(self._progress_count())
+
+    def events(self, *, heartbeat: Callable[[], None] | None = None) -> Iterator[PackEvent]:
+        """End the input and follow the child's packed pages as it publishes them.
+
+        Yields, in order, per category a :class:`CategoryStart`, its members
+        (:class:`PackedPage`: read their bytes with :meth:`chunks` at once,
+        while the child packs the next) and a :class:`CategoryEnd`. Copying
+        a page into the archive so overlaps with packing the next.
 
         Args:
             heartbeat: called about every quarter second while the child
-                still renders (progress; it may raise to stop waiting).
+                still works (progress; it may raise to stop waiting).
 
         Raises:
             ProcessingError: the child failed.
+            FileTooLarge: the rendered records or a page passed their bound.
         """
         if not self._out.closed:
             self.send(b"E", b"")
             self._out.close()
-        code = wait_for_child(self._process, heartbeat)
-        result = self._folder / "result.json"
-        if code != 0 or not result.exists():
-            raise ProcessingError(f"the HTML view could not be rendered (exit code {code})")
-        states = json.loads(result.read_text(encoding="utf-8"))
-        if isinstance(states, dict):
-            # The child stopped at the bound of its fragments file.
-            limit = states["too_large"]
-            raise FileTooLarge(self._cap or limit, uncompressed=limit)
-        # Every category's fragments are extents of one file: one open file.
-        self._fragments = SpoolFile(
-            file=(self._folder / "fragments.bin").open("r+b", buffering=0), limit=None
-        )
-        spools = []
-        for state in states:
-            segment = self._fragments.segment(
-                (offset, length) for offset, length in state["extents"]
-            )
-            spools.append(
-                HtmlSpool.attach(
-                    cast(BinaryIO, segment),
-                    count=state["count"],
-                    offset=state["offset"],
-                    pages=[(offset, first) for offset, first in state["pages"]],
+        fd = self._events.fileno()
+        offset = 0
+        pending = b""
+        beat = monotonic()
+        while True:
+            if heartbeat is not None and monotonic() - beat >= _base.CHILD_HEARTBEAT:
+                heartbeat()
+                beat = monotonic()
+            data = os.pread(fd, 1 << 16, offset)
+            if not data:
+                code = self._process.poll()
+                if code is not None and not os.pread(fd, 1, offset):
+                    raise ProcessingError(f"the HTML view could not be rendered (exit code {code})")
+                if code is None:
+                    sleep(_POLL)
+                continue
+            offset += len(data)
+            *lines, pending = (pending + data).split(b"\n")
+            for line in lines:
+                event = json.loads(line)
+                kind = event[0]
+                if kind == "M":
+                    if self._packed is None:
+                        self._packed = (self._folder / _MEMBERS_FILE).open("rb", buffering=0)
+                    yield PackedPage(name=event[1], media_type=event[2], packed=Packed(**event[3]))
+                elif kind == "C":
+                    yield CategoryStart(category=event[1])
+                elif kind == "D":
+                    yield CategoryEnd(category=event[1], count=event[2])
+                elif kind == "X":
+                    # The child stopped at the bound of its fragments file or of a page.
+                    raise FileTooLarge(self._cap or event[1], uncompressed=event[1])
+                else:
+                    self._complete = True
+                    return
+
+    def finish(self, *, heartbeat: Callable[[], None] | None = None) -> list[PackedCategory]:
+        """:meth:`events` gathered: every category's packed pages, in category order."""
+        categories: list[PackedCategory] = []
+        members: list[tuple[str, str, Packed]] = []
+        for event in self.events(heartbeat=heartbeat):
+            if isinstance(event, PackedPage):
+                members.append((event.name, event.media_type, event.packed))
+            elif isinstance(event, CategoryEnd):
+                categories.append(
+                    PackedCategory(category=event.category, count=event.count, members=members)
                 )
-            )
-        return spools
+                members = []
+        return categories
+
+    def chunks(self, packed: Packed) -> Iterator[bytes]:
+        """The stored bytes of one packed member (from :meth:`events`), in blocks."""
+        assert self._packed is not None
+        fd = self._packed.fileno()
+        position, end = packed.offset, packed.offset + packed.compressed
+        while position < end:
+            chunk = os.pread(fd, min(_COPY_BLOCK, end - position), position)
+            if not chunk:
+                raise ProcessingError("the HTML view's packed pages are incomplete")
+            position += len(chunk)
+            yield chunk
 
     def close(self) -> None:
         """Stop the child if it still runs and remove its files."""
         if not self._out.closed:
             self._out.close()
+        if self._complete:
+            # Done: it only removes its temporary files before it exits.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=_EXIT_GRACE)
         if self._process.poll() is None:
             self._process.kill()
             self._process.wait()
-        if self._fragments is not None:
-            self._fragments.close()
+        if self._packed is not None:
+            self._packed.close()
+        self._progress.close()
+        self._events.close()
         self._dir.cleanup()
 
 
 def _render_folder(folder: str) -> None:
-    """The child process of :class:`HtmlWorker`: render ``folder``'s records."""
+    """The child process of :class:`HtmlWorker`: render ``folder``'s records, pack the pages."""
     root = Path(folder)
     parent = os.getppid()
     with (root / "job.pickle").open("rb") as handle:
         # Written by the parent into its own private temporary directory.
-        info, per_page, page_bytes, cap = pickle.load(handle)  # noqa: S301
+        info, per_page, page_bytes, cap, level = pickle.load(handle)  # noqa: S301
     view = HtmlView(info, records_per_page=per_page, page_bytes=page_bytes)
-    loads: Callable[[memoryview], Any]
+    loads: Callable[[bytes], Any]
     try:
-        from orjson import loads  # reads the frame in place, no copy
+        from orjson import loads
     except ImportError:
-
-        def loads(data: memoryview) -> Any:
-            return json.loads(bytes(data))
+        loads = json.loads
 
     spools: list[HtmlSpool] = []
-    segments: list[Any] = []
+    categories: list[str] = []
     # Every category's fragments go into one file (see formats._spool), so the
     # child, like the parent, holds a fixed number of open files.
     fragments = SpoolFile(cap=cap, file=(root / "fragments.bin").open("w+b", buffering=0))
-    try:
-        _follow(
-            root,
-            parent=parent,
-            view=view,
-            fragments=fragments,
-            spools=spools,
-            segments=segments,
-            per_page=per_page,
-            page_bytes=page_bytes,
-            loads=loads,
+    with (root / _EVENTS_FILE).open("ab", buffering=0) as events:
+
+        def publish(*event: Any) -> None:
+            events.write(json.dumps(event).encode() + b"\n")
+
+        try:
+            rendered = _follow(
+                root,
+                parent=parent,
+                view=view,
+                fragments=fragments,
+                spools=spools,
+                categories=categories,
+                per_page=per_page,
+                page_bytes=page_bytes,
+                loads=loads,
+            )
+            # Read in full: its disk space is freed while the pages are packed.
+            (root / "records.bin").unlink(missing_ok=True)
+            _pack(
+                root,
+                view,
+                spools,
+                categories,
+                rendered=rendered,
+                cap=cap,
+                level=level,
+                publish=publish,
+            )
+        except FileTooLarge as exc:
+            publish("X", exc.uncompressed)
+        finally:
+            for spool in spools:
+                spool.close()
+            fragments.close()
+            (root / "fragments.bin").unlink(missing_ok=True)
+
+
+def _pack(
+    root: Path,
+    view: HtmlView,
+    spools: list[HtmlSpool],
+    categories: list[str],
+    *,
+    rendered: int,
+    cap: int | None,
+    level: int,
+    publish: Callable[..., None],
+) -> None:
+    """Pack every category's index and pages, compressed as the archive would, into one file.
+
+    Each is published (see :meth:`HtmlWorker.events`) as soon as its bytes are
+    in the file; the last event, ``E``, says everything is.
+    """
+    paged = 0
+    with (
+        ExitStack() as stack,
+        (root / _MEMBERS_FILE).open("wb", buffering=1024 * 1024) as out,
+        (root / _PROGRESS_FILE).open("r+b", buffering=0) as progress,
+    ):
+        packer = _Packer(out, cap=cap, level=level, publish=publish)
+        stack.callback(packer.close)
+        for category, spool in zip(categories, spools, strict=True):
+
+            def on_page(last: int, done: int = paged) -> None:
+                os.pwrite(progress.fileno(), _COUNT.pack(rendered, done + last), 0)
+
+            publish("C", category)
+            view.write_category(packer, category, spool, "", on_page=on_page)
+            packer.drain()
+            paged += spool.count
+            publish("D", category, spool.count)
+    publish("E")
+
+
+class _Packer:
+    """The child's stand-in for the archive: members are packed into a file (see PackedWriter).
+
+    A page is gathered in memory (it is bounded by the page size), then
+    compressed and hashed on a pool of threads (deflate and SHA-256 release
+    the GIL: the parent only waits now, so the second core is free) while
+    the next page is composed; members reach the file in order.
+    """
+
+    def __init__(
+        self, out: BinaryIO, *, cap: int | None, level: int, publish: Callable[..., None]
+    ) -> None:
+        self._out = out
+        self._publish = publish
+        self._offset = 0
+        self._cap = cap
+        self._limit = spool_limit(cap)
+        self._level = max(level, 1)
+        self._compress = level > 0
+        self._pool = ThreadPoolExecutor(max_workers=_PACK_THREADS)
+        self._pending: deque[tuple[str, str, Future[tuple[Packed, bytes]]]] = deque()
+
+    @contextmanager
+    def member(self, name: str, media_type: str, **_: Any) -> Iterator[Any]:
+        """Pack one member; it is recorded when the block ends."""
+        writes = _Bounded(self._limit, self._cap)
+        yield writes
+        future = self._pool.submit(self._pack, writes.parts)
+        self._pending.append((name, media_type, future))
+        while len(self._pending) > _PACK_THREADS:
+            self._store()
+
+    def _pack(self, parts: list[bytes]) -> tuple[Packed, bytes]:
+        buffer = io.BytesIO()
+        writer = PackedWriter(buffer, offset=0, level=self._level, compress=self._compress)
+        for part in parts:
+            writer.write(part)
+        return writer.close(), buffer.getvalue()
+
+    def _store(self) -> None:
+        name, media_type, future = self._pending.popleft()
+        packed, data = future.result()
+        self._out.write(data)
+        self._out.flush()  # in the file before the parent hears of it
+        self._publish(
+            "M", name, media_type, attrs.asdict(attrs.evolve(packed, offset=self._offset))
         )
-    except FileTooLarge as exc:
-        fragments.close()
-        (root / "result.json").write_text(
-            json.dumps({"too_large": exc.uncompressed}), encoding="utf-8"
-        )
-        return
-    states = [
-        {**s.state(), "extents": segment.extents}
-        for s, segment in zip(spools, segments, strict=True)
-    ]
-    for s in spools:
-        s.close()
-    fragments.close()
-    (root / "result.json").write_text(json.dumps(states), encoding="utf-8")
+        self._offset += len(data)
+
+    def drain(self) -> None:
+        """Store and publish every member still being packed."""
+        while self._pending:
+            self._store()
+
+    def close(self) -> None:
+        """Stop the threads (after :meth:`take`, or after a failure)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Bounded:
+    """A packed member's writes, bounded like an archive member (FileTooLarge past the limit)."""
+
+    def __init__(self, limit: int | None, cap: int | None) -> None:
+        self.parts: list[bytes] = []
+        self._limit = limit
+        self._cap = cap
+        self._taken = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Take all of ``data``."""
+        if self._limit is not None:
+            self._taken += len(data)
+            if self._taken > self._limit:
+                raise FileTooLarge(self._cap or self._limit, uncompressed=self._limit)
+        self.parts.append(bytes(data))
+        return len(data)
 
 
 def _follow(
@@ -979,12 +1276,15 @@ def _follow(
     view: HtmlView,
     fragments: SpoolFile,
     spools: list[HtmlSpool],
-    segments: list[Any],
+    categories: list[str],
     per_page: int,
     page_bytes: int,
-    loads: Callable[[memoryview], Any],
-) -> None:
-    """Read the parent's frames as they arrive and render them into ``fragments``."""
+    loads: Callable[[bytes], Any],
+) -> int:
+    """Read the parent's frames as they arrive and render them into ``fragments``.
+
+    Returns the number of records rendered.
+    """
     spool: HtmlSpool | None = None
     pending = bytearray()
     done = False
@@ -995,7 +1295,7 @@ def _follow(
     ):
 
         def report() -> None:
-            os.pwrite(progress.fileno(), _COUNT.pack(rendered), 0)
+            os.pwrite(progress.fileno(), _COUNT.pack(rendered, 0), 0)
 
         while not done:
             chunk = source.read(1024 * 1024)
@@ -1013,9 +1313,10 @@ def _follow(
                 if end > len(pending):
                     break
                 payload = memoryview(pending)[position + _FRAME.size : end]
-                if kind == b"J":
+                added = 1
+                if kind == b"B":
                     assert spool is not None
-                    spool.add(loads(payload))
+                    added = spool.add_lines(bytes(payload), loads)
                 elif kind == b"R":
                     assert spool is not None
                     spool.add(pickle.loads(payload))  # noqa: S301 - written by the parent
@@ -1025,26 +1326,31 @@ def _follow(
                 elif kind == b"C":
                     if spool is not None:
                         spool.seal()
-                    segment = fragments.segment()
-                    segments.append(segment)
+                    category = bytes(payload).decode("utf-8")
+                    categories.append(category)
                     spool = HtmlSpool(
-                        RecordRenderer(view.presenter, bytes(payload).decode("utf-8")),
+                        RecordRenderer(view.presenter, category),
                         records_per_page=per_page,
                         page_bytes=page_bytes,
-                        file=cast(BinaryIO, segment),
+                        file=cast(BinaryIO, fragments.segment()),
                     )
                     spools.append(spool)
                 else:
                     done = True
                 payload.release()
                 position = end
-                if kind in b"JRF":
-                    rendered += 1
-                    if rendered % _REPORT_EVERY == 0:
+                if kind in b"BRF":
+                    before = rendered
+                    rendered += added
+                    if rendered // _REPORT_EVERY != before // _REPORT_EVERY:
                         report()
                 if done:
                     break
             del pending[:position]
+        if spool is not None:
+            spool.seal()
+        report()
+    return rendered
 
 
 @attrs.frozen(kw_only=True)
@@ -1114,8 +1420,12 @@ class HtmlView:
         directory: str,
         *,
         media_type: str = HTML_MEDIA_TYPE,
+        on_page: Callable[[int], None] | None = None,
     ) -> list[str]:
-        """Write a category's page index and pages; return the member names."""
+        """Write a category's page index and pages; return the member names.
+
+        ``on_page`` is called after each page with the number of its last record.
+        """
         title = self.presenter.category_title(category)
         export_title = self.msg("report.title")
         pages = max(len(spool.pages), 1)
@@ -1138,6 +1448,8 @@ class HtmlView:
                     member,
                 )
             names.append(name)
+            if on_page is not None:
+                on_page(spool.page_span(page)[1] if spool.count else 0)
         return names
 
     def _crumbs(self, *trail: tuple[str, str | None]) -> str:

@@ -46,7 +46,7 @@ import attrs
 from reasonkit_export._encoding import dumps_compact
 from reasonkit_export._i18n import Messages, messages
 from reasonkit_export._pipeline import BackgroundSink
-from reasonkit_export.exceptions import FileTooLarge
+from reasonkit_export.exceptions import FileTooLarge, ProcessingError
 from reasonkit_export.formats._base import (
     ArtifactPlan,
     ExportInfo,
@@ -58,9 +58,12 @@ from reasonkit_export.formats._csv_table import CSV_MEDIA_TYPE, CsvTable, declar
 from reasonkit_export.formats._html import (
     INDEX_NAME,
     RECORDS_PER_PAGE,
+    CategoryEnd,
+    CategoryStart,
     HtmlSpool,
     HtmlView,
     HtmlWorker,
+    PackedPage,
     _RemoteSpool,
     category_directory,
 )
@@ -73,14 +76,13 @@ from reasonkit_export.formats._manifest import (
 )
 from reasonkit_export.formats._spool import RecordSpool, SpoolFile, spool_limit
 from reasonkit_export.formats._text import archive_readme, format_number
-from reasonkit_export.formats._zipstream import ZipStream
+from reasonkit_export.formats._zipstream import MEMBER_BLOCK, Packed, ZipStream
 
 if TYPE_CHECKING:
     from reasonkit_export.formats._pdf import BackgroundReport
 
 __all__ = ["ZipArchive", "ZipWriter", "member_stem", "write_csv_archive"]
 
-_BLOCK = 256 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _DOT_RUNS = re.compile(r"\.{2,}")
 # Device names Windows refuses as file names, whatever the extension.
@@ -171,7 +173,7 @@ class _MemberWriter:
             if self._taken > self._limit:
                 raise FileTooLarge(self._cap or self._limit, uncompressed=self._limit)
         self._buffer += data
-        if len(self._buffer) >= _BLOCK:
+        if len(self._buffer) >= MEMBER_BLOCK:
             self._pass_on()
         return len(data)
 
@@ -439,6 +441,40 @@ class ZipArchive:
                 name=name,
                 size=writer.size,
                 sha256=writer.sha256,
+                media_type=media_type,
+                category=category,
+            )
+        )
+
+    def add_packed(
+        self,
+        name: str,
+        media_type: str,
+        packed: Packed,
+        chunks: Iterable[bytes],
+        *,
+        category: str | None = None,
+    ) -> None:
+        """Add a member compressed ahead of time (see :class:`~._zipstream.PackedWriter`).
+
+        Raises:
+            FileTooLarge: it is larger than a member may be (see the class).
+            ValueError: it was packed for another compression setting.
+        """
+        if packed.method != (8 if self._compress else 0):
+            raise ValueError(f"member {name!r} was packed for another compression setting")
+        limit = spool_limit(self._cap)
+        if limit is not None and packed.size > limit:
+            raise FileTooLarge(self._cap or limit, uncompressed=limit)
+        if name.casefold() in self._written:
+            raise ValueError(f"member {name!r} is already in the archive")
+        self._written.add(name.casefold())
+        self._zip.add_packed(name, packed, chunks)
+        self.members.append(
+            MemberInfo(
+                name=name,
+                size=packed.size,
+                sha256=packed.sha256,
                 media_type=media_type,
                 category=category,
             )
@@ -721,21 +757,44 @@ def _write_html(
     msg = html.msg
     categories = []
     if worker is not None:
-        spools = worker.spools(heartbeat=progress.report if progress is not None else None)
+        # The child renders the records and packs every page as this archive
+        # compresses: each page's stored bytes are copied in as it is published.
+        items = iter(spooled)
+        item: _Spooled | None = None
+        directory = ""
+        for event in worker.events(heartbeat=progress.report if progress is not None else None):
+            if isinstance(event, PackedPage) and item is not None:
+                archive.add_packed(
+                    f"{directory}{event.name}",
+                    event.media_type,
+                    event.packed,
+                    worker.chunks(event.packed),
+                    category=item.category,
+                )
+            elif isinstance(event, CategoryStart):
+                item = next(items, None)
+                if item is None or item.category != event.category:
+                    raise ProcessingError("the HTML view's pages came for another category")
+                directory = category_directory(archive, member_stem(item.category))
+            elif isinstance(event, CategoryEnd) and item is not None and event.count == item.count:
+                categories.append((item.category, directory, item.count))
+            else:
+                raise ProcessingError("the HTML view's pages do not match the records read")
         if progress is not None:
+            progress.report()  # the child's last count: every record rendered and paged
             progress.rendered = None
-            progress.advance(sum(item.count for item in spooled))
+            progress.advance(2 * sum(item.count for item in spooled))  # the same, counted here
     else:
-        spools = [cast(HtmlSpool, item.html) for item in spooled]
-    metered = _MeteredArchive(archive)
-    for item, spool in zip(spooled, spools, strict=True):
-        directory = category_directory(archive, member_stem(item.category))
-        if progress is not None:
-            metered.meter = _Metered(progress, units=item.count, size=spool.nbytes)
-        html.write_category(metered, item.category, spool, directory)
-        if metered.meter is not None:
-            metered.meter.finish()
-        categories.append((item.category, directory, item.count))
+        metered = _MeteredArchive(archive)
+        for item in spooled:
+            spool = cast(HtmlSpool, item.html)
+            directory = category_directory(archive, member_stem(item.category))
+            if progress is not None:
+                metered.meter = _Metered(progress, units=2 * item.count, size=spool.nbytes)
+            html.write_category(metered, item.category, spool, directory)
+            if metered.meter is not None:
+                metered.meter.finish()
+            categories.append((item.category, directory, item.count))
     files = [
         *listing,
         (readme_name, msg("html.file.readme")),
@@ -900,7 +959,7 @@ class ZipWriter:
         # The records are rendered in another process while this one spools
         # and writes the other members (in place where none can be started).
         worker = (
-            HtmlWorker.start(html, cap=self.size_limit)
+            HtmlWorker.start(html, cap=self.size_limit, compresslevel=self.compresslevel)
             if html is not None and self.html_worker
             else None
         )

@@ -34,16 +34,17 @@ reads the result; ``tests/interop`` runs the matrix.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import tempfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import IO, Any, Protocol
 
 import attrs
 
-__all__ = ["ZipStream", "deflate_bound", "deflate_engine"]
+__all__ = ["MEMBER_BLOCK", "Packed", "PackedWriter", "ZipStream", "deflate_bound", "deflate_engine"]
 
 _LOCAL = struct.Struct("<IHHHHHIIIHH")
 _DESCRIPTOR = struct.Struct("<IIII")
@@ -61,6 +62,10 @@ _UTF8_FLAG = 0x0800
 _MAX32 = 0xFFFFFFFF
 _MAX16 = 0xFFFF
 _COPY_CHUNK = 1024 * 1024
+#: Members are compressed in blocks of at least this many bytes (the writes
+#: gathered until they reach it), whether in the archive's writer or ahead of
+#: time by :class:`PackedWriter`: the same writes give the same bytes.
+MEMBER_BLOCK = 256 * 1024
 
 
 class _Sink(Protocol):
@@ -92,6 +97,91 @@ def deflate_bound(size: int) -> int:
     that, the blocks that end sync flushes and the stream's end.
     """
     return size + (size >> 8) + 64
+
+
+@attrs.frozen(kw_only=True)
+class Packed:
+    """A member compressed ahead of time: what its local header and the manifest need.
+
+    Attributes:
+        method: 8 (deflated) or 0 (stored).
+        crc: CRC-32 of the uncompressed bytes.
+        size: uncompressed size.
+        compressed: size of the bytes as stored in the archive.
+        sha256: hex SHA-256 of the uncompressed bytes.
+        offset: where the stored bytes start in the file they were written to.
+    """
+
+    method: int
+    crc: int
+    size: int
+    compressed: int
+    sha256: str
+    offset: int
+
+
+class PackedWriter:
+    """Compresses one member ahead of time into the end of ``file``.
+
+    It deflates exactly as :class:`ZipStream` does for a member given the
+    same writes (blocks of :data:`MEMBER_BLOCK`, the same engine and level),
+    so :meth:`ZipStream.add_packed` later copies the bytes unchanged and the
+    archive is the one the member would have made. Another process may do
+    the packing (the HTML view's child does): ``file`` is then read back by
+    offset.
+
+    Args:
+        file: where the stored bytes go, appended at ``offset``.
+        offset: the file's current end.
+        level: the zlib deflate level (1-9).
+        compress: deflate (else the bytes are stored as they are).
+    """
+
+    def __init__(self, file: IO[bytes], *, offset: int, level: int, compress: bool) -> None:
+        self._file = file
+        self._offset = offset
+        new_compressor, self._crc32 = deflate_engine(level)
+        self._compressor = new_compressor() if compress else None
+        self._buffer = bytearray()
+        self._hash = hashlib.sha256()
+        self._crc = 0
+        self.size = 0
+        self._compressed = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Add uncompressed bytes."""
+        self._buffer += data
+        if len(self._buffer) >= MEMBER_BLOCK:
+            self._pass_on()
+        return len(data)
+
+    def _pass_on(self) -> None:
+        block = bytes(self._buffer)
+        self._buffer.clear()
+        self._hash.update(block)
+        self._crc = self._crc32(block, self._crc)
+        self.size += len(block)
+        self._store(self._compressor.compress(block) if self._compressor is not None else block)
+
+    def _store(self, data: bytes) -> None:
+        if data:
+            self._file.write(data)
+            self._compressed += len(data)
+
+    def close(self) -> Packed:
+        """End the member and say where and what it is."""
+        if self._buffer:
+            self._pass_on()
+        if self._compressor is not None:
+            self._store(self._compressor.flush())
+        return Packed(
+            method=8 if self._compressor is not None else 0,
+            crc=self._crc & _MAX32,
+            size=self.size,
+            compressed=self._compressed,
+            sha256=self._hash.hexdigest(),
+            offset=self._offset,
+        )
 
 
 def _dos_time(moment: datetime) -> tuple[int, int]:
@@ -279,6 +369,19 @@ class ZipStream:
                 that its local header carries the real sizes. Writing past
                 4 GiB into a streamed member raises :class:`ValueError`.
         """
+        entry = self._entry(name, method=8 if compress else 0)
+        compressor = self._new_compressor() if compress else None
+        buffer: IO[bytes] | None = None
+        if compress and size_bound is not None and deflate_bound(size_bound) < _MAX32:
+            entry.flags |= _DESCRIPTOR_FLAG
+            self._local_header(entry)
+        else:
+            buffer = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the member
+        self._member = _Member(self, entry, compressor, buffer)
+        return self._member
+
+    def _entry(self, name: str, *, method: int) -> _Entry:
+        """Register a new member's name and entry (ValueError: bad, duplicate, or one open)."""
         if self._member is not None or self.closed:
             raise ValueError("finish the previous member (or reopen the archive) first")
         encoded = name.encode("utf-8")
@@ -291,17 +394,35 @@ class ZipStream:
             raise ValueError(f"bad or duplicate member name {name!r}")
         self._names.add(encoded)
         flags = 0 if encoded.isascii() else _UTF8_FLAG
-        entry = _Entry(name=encoded, method=8 if compress else 0, offset=self._offset, flags=flags)
+        entry = _Entry(name=encoded, method=method, offset=self._offset, flags=flags)
         self._entries.append(entry)
-        compressor = self._new_compressor() if compress else None
-        buffer: IO[bytes] | None = None
-        if compress and size_bound is not None and deflate_bound(size_bound) < _MAX32:
-            entry.flags |= _DESCRIPTOR_FLAG
-            self._local_header(entry)
-        else:
-            buffer = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the member
-        self._member = _Member(self, entry, compressor, buffer)
-        return self._member
+        return entry
+
+    def add_packed(self, name: str, packed: Packed, chunks: Iterable[bytes]) -> None:
+        """Add a member compressed ahead of time (see :class:`PackedWriter`).
+
+        ``chunks`` yield its stored bytes, ``packed.compressed`` of them in
+        all. It is written as a buffered member is: CRC-32 and sizes in the
+        local header, no data descriptor, ZIP64 fields from 4 GiB.
+
+        Raises:
+            ValueError: a bad or duplicate name, or ``chunks`` held another
+                number of bytes than ``packed`` says (the archive is then
+                unusable: abort it).
+        """
+        entry = self._entry(name, method=packed.method)
+        entry.crc, entry.size, entry.compressed = packed.crc, packed.size, packed.compressed
+        entry.zip64_local = entry.size >= _MAX32 or entry.compressed >= _MAX32
+        self._local_header(entry)
+        copied = 0
+        for chunk in chunks:
+            copied += len(chunk)
+            if copied > packed.compressed:
+                break
+            self._emit(chunk)
+        if copied != packed.compressed:
+            self.closed = True
+            raise ValueError(f"member {name!r}: its packed bytes are not the size recorded")
 
     def _local_header(self, entry: _Entry) -> None:
         """Write ``entry``'s local header: real sizes unless they follow in a descriptor."""
