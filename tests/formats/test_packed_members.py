@@ -1,4 +1,4 @@
-"""Members compressed ahead of time (PackedWriter) and copied in (add_packed).
+"""Members compressed ahead of time (pack) and copied in (add_packed).
 
 The HTML view's child packs its pages into a file and the parent copies the
 stored bytes; the archive must be the one writing the member normally makes.
@@ -18,7 +18,7 @@ from reasonkit_export.exceptions import FileTooLarge
 from reasonkit_export.formats._base import ExportInfo
 from reasonkit_export.formats._manifest import verify_archive
 from reasonkit_export.formats._zip import ZipArchive
-from reasonkit_export.formats._zipstream import MEMBER_BLOCK, Packed, PackedWriter, ZipStream
+from reasonkit_export.formats._zipstream import MEMBER_BLOCK, Packed, ZipStream, pack
 
 WHEN = datetime(2025, 6, 1, 9, 30, 16)
 
@@ -50,14 +50,8 @@ def _normal(parts: list[bytes], *, level: int, compress: bool) -> bytes:
 
 
 def _packed(parts: list[bytes], *, level: int, compress: bool) -> bytes:
-    store = io.BytesIO(b"x" * 11)  # something before: offsets are kept
-    store.seek(0, io.SEEK_END)
-    writer = PackedWriter(store, offset=11, level=level, compress=compress)
-    for part in parts:
-        writer.write(part)
-    packed = writer.close()
-    assert packed.offset == 11
-    data = store.getvalue()[11:]
+    packed, data = pack(parts, level=level, compress=compress)
+    assert packed.offset == 0
     assert len(data) == packed.compressed
     sink = io.BytesIO()
     stream = ZipStream(sink, level=level, date_time=WHEN)
@@ -87,11 +81,7 @@ def test_packed_member_gives_the_same_archive(
 
 def test_wrong_number_of_packed_bytes_is_refused() -> None:
     """Chunks that do not add up to the recorded size stop the archive."""
-    store = io.BytesIO()
-    writer = PackedWriter(store, offset=0, level=6, compress=True)
-    writer.write(b"hello " * 1000)
-    packed = writer.close()
-    data = store.getvalue()
+    packed, data = pack([b"hello " * 1000], level=6, compress=True)
     for chunks in ([data[:-1]], [data, b"!"]):
         stream = ZipStream(io.BytesIO(), level=6, date_time=WHEN)
         with pytest.raises(ValueError, match="not the size recorded"):
@@ -101,10 +91,7 @@ def test_wrong_number_of_packed_bytes_is_refused() -> None:
 
 
 def _packed_member(data: bytes, *, compress: bool = True) -> tuple[Packed, bytes]:
-    store = io.BytesIO()
-    writer = PackedWriter(store, offset=0, level=6, compress=compress)
-    writer.write(data)
-    return writer.close(), store.getvalue()
+    return pack([data], level=6, compress=compress)
 
 
 def test_archive_lists_packed_members_in_its_manifest(

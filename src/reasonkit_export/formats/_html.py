@@ -22,7 +22,7 @@ rendering in a child process, in parallel with its other members: a record
 whose ``data.json`` form renders the same travels as its JSON line (in
 batches of lines), any other as a pickle of the original, and one the child
 could not rebuild is rendered in the parent. The child also composes every
-page and compresses it as the archive would (``PackedWriter``, on two
+page and compresses it as the archive would (``_zipstream.pack``, on two
 threads), publishing each as it is done; the parent copies the stored bytes
 into the archive meanwhile (:meth:`HtmlWorker.events`). The archive is byte
 for byte the one rendered in place.
@@ -65,7 +65,7 @@ from reasonkit_export.formats import _base
 from reasonkit_export.formats._base import ExportInfo
 from reasonkit_export.formats._spool import SpoolFile, spool_limit
 from reasonkit_export.formats._text import about_lines, controller_lines, window_sentences
-from reasonkit_export.formats._zipstream import Packed, PackedWriter
+from reasonkit_export.formats._zipstream import Packed, pack
 
 __all__ = [
     "CSP",
@@ -73,6 +73,7 @@ __all__ = [
     "INDEX_NAME",
     "RECORDS_PER_PAGE",
     "CategoryEnd",
+    "CategoryLayout",
     "CategoryStart",
     "HtmlSpool",
     "HtmlView",
@@ -81,7 +82,9 @@ __all__ = [
     "PackedCategory",
     "PackedPage",
     "RecordRenderer",
+    "child_packs",
     "materialised",
+    "parent_packs",
 ]
 
 HTML_MEDIA_TYPE = "text/html; charset=utf-8"
@@ -214,8 +217,9 @@ _SMALL = tuple(str(n).encode() for n in range(1000))
 # writing UTF-8: ``{i}`` is the value's position; ``_o{i}`` its row opening for
 # text, ``_n{i}`` for numbers, ``_d{i}`` for a nested table, ``_e{i}`` for an
 # empty mapping, ``_y{i}``/``_f{i}``/``_z{i}`` its whole row for true, false
-# and None, ``_r{i}`` its bare row, ``_p{i}`` its path and ``_s{i}`` the
-# compiled shapes of a mapping under it. Text is encoded first, so the escape
+# and None, ``_l{i}`` its opening for a list of strings, ``_r{i}`` its bare
+# row, ``_p{i}`` its path and ``_s{i}`` the compiled shapes of a mapping under
+# it. Text is encoded first, so the escape
 # tests are byte searches (an int operand: memchr); ``utf8`` is the spool's
 # encoding (lone surrogates become U+FFFD), and escaping commutes with it.
 _VALUE_CODE = """\
@@ -249,6 +253,8 @@ _VALUE_CODE = """\
         append(_y{i} if v{i} else _f{i})
     elif v{i} is None:
         append(_z{i})
+    elif t is list and v{i} and all([type(x) is str for x in v{i}]):
+        extend((_l{i}, utf8(li_join([escape(string(x)) for x in v{i}])), _ul_end))
     else:
         extend((_r{i}, utf8(cell(v{i}, _p{i}, depth)), b"</tr>"))
 """
@@ -373,6 +379,9 @@ class RecordRenderer:
             "shape_keys": _SHAPE_KEYS,
             "_end": b"</td></tr>",
             "_close": b"</tbody></table></td></tr>",
+            "escape": escape,
+            "li_join": '</li><li dir="auto">'.join,
+            "_ul_end": b"</li></ul></td></tr>",
         }
         lines = [
             "def shape(mapping, out, depth):",
@@ -392,6 +401,7 @@ class RecordRenderer:
                     f"_r{i}": utf8(row),
                     f"_o{i}": utf8(f'{row}<td dir="auto">'),
                     f"_n{i}": utf8(f'{row}<td dir="auto" class="num">'),
+                    f"_l{i}": utf8(f'{row}<td><ul><li dir="auto">'),
                     f"_d{i}": utf8(f"{row}<td><table><tbody>"),
                     f"_e{i}": utf8(f'{row}<td class="empty">{self._empty}</td></tr>'),
                     f"_y{i}": utf8(f"{row}{self._yes}</tr>"),
@@ -605,16 +615,38 @@ class HtmlSpool:
         return record
 
     def add_lines(self, lines: bytes, loads: Callable[[bytes], Any]) -> int:
-        """Render records given as JSON lines, each ended by a line break; return how many."""
+        """Render records given as JSON lines, each ended by a line break; return how many.
+
+        The same as :meth:`add` for each record, with the page bookkeeping of
+        :meth:`add_fragment` inline and one write for the batch.
+        """
         assert self._renderer is not None
         render = self._renderer.render_bytes
-        add = self.add_fragment
-        number = self.count
         records = lines.split(b"\n")
         records.pop()  # after the last line break
+        pages, per_page, page_bytes = self.pages, self._per_page, self._page_bytes
+        number, offset = self.count, self._offset
+        page_count, page_size = self._page_count, self._page_size
+        fragments = []
         for line in records:
             number += 1
-            add(render(number, loads(line)))
+            fragment = render(number, loads(line))
+            size = len(fragment) + 1  # and its line break
+            if (
+                not pages
+                or page_count >= per_page
+                or (page_size + size > page_bytes and page_count)
+            ):
+                pages.append((offset, number))
+                page_count = page_size = 0
+            fragments.append(fragment)
+            offset += size
+            page_count += 1
+            page_size += size
+        fragments.append(b"")
+        self._file.write(b"\n".join(fragments))
+        self.count, self._offset = number, offset
+        self._page_count, self._page_size = page_count, page_size
         return len(records)
 
     def add_fragment(self, fragment: bytes) -> None:
@@ -712,15 +744,33 @@ class CategoryStart:
 
 
 @attrs.frozen(kw_only=True)
+class CategoryLayout:
+    """Where a category's rendered records are in the child's fragments file.
+
+    Published before the category's pages when the parent packs a share of
+    them (see :meth:`HtmlWorker.start`); :meth:`HtmlWorker.attach` turns it
+    into a spool to compose pages from.
+    """
+
+    category: str
+    count: int
+    offset: int
+    pages: list[tuple[int, int]]
+    extents: list[tuple[int, int]]
+
+
+@attrs.frozen(kw_only=True)
 class PackedPage:
     """One page (or a category's index page) packed by the child.
 
-    ``name`` is relative to the category's folder.
+    ``name`` is relative to the category's folder; ``number`` is 0 for the
+    index page and ``n`` for page ``n``.
     """
 
     name: str
     media_type: str
     packed: Packed
+    number: int
 
 
 @attrs.frozen(kw_only=True)
@@ -731,7 +781,7 @@ class CategoryEnd:
     count: int
 
 
-PackEvent = CategoryStart | PackedPage | CategoryEnd
+PackEvent = CategoryStart | CategoryLayout | PackedPage | CategoryEnd
 
 
 @attrs.frozen(kw_only=True)
@@ -886,6 +936,7 @@ class HtmlWorker:
         # What the child has packed, one JSON line per event (see events).
         self._events = (folder / _EVENTS_FILE).open("rb", buffering=0)
         self._complete = False
+        self._fragments: SpoolFile | None = None
         self._packed: BinaryIO | None = None
         self._out = (folder / "records.bin").open("wb", buffering=1024 * 1024)
         self._buffer = io.BytesIO()
@@ -894,7 +945,12 @@ class HtmlWorker:
 
     @classmethod
     def start(
-        cls, view: HtmlView, *, cap: int | None = None, compresslevel: int = 6
+        cls,
+        view: HtmlView,
+        *,
+        cap: int | None = None,
+        compresslevel: int = 6,
+        share: bool = False,
     ) -> HtmlWorker | None:
         """Start the child for ``view``; None where no interpreter can be started.
 
@@ -902,7 +958,12 @@ class HtmlWorker:
         fragments and each page are bounded by
         :func:`~reasonkit_export.formats._spool.spool_limit` of it.
         ``compresslevel`` is the archive's (0: stored): the child packs the
-        pages as the archive would compress them.
+        pages as the archive would compress them. With ``share``, the child
+        packs the even-numbered members of each category (the index page
+        and pages 2, 4, ...) and leaves the odd ones to this process
+        (:func:`parent_packs`), which composes them from the published
+        :class:`CategoryLayout` while the child packs the next: both cores
+        work at the end, when this process would otherwise only wait.
         """
         executable = sys.executable
         if not executable or "python" not in Path(executable).name.lower():
@@ -910,7 +971,9 @@ class HtmlWorker:
         directory = tempfile.TemporaryDirectory(prefix="reasonkit-html-")
         folder = Path(directory.name)
         with (folder / "job.pickle").open("wb") as handle:
-            pickle.dump((view.info, view._per_page, view._page_bytes, cap, compresslevel), handle)
+            pickle.dump(
+                (view.info, view._per_page, view._page_bytes, cap, compresslevel, share), handle
+            )
         (folder / "records.bin").touch()
         (folder / _PROGRESS_FILE).touch()
         (folder / _EVENTS_FILE).touch()
@@ -1001,7 +1064,9 @@ class HtmlWorker:
     def events(self, *, heartbeat: Callable[[], None] | None = None) -> Iterator[PackEvent]:
         """End the input and follow the child's packed pages as it publishes them.
 
-        Yields, in order, per category a :class:`CategoryStart`, its members
+        Yields, in order, per category a :class:`CategoryStart`, with a
+        share of the pages to pack here (see :meth:`start`) a
+        :class:`CategoryLayout`, the members the child packed
         (:class:`PackedPage`: read their bytes with :meth:`chunks` at once,
         while the child packs the next) and a :class:`CategoryEnd`. Copying
         a page into the archive so overlaps with packing the next.
@@ -1041,7 +1106,26 @@ class HtmlWorker:
                 if kind == "M":
                     if self._packed is None:
                         self._packed = (self._folder / _MEMBERS_FILE).open("rb", buffering=0)
-                    yield PackedPage(name=event[1], media_type=event[2], packed=Packed(**event[3]))
+                    yield PackedPage(
+                        name=event[1],
+                        media_type=event[2],
+                        packed=Packed(**event[3]),
+                        number=event[4],
+                    )
+                elif kind == "L":
+                    if self._fragments is None:
+                        self._fragments = SpoolFile(
+                            file=(self._folder / "fragments.bin").open("rb", buffering=0),
+                            limit=None,
+                        )
+                    state = event[2]
+                    yield CategoryLayout(
+                        category=event[1],
+                        count=state["count"],
+                        offset=state["offset"],
+                        pages=[(offset, first) for offset, first in state["pages"]],
+                        extents=[(offset, length) for offset, length in state["extents"]],
+                    )
                 elif kind == "C":
                     yield CategoryStart(category=event[1])
                 elif kind == "D":
@@ -1066,6 +1150,16 @@ class HtmlWorker:
                 )
                 members = []
         return categories
+
+    def attach(self, layout: CategoryLayout) -> HtmlSpool:
+        """A spool over a category's rendered records in the child's fragments file."""
+        assert self._fragments is not None
+        return HtmlSpool.attach(
+            cast(BinaryIO, self._fragments.segment(layout.extents)),
+            count=layout.count,
+            offset=layout.offset,
+            pages=layout.pages,
+        )
 
     def chunks(self, packed: Packed) -> Iterator[bytes]:
         """The stored bytes of one packed member (from :meth:`events`), in blocks."""
@@ -1092,9 +1186,21 @@ class HtmlWorker:
             self._process.wait()
         if self._packed is not None:
             self._packed.close()
+        if self._fragments is not None:
+            self._fragments.close()
         self._progress.close()
         self._events.close()
         self._dir.cleanup()
+
+
+def child_packs(number: int) -> bool:
+    """Whether the child packs member ``number`` of a category when the pages are shared."""
+    return number % 2 == 0
+
+
+def parent_packs(number: int) -> bool:
+    """Whether the parent packs member ``number`` of a category when the pages are shared."""
+    return number % 2 == 1
 
 
 def _render_folder(folder: str) -> None:
@@ -1103,7 +1209,7 @@ def _render_folder(folder: str) -> None:
     parent = os.getppid()
     with (root / "job.pickle").open("rb") as handle:
         # Written by the parent into its own private temporary directory.
-        info, per_page, page_bytes, cap, level = pickle.load(handle)  # noqa: S301
+        info, per_page, page_bytes, cap, level, share = pickle.load(handle)  # noqa: S301
     view = HtmlView(info, records_per_page=per_page, page_bytes=page_bytes)
     loads: Callable[[bytes], Any]
     try:
@@ -1143,6 +1249,7 @@ def _render_folder(folder: str) -> None:
                 rendered=rendered,
                 cap=cap,
                 level=level,
+                share=share,
                 publish=publish,
             )
         except FileTooLarge as exc:
@@ -1163,12 +1270,15 @@ def _pack(
     rendered: int,
     cap: int | None,
     level: int,
+    share: bool,
     publish: Callable[..., None],
 ) -> None:
     """Pack every category's index and pages, compressed as the archive would, into one file.
 
     Each is published (see :meth:`HtmlWorker.events`) as soon as its bytes are
-    in the file; the last event, ``E``, says everything is.
+    in the file; the last event, ``E``, says everything is. With ``share``,
+    only the even-numbered members are packed here, after the category's
+    layout is published for the parent, which packs the others.
     """
     paged = 0
     with (
@@ -1184,7 +1294,12 @@ def _pack(
                 os.pwrite(progress.fileno(), _COUNT.pack(rendered, done + last), 0)
 
             publish("C", category)
-            view.write_category(packer, category, spool, "", on_page=on_page)
+            only = None
+            if share:
+                segment = cast(Any, spool._file)
+                publish("L", category, {**spool.state(), "extents": segment.extents})
+                only = child_packs
+            view.write_category(packer, category, spool, "", on_page=on_page, only=only)
             packer.drain()
             paged += spool.count
             publish("D", category, spool.count)
@@ -1192,7 +1307,7 @@ def _pack(
 
 
 class _Packer:
-    """The child's stand-in for the archive: members are packed into a file (see PackedWriter).
+    """The child's stand-in for the archive: members are packed into a file (see ``pack``).
 
     A page is gathered in memory (it is bounded by the page size), then
     compressed and hashed on a pool of threads (deflate and SHA-256 release
@@ -1211,33 +1326,28 @@ class _Packer:
         self._level = max(level, 1)
         self._compress = level > 0
         self._pool = ThreadPoolExecutor(max_workers=_PACK_THREADS)
-        self._pending: deque[tuple[str, str, Future[tuple[Packed, bytes]]]] = deque()
+        self._pending: deque[tuple[str, str, int, Future[tuple[Packed, bytes]]]] = deque()
 
     @contextmanager
-    def member(self, name: str, media_type: str, **_: Any) -> Iterator[Any]:
-        """Pack one member; it is recorded when the block ends."""
+    def member(self, name: str, media_type: str, *, index: int = 0, **_: Any) -> Iterator[Any]:
+        """Pack member number ``index`` of its category; it is published when done."""
         writes = _Bounded(self._limit, self._cap)
         yield writes
         future = self._pool.submit(self._pack, writes.parts)
-        self._pending.append((name, media_type, future))
+        self._pending.append((name, media_type, index, future))
         while len(self._pending) > _PACK_THREADS:
             self._store()
 
     def _pack(self, parts: list[bytes]) -> tuple[Packed, bytes]:
-        buffer = io.BytesIO()
-        writer = PackedWriter(buffer, offset=0, level=self._level, compress=self._compress)
-        for part in parts:
-            writer.write(part)
-        return writer.close(), buffer.getvalue()
+        return pack(parts, level=self._level, compress=self._compress)
 
     def _store(self) -> None:
-        name, media_type, future = self._pending.popleft()
+        name, media_type, index, future = self._pending.popleft()
         packed, data = future.result()
         self._out.write(data)
         self._out.flush()  # in the file before the parent hears of it
-        self._publish(
-            "M", name, media_type, attrs.asdict(attrs.evolve(packed, offset=self._offset))
-        )
+        stored = attrs.asdict(attrs.evolve(packed, offset=self._offset))
+        self._publish("M", name, media_type, stored, index)
         self._offset += len(data)
 
     def drain(self) -> None:
@@ -1421,32 +1531,45 @@ class HtmlView:
         *,
         media_type: str = HTML_MEDIA_TYPE,
         on_page: Callable[[int], None] | None = None,
+        only: Callable[[int], bool] | None = None,
     ) -> list[str]:
         """Write a category's page index and pages; return the member names.
 
-        ``on_page`` is called after each page with the number of its last record.
+        ``on_page`` is called after each page with the number of its last
+        record. With ``only``, just the members whose number (0 the index,
+        ``n`` page ``n``) it accepts are written, each opened with that
+        number as ``index`` (see :class:`HtmlWorker`: two processes share
+        the pages).
         """
         title = self.presenter.category_title(category)
         export_title = self.msg("report.title")
         pages = max(len(spool.pages), 1)
         names = []
+
+        def member(name: str, number: int) -> Any:
+            if only is None:
+                return archive.member(name, media_type, category=category)
+            return archive.member(name, media_type, category=category, index=number)
+
         index_name = f"{directory}index.html"
-        with archive.member(index_name, media_type, category=category) as member:
-            self._page(
-                f"{title} – {export_title}",
-                self._category_index(title, category, spool, pages),
-                member,
-            )
+        if only is None or only(0):
+            with member(index_name, 0) as sink:
+                self._page(
+                    f"{title} – {export_title}",
+                    self._category_index(title, category, spool, pages),
+                    sink,
+                )
         names.append(index_name)
         for page in range(pages):
             name = f"{directory}page-{page + 1}.html"
-            with archive.member(name, media_type, category=category) as member:
-                heading = self.msg("report.page", page=page + 1, pages=pages)
-                self._page(
-                    f"{title} – {heading} – {export_title}",
-                    self._category_page(title, category, spool, page, pages),
-                    member,
-                )
+            if only is None or only(page + 1):
+                with member(name, page + 1) as sink:
+                    heading = self.msg("report.page", page=page + 1, pages=pages)
+                    self._page(
+                        f"{title} – {heading} – {export_title}",
+                        self._category_page(title, category, spool, page, pages),
+                        sink,
+                    )
             names.append(name)
             if on_page is not None:
                 on_page(spool.page_span(page)[1] if spool.count else 0)

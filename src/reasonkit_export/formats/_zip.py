@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 import attrs
 
@@ -59,6 +59,7 @@ from reasonkit_export.formats._html import (
     INDEX_NAME,
     RECORDS_PER_PAGE,
     CategoryEnd,
+    CategoryLayout,
     CategoryStart,
     HtmlSpool,
     HtmlView,
@@ -66,6 +67,7 @@ from reasonkit_export.formats._html import (
     PackedPage,
     _RemoteSpool,
     category_directory,
+    parent_packs,
 )
 from reasonkit_export.formats._json import JsonWriter
 from reasonkit_export.formats._manifest import (
@@ -76,7 +78,7 @@ from reasonkit_export.formats._manifest import (
 )
 from reasonkit_export.formats._spool import RecordSpool, SpoolFile, spool_limit
 from reasonkit_export.formats._text import archive_readme, format_number
-from reasonkit_export.formats._zipstream import MEMBER_BLOCK, Packed, ZipStream
+from reasonkit_export.formats._zipstream import MEMBER_BLOCK, Packed, ZipStream, pack
 
 if TYPE_CHECKING:
     from reasonkit_export.formats._pdf import BackgroundReport
@@ -382,6 +384,7 @@ class ZipArchive:
             self._sink, level=max(compresslevel, 1), date_time=_naive_utc(date_time)
         )
         self._compress = compresslevel > 0
+        self._level = max(compresslevel, 1)
         self._open: Any = None
         self._taken: set[str] = {MANIFEST_NAME.casefold()}
         self._written: set[str] = set()
@@ -446,6 +449,10 @@ class ZipArchive:
             )
         )
 
+    def pack(self, parts: Sequence[bytes]) -> tuple[Packed, bytes]:
+        """A member's writes packed as this archive compresses them (see ``add_packed``)."""
+        return pack(parts, level=self._level, compress=self._compress)
+
     def add_packed(
         self,
         name: str,
@@ -455,7 +462,7 @@ class ZipArchive:
         *,
         category: str | None = None,
     ) -> None:
-        """Add a member compressed ahead of time (see :class:`~._zipstream.PackedWriter`).
+        """Add a member compressed ahead of time (see :func:`~._zipstream.pack`).
 
         Raises:
             FileTooLarge: it is larger than a member may be (see the class).
@@ -742,6 +749,86 @@ def write_csv_archive(
     return WriteResult(record_counts=counts)
 
 
+_Event = TypeVar("_Event", CategoryStart, CategoryLayout, CategoryEnd)
+
+
+class _PageMerger:
+    """The archive as the HTML view writes its share of the pages into it.
+
+    Members the view writes here (the odd-numbered ones) are packed in this
+    process; before each, the child's members that precede it are copied in
+    from the child's events, so the archive holds every category's index and
+    pages in order.
+    """
+
+    def __init__(self, archive: ZipArchive, worker: HtmlWorker, events: Iterator[Any]) -> None:
+        self._archive = archive
+        self._worker = worker
+        self._events = events
+        self._next: Any = None
+        self.directory = ""
+        self.category = ""
+
+    def _peek(self) -> Any:
+        if self._next is None:
+            event = next(self._events, None)
+            if event is None:
+                raise ProcessingError("the HTML view's pages ended early")
+            self._next = event
+        return self._next
+
+    def _copy_before(self, number: int | None) -> None:
+        """Copy the child's pages of this category numbered below ``number`` (None: all)."""
+        while isinstance(self._peek(), PackedPage) and (
+            number is None or self._next.number < number
+        ):
+            page, self._next = self._next, None
+            self._archive.add_packed(
+                f"{self.directory}{page.name}",
+                page.media_type,
+                page.packed,
+                self._worker.chunks(page.packed),
+                category=self.category,
+            )
+
+    def expect(self, kind: type[_Event], category: str) -> _Event:
+        """The next event, which must be a ``kind`` for ``category`` (after the child's pages)."""
+        self._copy_before(None)
+        event = self._peek()
+        if not isinstance(event, kind) or event.category != category:
+            raise ProcessingError("the HTML view's pages came for another category")
+        self._next = None
+        return event
+
+    def finish(self) -> None:
+        """Read the child's last event: it has published everything."""
+        if next(self._events, None) is not None:
+            raise ProcessingError("the HTML view had more pages than categories")
+
+    @contextmanager
+    def member(
+        self, name: str, media_type: str, *, category: str | None = None, index: int = 0
+    ) -> Iterator[Any]:
+        """Member number ``index`` of the category: packed here, then added in order."""
+        self._copy_before(index)
+        parts = _Parts()
+        yield parts
+        packed, data = self._archive.pack(parts.parts)
+        self._archive.add_packed(name, media_type, packed, [data], category=category)
+
+
+class _Parts:
+    """A member's writes, gathered (a page is bounded: it fits in memory)."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Take all of ``data``."""
+        self.parts.append(bytes(data))
+        return len(data)
+
+
 def _write_html(
     archive: ZipArchive,
     html: HtmlView,
@@ -757,29 +844,28 @@ def _write_html(
     msg = html.msg
     categories = []
     if worker is not None:
-        # The child renders the records and packs every page as this archive
-        # compresses: each page's stored bytes are copied in as it is published.
-        items = iter(spooled)
-        item: _Spooled | None = None
-        directory = ""
-        for event in worker.events(heartbeat=progress.report if progress is not None else None):
-            if isinstance(event, PackedPage) and item is not None:
-                archive.add_packed(
-                    f"{directory}{event.name}",
-                    event.media_type,
-                    event.packed,
-                    worker.chunks(event.packed),
-                    category=item.category,
-                )
-            elif isinstance(event, CategoryStart):
-                item = next(items, None)
-                if item is None or item.category != event.category:
-                    raise ProcessingError("the HTML view's pages came for another category")
-                directory = category_directory(archive, member_stem(item.category))
-            elif isinstance(event, CategoryEnd) and item is not None and event.count == item.count:
-                categories.append((item.category, directory, item.count))
-            else:
+        # The child renders the records and packs the even-numbered pages as
+        # this archive compresses them; this process packs the odd ones from
+        # the child's fragments meanwhile, and copies the child's in between.
+        merger = _PageMerger(
+            archive,
+            worker,
+            worker.events(heartbeat=progress.report if progress is not None else None),
+        )
+        for item in spooled:
+            merger.expect(CategoryStart, item.category)
+            directory = category_directory(archive, member_stem(item.category))
+            layout = merger.expect(CategoryLayout, item.category)
+            merger.directory = directory
+            merger.category = item.category
+            html.write_category(
+                merger, item.category, worker.attach(layout), directory, only=parent_packs
+            )
+            end = merger.expect(CategoryEnd, item.category)
+            if end.count != item.count:
                 raise ProcessingError("the HTML view's pages do not match the records read")
+            categories.append((item.category, directory, item.count))
+        merger.finish()
         if progress is not None:
             progress.report()  # the child's last count: every record rendered and paged
             progress.rendered = None
@@ -959,7 +1045,9 @@ class ZipWriter:
         # The records are rendered in another process while this one spools
         # and writes the other members (in place where none can be started).
         worker = (
-            HtmlWorker.start(html, cap=self.size_limit, compresslevel=self.compresslevel)
+            HtmlWorker.start(
+                html, cap=self.size_limit, compresslevel=self.compresslevel, share=True
+            )
             if html is not None and self.html_worker
             else None
         )

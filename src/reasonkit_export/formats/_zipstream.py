@@ -38,13 +38,20 @@ import hashlib
 import struct
 import tempfile
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import IO, Any, Protocol
 
 import attrs
 
-__all__ = ["MEMBER_BLOCK", "Packed", "PackedWriter", "ZipStream", "deflate_bound", "deflate_engine"]
+__all__ = [
+    "MEMBER_BLOCK",
+    "Packed",
+    "ZipStream",
+    "deflate_bound",
+    "deflate_engine",
+    "pack",
+]
 
 _LOCAL = struct.Struct("<IHHHHHIIIHH")
 _DESCRIPTOR = struct.Struct("<IIII")
@@ -64,7 +71,7 @@ _MAX16 = 0xFFFF
 _COPY_CHUNK = 1024 * 1024
 #: Members are compressed in blocks of at least this many bytes (the writes
 #: gathered until they reach it), whether in the archive's writer or ahead of
-#: time by :class:`PackedWriter`: the same writes give the same bytes.
+#: time by :func:`pack`: the same writes give the same bytes.
 MEMBER_BLOCK = 256 * 1024
 
 
@@ -101,7 +108,7 @@ def deflate_bound(size: int) -> int:
 
 @attrs.frozen(kw_only=True)
 class Packed:
-    """A member compressed ahead of time: what its local header and the manifest need.
+    """A member compressed ahead of time (see :func:`pack`): what its header and manifest need.
 
     Attributes:
         method: 8 (deflated) or 0 (stored).
@@ -120,68 +127,51 @@ class Packed:
     offset: int
 
 
-class PackedWriter:
-    """Compresses one member ahead of time into the end of ``file``.
+def pack(parts: Sequence[bytes], *, level: int, compress: bool) -> tuple[Packed, bytes]:
+    """Compress one member ahead of time from its writes (``parts``), all at hand.
 
     It deflates exactly as :class:`ZipStream` does for a member given the
-    same writes (blocks of :data:`MEMBER_BLOCK`, the same engine and level),
-    so :meth:`ZipStream.add_packed` later copies the bytes unchanged and the
-    archive is the one the member would have made. Another process may do
-    the packing (the HTML view's child does): ``file`` is then read back by
-    offset.
-
-    Args:
-        file: where the stored bytes go, appended at ``offset``.
-        offset: the file's current end.
-        level: the zlib deflate level (1-9).
-        compress: deflate (else the bytes are stored as they are).
+    same writes through the archive's member writer (blocks of writes
+    gathered until they reach :data:`MEMBER_BLOCK`, the same engine and
+    level), so :meth:`ZipStream.add_packed` later copies the bytes unchanged
+    and the archive is the one the member would have made. Another process
+    may do the packing (the HTML view's child does). Returns the member
+    (``offset`` 0: the caller sets where it stores the bytes) and its stored
+    bytes. Deflate and SHA-256 release the GIL: threads can pack several
+    members at once.
     """
-
-    def __init__(self, file: IO[bytes], *, offset: int, level: int, compress: bool) -> None:
-        self._file = file
-        self._offset = offset
-        new_compressor, self._crc32 = deflate_engine(level)
-        self._compressor = new_compressor() if compress else None
-        self._buffer = bytearray()
-        self._hash = hashlib.sha256()
-        self._crc = 0
-        self.size = 0
-        self._compressed = 0
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        """Add uncompressed bytes."""
-        self._buffer += data
-        if len(self._buffer) >= MEMBER_BLOCK:
-            self._pass_on()
-        return len(data)
-
-    def _pass_on(self) -> None:
-        block = bytes(self._buffer)
-        self._buffer.clear()
-        self._hash.update(block)
-        self._crc = self._crc32(block, self._crc)
-        self.size += len(block)
-        self._store(self._compressor.compress(block) if self._compressor is not None else block)
-
-    def _store(self, data: bytes) -> None:
-        if data:
-            self._file.write(data)
-            self._compressed += len(data)
-
-    def close(self) -> Packed:
-        """End the member and say where and what it is."""
-        if self._buffer:
-            self._pass_on()
-        if self._compressor is not None:
-            self._store(self._compressor.flush())
-        return Packed(
-            method=8 if self._compressor is not None else 0,
-            crc=self._crc & _MAX32,
-            size=self.size,
-            compressed=self._compressed,
-            sha256=self._hash.hexdigest(),
-            offset=self._offset,
-        )
+    new_compressor, crc32 = deflate_engine(level)
+    compressor = new_compressor() if compress else None
+    digest = hashlib.sha256()
+    crc = size = 0
+    out: list[bytes] = []
+    group: list[bytes] = []
+    gathered = 0
+    for index, part in enumerate(parts):
+        group.append(part)
+        gathered += len(part)
+        if gathered < MEMBER_BLOCK and index + 1 < len(parts):
+            continue
+        block = group[0] if len(group) == 1 else b"".join(group)
+        group, gathered = [], 0
+        if not block:
+            continue
+        digest.update(block)
+        crc = crc32(block, crc)
+        size += len(block)
+        out.append(compressor.compress(block) if compressor is not None else block)
+    if compressor is not None:
+        out.append(compressor.flush())
+    data = b"".join(out)
+    packed = Packed(
+        method=8 if compress else 0,
+        crc=crc & _MAX32,
+        size=size,
+        compressed=len(data),
+        sha256=digest.hexdigest(),
+        offset=0,
+    )
+    return packed, data
 
 
 def _dos_time(moment: datetime) -> tuple[int, int]:
@@ -399,7 +389,7 @@ class ZipStream:
         return entry
 
     def add_packed(self, name: str, packed: Packed, chunks: Iterable[bytes]) -> None:
-        """Add a member compressed ahead of time (see :class:`PackedWriter`).
+        """Add a member compressed ahead of time (see :func:`pack`).
 
         ``chunks`` yield its stored bytes, ``packed.compressed`` of them in
         all. It is written as a buffered member is: CRC-32 and sizes in the
