@@ -18,7 +18,14 @@ import pytest
 
 from reasonkit_export.exceptions import ProcessingError
 from reasonkit_export.formats._base import ExportInfo, Section
-from reasonkit_export.formats._html import CategoryStart, HtmlView, HtmlWorker, _faithful
+from reasonkit_export.formats._html import (
+    CategoryLayout,
+    CategoryStart,
+    HtmlView,
+    HtmlWorker,
+    PackedPage,
+    _faithful,
+)
 from reasonkit_export.formats._zip import ZipWriter
 
 
@@ -211,3 +218,34 @@ def test_child_that_dies_while_packing_is_an_error(
         worker.close()
     assert seen[0] == CategoryStart(category="history")
     assert len(seen) == 2
+
+
+def test_shared_pages_can_be_read_after_the_child_is_gone(
+    make_info: Callable[..., ExportInfo],
+) -> None:
+    """The parent reads its share of the pages even when the child has exited and cleaned up."""
+    view = HtmlView(make_info("history"), records_per_page=10)
+    worker = HtmlWorker.start(view, share=True)
+    assert worker is not None
+    try:
+        spool = worker.spool("history")
+        for n in range(95):
+            spool.add_json(f'{{"n":{n}}}'.encode())
+        worker.send(b"E", b"")
+        worker._out.close()
+        assert worker._process.wait() == 0
+        assert not (worker._folder / "fragments.bin").exists()  # removed by the child
+        events = list(worker.events())
+        layout = events[1]
+        assert isinstance(layout, CategoryLayout)
+        attached = worker.attach(layout)
+        assert attached.count == 95
+        assert len(attached.pages) == 10
+        # The child packed the index and the even pages; the odd ones are left here.
+        numbers = [event.number for event in events if isinstance(event, PackedPage)]
+        assert numbers == [0, 2, 4, 6, 8, 10]
+        page = attached.page_bytes(2).decode()
+        assert page.count("<article") == 10
+        assert 'id="r21"' in page
+    finally:
+        worker.close()

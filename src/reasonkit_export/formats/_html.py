@@ -728,6 +728,7 @@ _COUNT = struct.Struct("<QQ")
 # The child's packed pages, one after another, and its events (see HtmlWorker.events).
 _MEMBERS_FILE = "members.bin"
 _EVENTS_FILE = "events.jsonl"
+_FRAGMENTS_FILE = "fragments.bin"
 # How long a child that has published everything may take to clean up and exit.
 _EXIT_GRACE = 10.0
 _COPY_BLOCK = 1024 * 1024
@@ -936,7 +937,11 @@ class HtmlWorker:
         # What the child has packed, one JSON line per event (see events).
         self._events = (folder / _EVENTS_FILE).open("rb", buffering=0)
         self._complete = False
-        self._fragments: SpoolFile | None = None
+        # Opened before the child starts (it writes the same file): the child
+        # may remove the name once it is done, the pages are still read here.
+        self._fragments = SpoolFile(
+            file=(folder / _FRAGMENTS_FILE).open("rb", buffering=0), limit=None
+        )
         self._packed: BinaryIO | None = None
         self._out = (folder / "records.bin").open("wb", buffering=1024 * 1024)
         self._buffer = io.BytesIO()
@@ -977,6 +982,7 @@ class HtmlWorker:
         (folder / "records.bin").touch()
         (folder / _PROGRESS_FILE).touch()
         (folder / _EVENTS_FILE).touch()
+        (folder / _FRAGMENTS_FILE).touch()
         try:
             process = subprocess.Popen(  # noqa: S603 - fixed arguments, no shell
                 [executable, "-m", "reasonkit_export.formats._html", str(folder)],
@@ -1113,11 +1119,6 @@ class HtmlWorker:
                         number=event[4],
                     )
                 elif kind == "L":
-                    if self._fragments is None:
-                        self._fragments = SpoolFile(
-                            file=(self._folder / "fragments.bin").open("rb", buffering=0),
-                            limit=None,
-                        )
                     state = event[2]
                     yield CategoryLayout(
                         category=event[1],
@@ -1153,7 +1154,6 @@ class HtmlWorker:
 
     def attach(self, layout: CategoryLayout) -> HtmlSpool:
         """A spool over a category's rendered records in the child's fragments file."""
-        assert self._fragments is not None
         return HtmlSpool.attach(
             cast(BinaryIO, self._fragments.segment(layout.extents)),
             count=layout.count,
@@ -1186,8 +1186,7 @@ class HtmlWorker:
             self._process.wait()
         if self._packed is not None:
             self._packed.close()
-        if self._fragments is not None:
-            self._fragments.close()
+        self._fragments.close()
         self._progress.close()
         self._events.close()
         self._dir.cleanup()
@@ -1221,7 +1220,7 @@ def _render_folder(folder: str) -> None:
     categories: list[str] = []
     # Every category's fragments go into one file (see formats._spool), so the
     # child, like the parent, holds a fixed number of open files.
-    fragments = SpoolFile(cap=cap, file=(root / "fragments.bin").open("w+b", buffering=0))
+    fragments = SpoolFile(cap=cap, file=(root / _FRAGMENTS_FILE).open("w+b", buffering=0))
     with (root / _EVENTS_FILE).open("ab", buffering=0) as events:
 
         def publish(*event: Any) -> None:
@@ -1258,7 +1257,7 @@ def _render_folder(folder: str) -> None:
             for spool in spools:
                 spool.close()
             fragments.close()
-            (root / "fragments.bin").unlink(missing_ok=True)
+            (root / _FRAGMENTS_FILE).unlink(missing_ok=True)
 
 
 def _pack(
