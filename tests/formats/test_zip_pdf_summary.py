@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Callable
@@ -212,3 +214,29 @@ def test_background_report_failure_is_a_processing_error(make_info: MakeInfo, sp
             background.copy_to(io.BytesIO())
     finally:
         background.close()
+
+
+def _child_imports(unused: tuple[str, ...] | None = None) -> list[str]:
+    code = (
+        "import sys\n"
+        "from reasonkit_export.formats import _pdf\n"
+        + (f"_pdf._UNUSED_BY_TEXT = {unused!r}\n" if unused is not None else "")
+        + "_pdf._import_fpdf_for_text()\n"
+        "import fpdf\n"
+        "names = ('PIL', 'numpy', 'fpdf', 'fontTools')\n"
+        "print(','.join(sorted(m for m in names if sys.modules.get(m))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip().split(",")
+
+
+def test_summary_child_imports_fpdf_without_images() -> None:
+    """The summary's child loads fpdf2 without Pillow and NumPy (a text-only report)."""
+    assert _child_imports() == ["fontTools", "fpdf"]
+
+
+def test_summary_child_falls_back_when_fpdf_needs_a_blocked_module() -> None:
+    """Should fpdf2 need one of the skipped modules to import, it is imported normally."""
+    assert {"PIL", "fontTools", "fpdf"} <= set(_child_imports(("fontTools", "PIL")))

@@ -1246,7 +1246,42 @@ def _render_summary_folder(folder: str, parent: int) -> None:
     )
 
 
+# Imports fpdf2 tries and a text-only report never uses (images, signatures):
+# about half of the cost of importing fpdf2, paid by every summary's child.
+_UNUSED_BY_TEXT = ("PIL", "numpy", "endesive", "cryptography.x509")
+
+
+def _import_fpdf_for_text() -> None:
+    """Import fpdf2 without the optional modules a text-only report never uses.
+
+    Only in the summary's child process, which draws text alone. Should a
+    release of fpdf2 need one of them to import at all, it is imported
+    normally instead.
+    """
+    import sys
+    import warnings
+
+    blocked = [name for name in _UNUSED_BY_TEXT if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import fpdf
+    except ImportError:
+        for name in list(sys.modules):
+            if name == "fpdf" or name.startswith("fpdf."):
+                del sys.modules[name]
+        for name in blocked:
+            del sys.modules[name]
+        import fpdf  # noqa: F401
+    else:
+        for name in blocked:
+            del sys.modules[name]
+
+
 if __name__ == "__main__":
     import sys
 
+    _import_fpdf_for_text()
     _render_summary_folder(sys.argv[1], int(sys.argv[2]))
