@@ -182,3 +182,41 @@ def test_planned_rows_neutralise_formulas() -> None:
     expected = ["a,b", 'say "hi"', "l\nm", "l\rm", "'=1+1", "'+1", "'-5", "'@x", "'\tx", "plain"]
     assert [row[1] for row in rows] == expected
     assert [row[2] for row in rows] == [repr(float(n)) for n in range(1, len(PLANNED_TEXTS) + 1)]
+
+
+def _deep(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": 1}
+    for level in range(levels):
+        value = {f"l{level}": value}
+    return value
+
+
+def test_a_nested_mapping_the_plan_cannot_take_leaves_the_whole_record_to_the_walk() -> None:
+    """A dotted or non-text key, or nesting past the plan's depth, inside a record:
+    the keys after it are still written (the plan must not stop half way)."""
+    for nested in ({"a.b": 1, "c": 2}, {1: "x", "c": 2}, _deep(12)):
+        records = [{"id": n, "nested": nested, "after": f"v{n}", "last": n * 2} for n in range(3)]
+        for neutralize in (True, False):
+            planned = _table(records, neutralize=neutralize, planning=True)
+            assert planned == _table(records, neutralize=neutralize, planning=False)
+            header = planned.decode("utf-8-sig").splitlines()[0]
+            assert "after" in header
+            assert "last" in header
+
+
+def test_compile_row_plan_declines_what_it_does_not_cover() -> None:
+    """None for a nested dotted or non-text key; plans up to the depth and column limits."""
+    for nested in ({"a.b": 1, "c": 2}, {1: "x", "c": 2}):
+        assert (
+            compile_row_plan({"id": 1, "nested": nested, "after": 2}, neutralize_formulas=True)
+            is None
+        )
+    # Eight mappings below the record are planned, nine are not.
+    assert compile_row_plan({"id": 1, "n": _deep(7)}, neutralize_formulas=True) is not None
+    assert compile_row_plan({"id": 1, "n": _deep(8)}, neutralize_formulas=True) is None
+    # At most 256 columns.
+    wide = {f"c{n}": n for n in range(256)}
+    planned = compile_row_plan(wide, neutralize_formulas=False)
+    assert planned is not None
+    assert len(planned[1]) == 256
+    assert compile_row_plan({**wide, "one_more": 1}, neutralize_formulas=False) is None
