@@ -6,6 +6,8 @@ Layout under ``directory``::
     users/<user key>/<job id>        empty markers: a user's jobs, for history
     sweep/<job id>                   empty markers: jobs with a ``sweep_at``, for
                                      ``list_to_sweep`` (an index, not the truth)
+    status/<status>/<job id>         empty markers: jobs by status, for
+                                     ``list_by_status`` (an index, not the truth)
     schedules/<schedule id>.json     one document per schedule
     .lock                            flock(2) lock serialising writers
 
@@ -33,6 +35,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -197,10 +200,13 @@ class FileJobRepository:
         self._jobs = self._store.root / "jobs"
         self._users = self._store.root / "users"
         self._sweep = self._store.root / "sweep"
+        self._status = self._store.root / "status"
         self._store.make_dir(self._jobs)
         self._store.make_dir(self._users)
         if not self._sweep.is_dir():
             self._index_sweeps()
+        if not self._status.is_dir():
+            self._index_statuses()
 
     def _index_sweeps(self) -> None:
         """Build ``sweep/`` for documents written before it existed (once, under the lock)."""
@@ -217,15 +223,39 @@ class FileJobRepository:
                     self._store.touch(building / str(job.id))
             building.rename(self._sweep)
 
-    def _write(self, job: ExportJob) -> None:
-        """Store ``job`` (under the lock), keeping the ``sweep/`` index a superset."""
+    def _index_statuses(self) -> None:
+        """Build ``status/<status>/`` for documents written before it existed (once)."""
+        building = self._store.root / ".status-building"
+        with self._store.locked():
+            if self._status.is_dir():
+                return  # another process built it meanwhile
+            if building.is_dir():
+                shutil.rmtree(building)  # a build that died half-way
+            for status in ExportStatus:
+                self._store.make_dir(building / status.value)
+            for job in self._store.read_all(self._jobs, job_from_dict):
+                self._store.touch(building / job.status.value / str(job.id))
+            building.rename(self._status)
+
+    def _write(self, job: ExportJob, previous: ExportStatus | None = None) -> None:
+        """Store ``job`` (under the lock), keeping the ``sweep/`` and ``status/`` indexes supersets.
+
+        Each marker is made before the document is written and an old one
+        removed only after, so a crash in between leaves an extra marker
+        (readers check the document) but never a job missing from an index.
+        ``previous`` is the stored document's status, if there is one.
+        """
         marker = self._sweep / str(job.id)
         if job.sweep_at is not None:
-            self._store.touch(marker)  # before the document: the index never misses a job
+            self._store.touch(marker)
+        self._store.touch(self._status / job.status.value / str(job.id))
         self._store.write(self._path(job.id), job_to_dict(job))
         if job.sweep_at is None:
             with contextlib.suppress(FileNotFoundError):
                 marker.unlink()
+        if previous is not None and previous != job.status:
+            with contextlib.suppress(FileNotFoundError):
+                (self._status / previous.value / str(job.id)).unlink()
 
     def __repr__(self) -> str:
         return f"FileJobRepository({str(self._store.root)!r})"
@@ -299,10 +329,19 @@ class FileJobRepository:
     def list_by_status(
         self, statuses: Collection[ExportStatus], *, before: datetime | None = None
     ) -> Iterator[ExportJob]:
-        """Yield jobs for sweeps (reads every document)."""
-        for job in self._store.read_all(self._jobs, job_from_dict):
-            if sweep_matches(job, statuses, before):
-                yield job
+        """Yield jobs for sweeps (reads only the documents ``status/`` lists for ``statuses``)."""
+        names: set[str] = set()
+        for status in statuses:
+            try:
+                names.update(os.listdir(self._status / ExportStatus(status).value))
+            except FileNotFoundError:
+                continue
+        for name in sorted(names):
+            data = self._store.read(self._jobs / f"{name}.json")
+            if data is not None:
+                job = job_from_dict(data)
+                if sweep_matches(job, statuses, before):  # a marker may be stale
+                    yield job
 
     def list_to_sweep(self, now: datetime) -> Iterator[ExportJob]:
         """Yield the jobs whose ``sweep_at`` is at or before ``now`` (reads only ``sweep/``)."""
@@ -320,16 +359,18 @@ class FileJobRepository:
     def claim(self, job_id: UUID, *, now: datetime, lease: timedelta) -> ExportJob | None:
         """Atomically claim the job for one worker."""
         with self._store.locked():
-            new = claimed(self._load(job_id), now=now, lease=lease)
+            old = self._load(job_id)
+            new = claimed(old, now=now, lease=lease)
             if new is not None:
-                self._write(new)
+                self._write(new, old.status)
             return new
 
     def save(self, job: ExportJob) -> ExportJob:
         """Compare-and-set on version."""
         with self._store.locked():
-            new = fenced(self._load(job.id), job)
-            self._write(new)
+            old = self._load(job.id)
+            new = fenced(old, job)
+            self._write(new, old.status)
             return new
 
 
