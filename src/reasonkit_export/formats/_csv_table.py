@@ -750,6 +750,15 @@ class CsvTable:
             padding = 4096 + sum(len(utf8(f)) + 4 for f in fields) * (self.count + 2)
         return len(_BOM) * bom + len(utf8(encode_row(header))) + 2 + self._file.tell() + padding
 
+    def release(self) -> None:
+        """Nothing reads the rows again: give their memory back (see ``formats._holes``).
+
+        Only rows spooled in a shared spool file (a segment of one) are released.
+        """
+        release = getattr(self._file, "release", None)
+        if release is not None:
+            release(0, self._file.seek(0, io.SEEK_END))
+
     def write_csv(self, sink: BinaryIO, *, bom: bool = True, fields: Sequence[str] = ()) -> int:
         """Write the table (header and one row per record) to ``sink``.
 

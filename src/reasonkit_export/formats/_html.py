@@ -63,7 +63,8 @@ from reasonkit_export._present import Presenter
 from reasonkit_export.exceptions import FileTooLarge, ProcessingError
 from reasonkit_export.formats import _base
 from reasonkit_export.formats._base import ExportInfo
-from reasonkit_export.formats._spool import SpoolFile, spool_limit
+from reasonkit_export.formats._holes import release
+from reasonkit_export.formats._spool import Segment, SpoolFile, spool_limit
 from reasonkit_export.formats._text import about_lines, controller_lines, window_sentences
 from reasonkit_export.formats._zipstream import Packed, pack
 
@@ -583,6 +584,8 @@ class HtmlSpool:
         self._offset = 0
         self._page_size = 0
         self._page_count = 0
+        # Pages read once, from a shared spool file (see page_bytes).
+        self.release_pages = False
         # (byte offset, first record number) of every page.
         self.pages: list[tuple[int, int]] = []
 
@@ -680,13 +683,19 @@ class HtmlSpool:
         yield from self.page_bytes(index).split(b"\n")[:-1]
 
     def page_bytes(self, index: int) -> bytes:
-        """Page ``index``'s fragments as stored: each followed by a line break."""
+        """Page ``index``'s fragments as stored: each followed by a line break.
+
+        With ``release_pages`` set, each page is read once: its memory is then
+        given back (see :mod:`reasonkit_export.formats._holes`).
+        """
         start = self.pages[index][0]
         end = self.pages[index + 1][0] if index + 1 < len(self.pages) else self._offset
         self._file.flush()
         self._file.seek(start)
         data = self._file.read(end - start)
         self._file.seek(0, 2)
+        if self.release_pages:
+            cast(Segment, self._file).release(start, end)
         return data
 
     @property
@@ -732,6 +741,8 @@ _FRAGMENTS_FILE = "fragments.bin"
 # How long a child that has published everything may take to clean up and exit.
 _EXIT_GRACE = 10.0
 _COPY_BLOCK = 1024 * 1024
+# The child gives back its input's memory in steps of this many bytes.
+_RELEASE_STEP = 4 * 1024 * 1024
 # Threads that compress and hash the child's pages (see _Packer).
 _PACK_THREADS = 2
 _BUILTIN = type(getattr)
@@ -940,7 +951,7 @@ class HtmlWorker:
         # Opened before the child starts (it writes the same file): the child
         # may remove the name once it is done, the pages are still read here.
         self._fragments = SpoolFile(
-            file=(folder / _FRAGMENTS_FILE).open("rb", buffering=0), limit=None
+            file=(folder / _FRAGMENTS_FILE).open("r+b", buffering=0), limit=None
         )
         self._packed: BinaryIO | None = None
         self._out = (folder / "records.bin").open("wb", buffering=1024 * 1024)
@@ -1111,7 +1122,7 @@ class HtmlWorker:
                 kind = event[0]
                 if kind == "M":
                     if self._packed is None:
-                        self._packed = (self._folder / _MEMBERS_FILE).open("rb", buffering=0)
+                        self._packed = (self._folder / _MEMBERS_FILE).open("r+b", buffering=0)
                     yield PackedPage(
                         name=event[1],
                         media_type=event[2],
@@ -1153,13 +1164,18 @@ class HtmlWorker:
         return categories
 
     def attach(self, layout: CategoryLayout) -> HtmlSpool:
-        """A spool over a category's rendered records in the child's fragments file."""
-        return HtmlSpool.attach(
+        """A spool over a category's rendered records in the child's fragments file.
+
+        Each of its pages may be read once (its memory is given back after).
+        """
+        spool = HtmlSpool.attach(
             cast(BinaryIO, self._fragments.segment(layout.extents)),
             count=layout.count,
             offset=layout.offset,
             pages=layout.pages,
         )
+        spool.release_pages = True
+        return spool
 
     def chunks(self, packed: Packed) -> Iterator[bytes]:
         """The stored bytes of one packed member (from :meth:`events`), in blocks."""
@@ -1172,6 +1188,7 @@ class HtmlWorker:
                 raise ProcessingError("the HTML view's packed pages are incomplete")
             position += len(chunk)
             yield chunk
+        release(fd, packed.offset, end)  # copied: read for good
 
     def close(self) -> None:
         """Stop the child if it still runs and remove its files."""
@@ -1293,6 +1310,7 @@ def _pack(
                 os.pwrite(progress.fileno(), _COUNT.pack(rendered, done + last), 0)
 
             publish("C", category)
+            spool.release_pages = True
             only = None
             if share:
                 segment = cast(Any, spool._file)
@@ -1398,8 +1416,9 @@ def _follow(
     pending = bytearray()
     done = False
     rendered = 0  # records rendered so far, reported to the parent's progress
+    consumed = released = 0  # bytes of the input read, and given back (see formats._holes)
     with (
-        (root / "records.bin").open("rb", buffering=0) as source,
+        (root / "records.bin").open("r+b", buffering=0) as source,
         (root / _PROGRESS_FILE).open("wb", buffering=0) as progress,
     ):
 
@@ -1415,6 +1434,11 @@ def _follow(
                 sleep(_POLL)
                 continue
             pending += chunk
+            consumed += len(chunk)
+            if consumed - released >= _RELEASE_STEP:
+                # Copied into ``pending``: the file's pages can go.
+                release(source.fileno(), released, consumed)
+                released = consumed
             position = 0
             while len(pending) - position >= _FRAME.size:
                 kind, size = _FRAME.unpack_from(pending, position)

@@ -44,6 +44,7 @@ from typing import Any, BinaryIO
 
 from reasonkit_export._encoding import dumps_compact
 from reasonkit_export.exceptions import FileTooLarge, RecordTooLarge
+from reasonkit_export.formats._holes import release
 
 __all__ = [
     "UNCOMPRESSED_FACTOR",
@@ -120,6 +121,15 @@ class SpoolFile:
                 self._file.write(view)
             self.size += len(view)
             return offset
+
+    def release(self, offset: int, size: int) -> None:
+        """Free the memory of ``size`` stored bytes from ``offset``: nothing reads them again.
+
+        See :mod:`reasonkit_export.formats._holes`; a no-op where holes
+        cannot be punched.
+        """
+        if self._fd >= 0:
+            release(self._fd, offset, offset + size)
 
     def read_at(self, offset: int, size: int) -> bytes:
         """``size`` stored bytes from ``offset`` (fewer only at the file's end)."""
@@ -289,6 +299,18 @@ class Segment(io.BufferedIOBase):
             index += 1
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def release(self, start: int, end: int) -> None:
+        """Free the memory of this segment's stored bytes ``start`` to ``end`` (read for good)."""
+        self.flush()
+        end = min(end, self._size)
+        index = bisect.bisect_right(self._starts, start) - 1
+        while start < end and index < len(self._starts):
+            skip = start - self._starts[index]
+            take = min(end - start, self._lengths[index] - skip)
+            self._backing.release(self._offsets[index] + skip, take)
+            start += take
+            index += 1
+
     def read1(self, size: int = -1) -> bytes:
         """As :meth:`read` (io.TextIOWrapper reads through it)."""
         return self.read(size if size >= 0 else _CHUNK)
@@ -406,6 +428,10 @@ class RecordSpool:
     def iter_encoded(self) -> Iterator[bytes]:
         """Yield the records as stored: compact JSON bytes, without the newline."""
         return self._file.lines()
+
+    def release(self) -> None:
+        """Nothing reads these records again: give their memory back (see ``formats._holes``)."""
+        self._file.release(0, self._file.length)
 
     def close(self) -> None:
         """Release the spool (and the file, if it is private to this spool)."""

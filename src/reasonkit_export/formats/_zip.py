@@ -916,6 +916,7 @@ def _write_tables(
                 meter = _Metered(progress, units=item.count, size=bound, sink=member)
                 item.table.write_csv(cast(BinaryIO, meter), bom=bom, fields=fields)
                 meter.finish()
+        item.table.release()  # each table is read once
         listing.append((name, msg("readme.file.csv", category=item.category)))
     return listing
 
@@ -1102,6 +1103,10 @@ class ZipWriter:
                     meter = _Metered(progress, units=total, size=json_bound, sink=member)
                     JsonWriter().write(info, replay(encoded=True), cast(BinaryIO, meter))
                     meter.finish()
+                if not self.include_pdf or background is not None:
+                    # Only a report rendered here reads the records again.
+                    for item in spooled:
+                        cast(RecordSpool, item.records).release()
                 msg = messages(info.locale)
                 listing = [(json_name, msg("readme.file.data_json"))]
                 if self.include_csv:
