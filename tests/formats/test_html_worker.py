@@ -194,18 +194,23 @@ def test_child_frees_its_files_as_it_goes(make_info: Callable[..., ExportInfo]) 
     assert not folder.exists()
 
 
+def _render_and_wait(worker: HtmlWorker, count: int) -> None:
+    """Send ``count`` small records of category ``history``, end the input, let the child finish."""
+    spool = worker.spool("history")
+    for n in range(count):
+        spool.add_json(f'{{"n":{n}}}'.encode())
+    worker.send(b"E", b"")
+    worker._out.close()
+    assert worker._process.wait() == 0
+
+
 def test_child_that_dies_while_packing_is_an_error(
     make_info: Callable[..., ExportInfo],
 ) -> None:
     """Pages published, then the child is gone without saying it is done: ProcessingError."""
     worker = HtmlWorker.start(HtmlView(make_info("history")))
     assert worker is not None
-    spool = worker.spool("history")
-    for n in range(500):
-        spool.add_json(f'{{"n":{n}}}'.encode())
-    worker.send(b"E", b"")
-    worker._out.close()
-    assert worker._process.wait() == 0
+    _render_and_wait(worker, 500)
     # Cut what it published after its first page: as if it ended without "E".
     events_file = worker._folder / "events.jsonl"
     lines = events_file.read_bytes().splitlines(keepends=True)
@@ -228,12 +233,7 @@ def test_shared_pages_can_be_read_after_the_child_is_gone(
     worker = HtmlWorker.start(view, share=True)
     assert worker is not None
     try:
-        spool = worker.spool("history")
-        for n in range(95):
-            spool.add_json(f'{{"n":{n}}}'.encode())
-        worker.send(b"E", b"")
-        worker._out.close()
-        assert worker._process.wait() == 0
+        _render_and_wait(worker, 95)
         assert not (worker._folder / "fragments.bin").exists()  # removed by the child
         events = list(worker.events())
         layout = events[1]

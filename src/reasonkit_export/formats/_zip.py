@@ -439,13 +439,15 @@ class ZipArchive:
             writer.abort()
         self._open = None
         stream.close()
+        self._listed(name, writer.size, writer.sha256, media_type, category)
+
+    def _listed(
+        self, name: str, size: int, sha256: str, media_type: str, category: str | None
+    ) -> None:
+        """Remember a written member for the manifest."""
         self.members.append(
             MemberInfo(
-                name=name,
-                size=writer.size,
-                sha256=writer.sha256,
-                media_type=media_type,
-                category=category,
+                name=name, size=size, sha256=sha256, media_type=media_type, category=category
             )
         )
 
@@ -477,15 +479,7 @@ class ZipArchive:
             raise ValueError(f"member {name!r} is already in the archive")
         self._written.add(name.casefold())
         self._zip.add_packed(name, packed, chunks)
-        self.members.append(
-            MemberInfo(
-                name=name,
-                size=packed.size,
-                sha256=packed.sha256,
-                media_type=media_type,
-                category=category,
-            )
-        )
+        self._listed(name, packed.size, packed.sha256, media_type, category)
 
     def add(self, name: str, data: bytes, media_type: str) -> None:
         """Add a small member whose bytes are at hand."""

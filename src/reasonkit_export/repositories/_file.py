@@ -209,33 +209,37 @@ class FileJobRepository:
             self._index_statuses()
 
     def _index_sweeps(self) -> None:
-        """Build ``sweep/`` for documents written before it existed (once, under the lock)."""
-        building = self._store.root / ".sweep-building"
-        with self._store.locked():
-            if self._sweep.is_dir():
-                return  # another process built it meanwhile
-            if building.is_dir():
-                for name in os.listdir(building):  # a build that died half-way
-                    (building / name).unlink()
-            self._store.make_dir(building)
+        """Build ``sweep/`` for documents written before it existed."""
+
+        def fill(building: Path) -> None:
             for job in self._store.read_all(self._jobs, job_from_dict):
                 if job.sweep_at is not None:
                     self._store.touch(building / str(job.id))
-            building.rename(self._sweep)
+
+        self._build_index(self._sweep, fill)
 
     def _index_statuses(self) -> None:
-        """Build ``status/<status>/`` for documents written before it existed (once)."""
-        building = self._store.root / ".status-building"
-        with self._store.locked():
-            if self._status.is_dir():
-                return  # another process built it meanwhile
-            if building.is_dir():
-                shutil.rmtree(building)  # a build that died half-way
+        """Build ``status/<status>/`` for documents written before it existed."""
+
+        def fill(building: Path) -> None:
             for status in ExportStatus:
                 self._store.make_dir(building / status.value)
             for job in self._store.read_all(self._jobs, job_from_dict):
                 self._store.touch(building / job.status.value / str(job.id))
-            building.rename(self._status)
+
+        self._build_index(self._status, fill)
+
+    def _build_index(self, index: Path, fill: Callable[[Path], None]) -> None:
+        """Build folder ``index`` once, under the lock, in a scratch folder renamed when done."""
+        building = self._store.root / f".{index.name}-building"
+        with self._store.locked():
+            if index.is_dir():
+                return  # another process built it meanwhile
+            if building.is_dir():
+                shutil.rmtree(building)  # a build that died half-way
+            self._store.make_dir(building)
+            fill(building)
+            building.rename(index)
 
     def _write(self, job: ExportJob, previous: ExportStatus | None = None) -> None:
         """Store ``job`` (under the lock), keeping the ``sweep/`` and ``status/`` indexes supersets.
