@@ -179,3 +179,24 @@ def test_zone_label_names_the_zone() -> None:
     """The zone label gives the IANA name and CLDR's long name."""
     assert _presenter("en", "Europe/Berlin").zone_label().startswith("Europe/Berlin (Central Eu")
     assert _presenter("en", "UTC").zone_label().startswith("UTC")
+
+
+@pytest.mark.parametrize(
+    "locale", ["en", "de", "fr", "es", "pl", "ar", "hi", "ja", "pt", "ru", "sv", "it", "nl"]
+)
+def test_integer_group_says_when_integers_are_python_grouping(locale: str) -> None:
+    """Where ``integer_group`` is set, ``integer`` is ``f"{v:,}"`` with that separator."""
+    presenter = _presenter(locale)
+    group = presenter.integer_group
+    values = [0, 7, 999, 1000, 1234, 99999, 1234567, -1, -1000, -1234567, 10**30, -(10**25)]
+    if group is None:
+        return  # another notation, or not known to be one: the renderer calls integer()
+    for value in values:
+        assert presenter.integer(value) == f"{value:,}".replace(",", group)
+
+
+def test_integer_group_of_some_locales() -> None:
+    """English groups with a comma, German with a dot, Hindi not by threes."""
+    assert _presenter("en").integer_group == ","
+    assert _presenter("de").integer_group == "."
+    assert _presenter("hi").integer_group is None

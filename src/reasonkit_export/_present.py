@@ -443,6 +443,16 @@ class Presenter:
         key = "present.binary.one" if size == 1 else "present.binary.other"
         return self.messages(key, size=self.integer(size))
 
+    @property
+    def integer_group(self) -> str | None:
+        """The group separator when :meth:`integer` is Python's ``f"{value:,}"``
+        with it in place of ``,`` (every number grouped by three from 1,000, an
+        ASCII minus); None for any other notation."""
+        style = self._numbers
+        if style is None or style.min_grouping != 1 or style.minus != "-":
+            return None
+        return style.group
+
     def integer(self, value: int) -> str:
         """An integer in the locale's notation (``1,234,567`` / ``1.234.567``)."""
         style = self._numbers

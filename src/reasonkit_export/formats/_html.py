@@ -236,7 +236,7 @@ _VALUE_CODE = """\
             b = escape_bytes(b)
         extend((_o{i}, b, _end))
     elif t is int:
-        extend((_n{i}, small[v{i}] if 0 <= v{i} < 1000 else integer(v{i}).encode(), _end))
+        extend((_n{i}, small[v{i}] if 0 <= v{i} < 1000 else {grouped}, _end))
     elif t is dict:
         if v{i}:
             append(_d{i})
@@ -298,6 +298,7 @@ class RecordRenderer:
         self._no = f'<td dir="auto">{escape(presenter.no)}</td>'
         self._string = presenter._string
         self._integer = presenter.integer
+        self._comma_groups = presenter.integer_group == ","
         self._timestamp = presenter.timestamp
         self._number = presenter.number
         pre, _, post = self._record_heading.partition("{number}")
@@ -314,7 +315,12 @@ class RecordRenderer:
     def render_bytes(self, number: int, record: Mapping[str, Any]) -> bytes:
         """:meth:`render` as the spool stores it: UTF-8, lone surrogates as U+FFFD."""
         pre, post, empty = self._heading
-        number_text = _SMALL[number] if 0 <= number < 1000 else self._integer(number).encode()
+        if 0 <= number < 1000:
+            number_text = _SMALL[number]
+        elif self._comma_groups:
+            number_text = f"{number:,}".encode()
+        else:
+            number_text = self._integer(number).encode()
         head = b'<article class="rec" id="r%d">%b%b' % (number, pre, number_text)
         if not record:
             return head + empty
@@ -384,6 +390,15 @@ class RecordRenderer:
             "li_join": '</li><li dir="auto">'.join,
             "_ul_end": b"</li></ul></td></tr>",
         }
+        # Integers: inline where the locale groups as Python's "," format does.
+        group = self._present.integer_group
+        if group == ",":
+            grouped = 'f"{{v{i}:,}}".encode()'
+        elif group is not None:
+            namespace["group"] = group
+            grouped = 'f"{{v{i}:,}}".replace(",", group).encode()'
+        else:
+            grouped = "integer(v{i}).encode()"
         lines = [
             "def shape(mapping, out, depth):",
             "    append = out.append",
@@ -412,7 +427,7 @@ class RecordRenderer:
                     f"_s{i}": self._shapes.setdefault(path, {}),
                 }
             )
-            lines.append(_VALUE_CODE.format(i=i).rstrip("\n"))
+            lines.append(_VALUE_CODE.format(i=i, grouped=grouped.format(i=i)).rstrip("\n"))
         source = "\n".join(lines) + "\n"
         exec(source, namespace)  # noqa: S102 - generated from positions only, see above
         return cast(_Shape, namespace["shape"])
