@@ -1501,13 +1501,6 @@ def _follow(
     return rendered
 
 
-@attrs.frozen(kw_only=True)
-class _Category:
-    category: str
-    directory: str
-    spool: HtmlSpool
-
-
 class HtmlView:
     """Renders an export's offline HTML view into ZIP members.
 
