@@ -20,6 +20,7 @@ from reasonkit_export._builder import make_writer
 from reasonkit_export._models import ExportFormat
 from reasonkit_export.exceptions import InvalidRequest
 from reasonkit_export.formats._base import ExportInfo, Section
+from reasonkit_export.formats._manifest import verify_archive
 from reasonkit_export.formats._zip import ZipWriter
 
 MakeInfo = Callable[..., ExportInfo]
@@ -240,3 +241,25 @@ def test_summary_child_imports_fpdf_without_images() -> None:
 def test_summary_child_falls_back_when_fpdf_needs_a_blocked_module() -> None:
     """Should fpdf2 need one of the skipped modules to import, it is imported normally."""
     assert {"PIL", "fontTools", "fpdf"} <= set(_child_imports(("fontTools", "PIL")))
+
+
+def test_summary_without_an_interpreter_reads_records_kept_after_data_json(
+    make_info: MakeInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rendered in place, the summary reads the spooled records after data.json: they are kept.
+
+    (With a child, the records the summary shows are handed over before
+    data.json and the spools' memory is given back after it.)
+    """
+    monkeypatch.setattr(sys, "executable", "")
+    sink = io.BytesIO()
+    ZipWriter(include_csv=False, pdf_summary_above=30, pdf_summary_records=5).write(
+        make_info("history"),
+        [Section(category="history", records=({"n": n, "text": "x" * 200} for n in range(3000)))],
+        sink,
+    )
+    archive = zipfile.ZipFile(io.BytesIO(sink.getvalue()))
+    text = _pdf_text(archive)
+    assert "#5" in text
+    assert "2,995 more records of this category are not shown" in text
+    assert verify_archive(io.BytesIO(sink.getvalue())) == []

@@ -1138,6 +1138,12 @@ class BackgroundReport:
         # Complete before the child sees it.
         partial.replace(self._folder / "records.jsonl")
 
+    @property
+    def in_child(self) -> bool:
+        """Whether a child process renders the report (else :meth:`copy_to` renders
+        it here, from the spools: they must still hold the records then)."""
+        return self._process is not None
+
     def copy_to(
         self, sink: BinaryIO, *, heartbeat: Callable[[], None] | None = None
     ) -> PdfWriteResult:

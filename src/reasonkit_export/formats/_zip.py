@@ -1097,7 +1097,7 @@ class ZipWriter:
                     meter = _Metered(progress, units=total, size=json_bound, sink=member)
                     JsonWriter().write(info, replay(encoded=True), cast(BinaryIO, meter))
                     meter.finish()
-                if not self.include_pdf or background is not None:
+                if not self.include_pdf or (background is not None and background.in_child):
                     # Only a report rendered here reads the records again.
                     for item in spooled:
                         cast(RecordSpool, item.records).release()
