@@ -5,7 +5,10 @@ from __future__ import annotations
 import enum
 import io
 import json
+import os
+import subprocess
 import sys
+import time as clock
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
@@ -249,3 +252,43 @@ def test_shared_pages_can_be_read_after_the_child_is_gone(
         assert 'id="r21"' in page
     finally:
         worker.close()
+
+
+def test_child_stops_packing_when_its_parent_is_gone(tmp_path: Any) -> None:
+    """A parent killed while the child packs pages leaves no child working for nobody."""
+    script = """
+import os, sys, time
+from datetime import UTC, datetime
+from uuid import uuid4
+from reasonkit_export.formats._base import ExportInfo
+from reasonkit_export.formats._html import HtmlView, HtmlWorker
+info = ExportInfo(export_id=uuid4(), user_id="u", generated_at=datetime.now(UTC),
+                  format="zip", categories=("c",), generator="test")
+worker = HtmlWorker.start(HtmlView(info, records_per_page=1))
+spool = worker.spool("c")
+for n in range(60000):
+    spool.add_json(('{"n":%d,"text":"%s"}' % (n, "words " * 50)).encode())
+worker.send(b"E", b"")
+worker._out.close()
+events = worker._folder / "events.jsonl"
+while b'"M"' not in events.read_bytes():  # it is packing pages
+    time.sleep(0.01)
+print(worker._process.pid, flush=True)
+os._exit(0)  # gone, without closing anything
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    pid = int(result.stdout.strip())
+    deadline = clock.monotonic() + 3
+    while clock.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return  # ended
+        with open(f"/proc/{pid}/stat") as stat:
+            if stat.read().split()[2] == "Z":
+                return  # ended, waiting to be reaped by init
+        clock.sleep(0.05)
+    os.kill(pid, 9)
+    pytest.fail("the child kept packing pages for a parent that is gone")

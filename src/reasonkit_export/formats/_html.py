@@ -963,8 +963,8 @@ class HtmlWorker:
         # What the child has packed, one JSON line per event (see events).
         self._events = (folder / _EVENTS_FILE).open("rb", buffering=0)
         self._complete = False
-        # Opened before the child starts (it writes the same file): the child
-        # may remove the name once it is done, the pages are still read here.
+        # Opened before the child starts (see start): the child writes the same
+        # file and may remove its name once it is done; the pages are read here.
         self._fragments = SpoolFile(
             file=(folder / _FRAGMENTS_FILE).open("r+b", buffering=0), limit=None
         )
@@ -1009,17 +1009,20 @@ class HtmlWorker:
         (folder / _PROGRESS_FILE).touch()
         (folder / _EVENTS_FILE).touch()
         (folder / _FRAGMENTS_FILE).touch()
+        # Every file this process reads is open before the child starts (the
+        # child may remove some once it is done with them).
+        worker = cls(view, None, folder, directory, cap=cap)
         try:
-            process = subprocess.Popen(  # noqa: S603 - fixed arguments, no shell
+            worker._process = subprocess.Popen(  # noqa: S603 - fixed arguments, no shell
                 [executable, "-m", "reasonkit_export.formats._html", str(folder)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
         except OSError:
-            directory.cleanup()
+            worker._close_files()
             return None
-        return cls(view, process, folder, directory, cap=cap)
+        return worker
 
     def spool(self, category: str) -> _RemoteSpool:
         """The spool of the next category."""
@@ -1207,8 +1210,6 @@ class HtmlWorker:
 
     def close(self) -> None:
         """Stop the child if it still runs and remove its files."""
-        if not self._out.closed:
-            self._out.close()
         if self._complete:
             # Done: it only removes its temporary files before it exits.
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -1216,6 +1217,12 @@ class HtmlWorker:
         if self._process.poll() is None:
             self._process.kill()
             self._process.wait()
+        self._close_files()
+
+    def _close_files(self) -> None:
+        """Close this process's files of the child's folder and remove the folder."""
+        if not self._out.closed:
+            self._out.close()
         if self._packed is not None:
             self._packed.close()
         self._fragments.close()
@@ -1281,6 +1288,7 @@ def _render_folder(folder: str) -> None:
                 cap=cap,
                 level=level,
                 share=share,
+                parent=parent,
                 publish=publish,
             )
         except FileTooLarge as exc:
@@ -1302,6 +1310,7 @@ def _pack(
     cap: int | None,
     level: int,
     share: bool,
+    parent: int,
     publish: Callable[..., None],
 ) -> None:
     """Pack every category's index and pages, compressed as the archive would, into one file.
@@ -1323,6 +1332,8 @@ def _pack(
 
             def on_page(last: int, done: int = paged) -> None:
                 os.pwrite(progress.fileno(), _COUNT.pack(rendered, done + last), 0)
+                if os.getppid() != parent:
+                    raise SystemExit(3)  # the parent is gone: nobody will copy the pages
 
             publish("C", category)
             spool.release_pages = True

@@ -477,8 +477,8 @@ class ZipArchive:
             raise FileTooLarge(self._cap or limit, uncompressed=limit)
         if name.casefold() in self._written:
             raise ValueError(f"member {name!r} is already in the archive")
-        self._written.add(name.casefold())
         self._zip.add_packed(name, packed, chunks)
+        self._written.add(name.casefold())
         self._listed(name, packed.size, packed.sha256, media_type, category)
 
     def add(self, name: str, data: bytes, media_type: str) -> None:

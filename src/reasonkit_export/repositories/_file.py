@@ -8,6 +8,10 @@ Layout under ``directory``::
                                      ``list_to_sweep`` (an index, not the truth)
     status/<status>/<job id>         empty markers: jobs by status, for
                                      ``list_by_status`` (an index, not the truth)
+
+The indexes are built once, from the documents, when a folder written by an
+earlier version (without them) is opened; every process sharing a folder must
+then run a version that keeps them.
     schedules/<schedule id>.json     one document per schedule
     .lock                            flock(2) lock serialising writers
 
@@ -335,11 +339,14 @@ class FileJobRepository:
     ) -> Iterator[ExportJob]:
         """Yield jobs for sweeps (reads only the documents ``status/`` lists for ``statuses``)."""
         names: set[str] = set()
-        for status in statuses:
-            try:
-                names.update(os.listdir(self._status / ExportStatus(status).value))
-            except FileNotFoundError:
-                continue
+        # Listed under the lock: a job moving between two of the statuses
+        # meanwhile could otherwise be seen in neither folder.
+        with self._store.locked():
+            for status in statuses:
+                try:
+                    names.update(os.listdir(self._status / ExportStatus(status).value))
+                except FileNotFoundError:
+                    continue
         for name in sorted(names):
             data = self._store.read(self._jobs / f"{name}.json")
             if data is not None:
