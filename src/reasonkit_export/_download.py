@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from types import TracebackType
 from typing import Protocol
 from uuid import UUID
+
+from reasonkit_export._closing import Closing
 
 __all__ = ["Download"]
 
@@ -18,7 +19,7 @@ class _Readable(Protocol):
     def close(self) -> None: ...
 
 
-class Download:
+class Download(Closing):
     """A completed export, streamed from storage (decrypted when it was encrypted).
 
     Use it as a context manager, then ``read()`` or iterate over chunks::
@@ -77,14 +78,3 @@ class Download:
         self.closed = True
         for closable in (self._stream, *self._closers):
             closable.close()
-
-    def __enter__(self) -> Download:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

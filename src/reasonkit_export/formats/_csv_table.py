@@ -59,9 +59,9 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from types import TracebackType
 from typing import Any, BinaryIO, cast
 
+from reasonkit_export._closing import Closing
 from reasonkit_export._encoding import to_json_value, utf8
 from reasonkit_export.formats._base import ExportInfo
 
@@ -558,7 +558,7 @@ class _Cells:
         return text
 
 
-class CsvTable:
+class CsvTable(Closing):
     """One category's table: rows spooled to disk, columns found on the way.
 
     Feeding the records (:meth:`add`, :meth:`extend`) is the single pass over
@@ -826,17 +826,6 @@ class CsvTable:
     def close(self) -> None:
         """Remove the spooled rows."""
         self._file.close()
-
-    def __enter__(self) -> CsvTable:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def declared_fields(info: ExportInfo, category: str) -> tuple[str, ...]:

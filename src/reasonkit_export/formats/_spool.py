@@ -39,9 +39,9 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from types import TracebackType
 from typing import Any, BinaryIO
 
+from reasonkit_export._closing import Closing
 from reasonkit_export._encoding import dumps_compact
 from reasonkit_export.exceptions import FileTooLarge, RecordTooLarge
 from reasonkit_export.formats._holes import release
@@ -72,7 +72,7 @@ def spool_limit(cap: int | None) -> int | None:
     return None if cap is None else cap * UNCOMPRESSED_FACTOR
 
 
-class SpoolFile:
+class SpoolFile(Closing):
     """One temporary file shared by many :class:`Segment` spools.
 
     Args:
@@ -157,17 +157,6 @@ class SpoolFile:
     def close(self) -> None:
         """Close (and so remove) the file."""
         self._file.close()
-
-    def __enter__(self) -> SpoolFile:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class Segment(io.BufferedIOBase):
@@ -363,7 +352,7 @@ class Segment(io.BufferedIOBase):
         super().close()
 
 
-class RecordSpool:
+class RecordSpool(Closing):
     """Records on disk as JSON lines, already normalised to the JSON data model.
 
     Args:
@@ -438,14 +427,3 @@ class RecordSpool:
         self._file.close()
         if self._owned:
             self._backing.close()
-
-    def __enter__(self) -> RecordSpool:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

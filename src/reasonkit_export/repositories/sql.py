@@ -29,7 +29,7 @@ import contextlib
 import re
 from collections.abc import Collection, Iterator
 from datetime import datetime, timedelta
-from typing import Any, Self
+from typing import Any
 from uuid import UUID
 
 import attrs
@@ -55,6 +55,7 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from reasonkit_export._closing import Closing
 from reasonkit_export._models import ExportJob, ExportStatus, ScheduledExport, ensure_utc
 from reasonkit_export._redact import mask_url
 from reasonkit_export._serialization import (
@@ -299,7 +300,7 @@ def _statuses(statuses: Collection[ExportStatus]) -> list[str]:
     return [ExportStatus(status).value for status in statuses]
 
 
-class _SqlRepository:
+class _SqlRepository(Closing):
     """Construction, lifetime and migration shared by both repositories."""
 
     def __init__(
@@ -319,12 +320,6 @@ class _SqlRepository:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._db.describe()})"
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     @property
     def engine(self) -> Engine:
