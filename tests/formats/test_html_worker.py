@@ -235,6 +235,12 @@ def test_shared_pages_can_be_read_after_the_child_is_gone(
     view = HtmlView(make_info("history"), records_per_page=10)
     worker = HtmlWorker.start(view, share=True)
     assert worker is not None
+    # This process claims the odd members (the category's claims start at 0)
+    # before the child packs: the child packs the others.
+    claim = worker.claimer(
+        CategoryLayout(category="history", count=0, offset=0, pages=[], extents=[])
+    )
+    assert [claim(number) for number in (1, 3, 5, 7, 9)] == [True] * 5
     try:
         _render_and_wait(worker, 95)
         assert not (worker._folder / "fragments.bin").exists()  # removed by the child
@@ -245,6 +251,7 @@ def test_shared_pages_can_be_read_after_the_child_is_gone(
         assert attached.count == 95
         assert len(attached.pages) == 10
         # The child packed the index and the even pages; the odd ones are left here.
+        assert layout.base == 0
         numbers = [event.number for event in events if isinstance(event, PackedPage)]
         assert numbers == [0, 2, 4, 6, 8, 10]
         page = attached.page_bytes(2).decode()
@@ -292,3 +299,36 @@ os._exit(0)  # gone, without closing anything
         clock.sleep(0.05)
     os.kill(pid, 9)
     pytest.fail("the child kept packing pages for a parent that is gone")
+
+
+def test_child_packs_every_page_it_claims_first_once_the_input_ends(
+    make_info: Callable[..., ExportInfo],
+) -> None:
+    """Ended early, the child packs all the pages while this process is still busy elsewhere."""
+    view = HtmlView(make_info("history", "notes"), records_per_page=10)
+    worker = HtmlWorker.start(view, share=True)
+    assert worker is not None
+    try:
+        for category, count in (("history", 35), ("notes", 12)):
+            spool = worker.spool(category)
+            for n in range(count):
+                spool.add_json(f'{{"n":{n}}}'.encode())
+        worker.end_input()
+        assert worker._process.wait(timeout=60) == 0  # done without this process reading events
+        events = list(worker.events())
+    finally:
+        worker.close()
+    layouts = [event for event in events if isinstance(event, CategoryLayout)]
+    # Claim numbers: history's index and 4 pages are 0-4, notes' index and 2 pages 5-7.
+    assert [layout.base for layout in layouts] == [0, 5]
+    packed = [(event.name, event.number) for event in events if isinstance(event, PackedPage)]
+    assert packed == [
+        ("index.html", 0),
+        ("page-1.html", 1),
+        ("page-2.html", 2),
+        ("page-3.html", 3),
+        ("page-4.html", 4),
+        ("index.html", 0),
+        ("page-1.html", 1),
+        ("page-2.html", 2),
+    ]

@@ -63,6 +63,7 @@ from reasonkit_export._present import Presenter
 from reasonkit_export.exceptions import FileTooLarge, ProcessingError
 from reasonkit_export.formats import _base
 from reasonkit_export.formats._base import ExportInfo
+from reasonkit_export.formats._claims import Claims
 from reasonkit_export.formats._holes import release
 from reasonkit_export.formats._spool import Segment, SpoolFile, spool_limit
 from reasonkit_export.formats._text import about_lines, controller_lines, window_sentences
@@ -83,9 +84,7 @@ __all__ = [
     "PackedCategory",
     "PackedPage",
     "RecordRenderer",
-    "child_packs",
     "materialised",
-    "parent_packs",
 ]
 
 HTML_MEDIA_TYPE = "text/html; charset=utf-8"
@@ -753,6 +752,8 @@ _COUNT = struct.Struct("<QQ")
 _MEMBERS_FILE = "members.bin"
 _EVENTS_FILE = "events.jsonl"
 _FRAGMENTS_FILE = "fragments.bin"
+# Which process packs which page (see formats._claims): one byte per member.
+_CLAIMS_FILE = "claims.bin"
 # How long a child that has published everything may take to clean up and exit.
 _EXIT_GRACE = 10.0
 _COPY_BLOCK = 1024 * 1024
@@ -776,7 +777,8 @@ class CategoryLayout:
 
     Published before the category's pages when the parent packs a share of
     them (see :meth:`HtmlWorker.start`); :meth:`HtmlWorker.attach` turns it
-    into a spool to compose pages from.
+    into a spool to compose pages from. ``base`` is the claim number of the
+    category's index page (see :meth:`HtmlWorker.claimer`).
     """
 
     category: str
@@ -784,6 +786,7 @@ class CategoryLayout:
     offset: int
     pages: list[tuple[int, int]]
     extents: list[tuple[int, int]]
+    base: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -968,6 +971,7 @@ class HtmlWorker:
         self._fragments = SpoolFile(
             file=(folder / _FRAGMENTS_FILE).open("r+b", buffering=0), limit=None
         )
+        self._claims = Claims((folder / _CLAIMS_FILE).open("r+b", buffering=0), child=False)
         self._packed: BinaryIO | None = None
         self._out = (folder / "records.bin").open("wb", buffering=1024 * 1024)
         self._buffer = io.BytesIO()
@@ -989,12 +993,14 @@ class HtmlWorker:
         fragments and each page are bounded by
         :func:`~reasonkit_export.formats._spool.spool_limit` of it.
         ``compresslevel`` is the archive's (0: stored): the child packs the
-        pages as the archive would compress them. With ``share``, the child
-        packs the even-numbered members of each category (the index page
-        and pages 2, 4, ...) and leaves the odd ones to this process
-        (:func:`parent_packs`), which composes them from the published
-        :class:`CategoryLayout` while the child packs the next: both cores
-        work at the end, when this process would otherwise only wait.
+        pages as the archive would compress them. With ``share``, the
+        child and this process both pack each category's members (its index
+        page and pages): each member goes to whichever claims it first
+        (:meth:`claimer`, :mod:`~reasonkit_export.formats._claims`). The
+        child starts as soon as the input ends (:meth:`end_input`), while
+        this process still writes the archive's other members; this process
+        joins in when it is free, composing pages from the published
+        :class:`CategoryLayout` while the child packs the next.
         """
         executable = sys.executable
         if not executable or "python" not in Path(executable).name.lower():
@@ -1009,6 +1015,7 @@ class HtmlWorker:
         (folder / _PROGRESS_FILE).touch()
         (folder / _EVENTS_FILE).touch()
         (folder / _FRAGMENTS_FILE).touch()
+        (folder / _CLAIMS_FILE).touch()
         # Every file this process reads is open before the child starts (the
         # child may remove some once it is done with them).
         worker = cls(view, None, folder, directory, cap=cap)
@@ -1096,6 +1103,16 @@ class HtmlWorker:
         """
         return sum(self._progress_count())
 
+    def end_input(self) -> None:
+        """Tell the child every record is sent, so it packs the pages while this process works on.
+
+        :meth:`events` does it too; calling it as soon as the last record is
+        sent lets the child pack while this process writes the other members.
+        """
+        if not self._out.closed:
+            self.send(b"E", b"")
+            self._out.close()
+
     def events(self, *, heartbeat: Callable[[], None] | None = None) -> Iterator[PackEvent]:
         """End the input and follow the child's packed pages as it publishes them.
 
@@ -1114,9 +1131,7 @@ class HtmlWorker:
             ProcessingError: the child failed.
             FileTooLarge: the rendered records or a page passed their bound.
         """
-        if not self._out.closed:
-            self.send(b"E", b"")
-            self._out.close()
+        self.end_input()
         fd = self._events.fileno()
         offset = 0
         pending = b""
@@ -1155,6 +1170,7 @@ class HtmlWorker:
                         offset=state["offset"],
                         pages=[(offset, first) for offset, first in state["pages"]],
                         extents=[(offset, length) for offset, length in state["extents"]],
+                        base=state["base"],
                     )
                 elif kind == "C":
                     yield CategoryStart(category=event[1])
@@ -1195,6 +1211,10 @@ class HtmlWorker:
         spool.release_pages = True
         return spool
 
+    def claimer(self, layout: CategoryLayout) -> Callable[[int], bool]:
+        """Whether this process packs member ``number`` of the category (claimed here)."""
+        return _claimer(self._claims, layout.base)
+
     def chunks(self, packed: Packed) -> Iterator[bytes]:
         """The stored bytes of one packed member (from :meth:`events`), in blocks."""
         assert self._packed is not None
@@ -1226,19 +1246,10 @@ class HtmlWorker:
         if self._packed is not None:
             self._packed.close()
         self._fragments.close()
+        self._claims.close()
         self._progress.close()
         self._events.close()
         self._dir.cleanup()
-
-
-def child_packs(number: int) -> bool:
-    """Whether the child packs member ``number`` of a category when the pages are shared."""
-    return number % 2 == 0
-
-
-def parent_packs(number: int) -> bool:
-    """Whether the parent packs member ``number`` of a category when the pages are shared."""
-    return number % 2 == 1
 
 
 def _render_folder(folder: str) -> None:
@@ -1317,10 +1328,11 @@ def _pack(
 
     Each is published (see :meth:`HtmlWorker.events`) as soon as its bytes are
     in the file; the last event, ``E``, says everything is. With ``share``,
-    only the even-numbered members are packed here, after the category's
-    layout is published for the parent, which packs the others.
+    the category's layout is published first, and only the members this
+    process claims are packed here; the parent packs the others.
     """
     paged = 0
+    base = 0  # the claim number of the category's index page
     with (
         ExitStack() as stack,
         (root / _MEMBERS_FILE).open("wb", buffering=1024 * 1024) as out,
@@ -1328,6 +1340,10 @@ def _pack(
     ):
         packer = _Packer(out, cap=cap, level=level, publish=publish)
         stack.callback(packer.close)
+        claims = None
+        if share:
+            claims = Claims((root / _CLAIMS_FILE).open("r+b", buffering=0), child=True)
+            stack.callback(claims.close)
         for category, spool in zip(categories, spools, strict=True):
 
             def on_page(last: int, done: int = paged) -> None:
@@ -1338,15 +1354,21 @@ def _pack(
             publish("C", category)
             spool.release_pages = True
             only = None
-            if share:
+            if claims is not None:
                 segment = cast(Any, spool._file)
-                publish("L", category, {**spool.state(), "extents": segment.extents})
-                only = child_packs
+                state = {**spool.state(), "extents": segment.extents, "base": base}
+                publish("L", category, state)
+                only = _claimer(claims, base)
+                base += max(len(spool.pages), 1) + 1  # the index page and every page
             view.write_category(packer, category, spool, "", on_page=on_page, only=only)
             packer.drain()
             paged += spool.count
             publish("D", category, spool.count)
     publish("E")
+
+
+def _claimer(claims: Claims, base: int) -> Callable[[int], bool]:
+    return lambda number: claims.claim(base + number)
 
 
 class _Packer:

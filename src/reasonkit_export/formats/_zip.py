@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -67,7 +68,6 @@ from reasonkit_export.formats._html import (
     PackedPage,
     _RemoteSpool,
     category_directory,
-    parent_packs,
 )
 from reasonkit_export.formats._json import JsonWriter
 from reasonkit_export.formats._manifest import (
@@ -746,19 +746,30 @@ def write_csv_archive(
 _Event = TypeVar("_Event", CategoryStart, CategoryLayout, CategoryEnd)
 
 
+# The most bytes of packed pages the exporting process keeps waiting for the
+# child's pages before them (see _PageMerger).
+_PENDING_BYTES = 8 * 1024 * 1024
+
+
 class _PageMerger:
     """The archive as the HTML view writes its share of the pages into it.
 
-    Members the view writes here (the odd-numbered ones) are packed in this
-    process; before each, the child's members that precede it are copied in
-    from the child's events, so the archive holds every category's index and
-    pages in order.
+    Members the view writes here (the ones this process claims, see
+    :meth:`HtmlWorker.claimer`) are packed in this process; with each, the
+    child's members that precede it are copied in from the child's events,
+    so the archive holds every category's index and pages in order.
+
+    A member packed here waits (compressed, in memory, up to
+    :data:`_PENDING_BYTES`) for the child's members before it, so this
+    process goes on packing instead of waiting for the child.
     """
 
     def __init__(self, archive: ZipArchive, worker: HtmlWorker, events: Iterator[Any]) -> None:
         self._archive = archive
         self._worker = worker
         self._events = events
+        self._pending: deque[tuple[int, str, str, Packed, bytes, str | None]] = deque()
+        self._pending_bytes = 0
         self._next: Any = None
         self.directory = ""
         self.category = ""
@@ -785,8 +796,17 @@ class _PageMerger:
                 category=self.category,
             )
 
+    def _add_pending(self, *, every: bool) -> None:
+        """Add the members packed here, oldest first, while over the bound (``every``: all)."""
+        while self._pending and (every or self._pending_bytes > _PENDING_BYTES):
+            index, name, media_type, packed, data, category = self._pending.popleft()
+            self._pending_bytes -= len(data)
+            self._copy_before(index)
+            self._archive.add_packed(name, media_type, packed, [data], category=category)
+
     def expect(self, kind: type[_Event], category: str) -> _Event:
         """The next event, which must be a ``kind`` for ``category`` (after the child's pages)."""
+        self._add_pending(every=True)
         self._copy_before(None)
         event = self._peek()
         if not isinstance(event, kind) or event.category != category:
@@ -803,12 +823,13 @@ class _PageMerger:
     def member(
         self, name: str, media_type: str, *, category: str | None = None, index: int = 0
     ) -> Iterator[Any]:
-        """Member number ``index`` of the category: packed here, then added in order."""
-        self._copy_before(index)
+        """Member number ``index`` of the category: packed here, added in order later."""
         parts = _Parts()
         yield parts
         packed, data = self._archive.pack(parts.parts)
-        self._archive.add_packed(name, media_type, packed, [data], category=category)
+        self._pending.append((index, name, media_type, packed, data, category))
+        self._pending_bytes += len(data)
+        self._add_pending(every=False)
 
 
 class _Parts:
@@ -838,9 +859,10 @@ def _write_html(
     msg = html.msg
     categories = []
     if worker is not None:
-        # The child renders the records and packs the even-numbered pages as
-        # this archive compresses them; this process packs the odd ones from
-        # the child's fragments meanwhile, and copies the child's in between.
+        # The child renders the records and packs pages as this archive
+        # compresses them, from the end of the input on; this process packs
+        # the pages it claims first from the child's fragments once it gets
+        # here, and copies the child's in between.
         merger = _PageMerger(
             archive,
             worker,
@@ -853,7 +875,11 @@ def _write_html(
             merger.directory = directory
             merger.category = item.category
             html.write_category(
-                merger, item.category, worker.attach(layout), directory, only=parent_packs
+                merger,
+                item.category,
+                worker.attach(layout),
+                directory,
+                only=worker.claimer(layout),
             )
             end = merger.expect(CategoryEnd, item.category)
             if end.count != item.count:
@@ -1062,6 +1088,8 @@ class ZipWriter:
                     else None
                 ),
             )
+            if worker is not None:
+                worker.end_input()  # the child packs the pages while data.json is written
             counts = {item.category: item.count for item in spooled}
             total = sum(counts.values())
             if background is not None:
