@@ -22,6 +22,7 @@ import pytest
 from reasonkit_export.exceptions import ProcessingError
 from reasonkit_export.formats._base import ExportInfo, Section
 from reasonkit_export.formats._html import (
+    _RELEASE_STEP,
     CategoryLayout,
     CategoryStart,
     HtmlView,
@@ -332,3 +333,34 @@ def test_child_packs_every_page_it_claims_first_once_the_input_ends(
         ("page-1.html", 1),
         ("page-2.html", 2),
     ]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="hole punching is Linux's")
+def test_copied_pages_give_their_memory_back_in_steps(
+    make_info: Callable[..., ExportInfo],
+) -> None:
+    """Pages copied out of the child's file are released behind the reader, a step at a time."""
+    view = HtmlView(make_info("history"), records_per_page=50)
+    worker = HtmlWorker.start(view)
+    assert worker is not None
+    try:
+        spool = worker.spool("history")
+        for n in range(25_000):  # hex text deflates about 2:1: some 14 MB of packed pages
+            spool.add_json(json.dumps({"n": n, "hex": os.urandom(500).hex()}).encode())
+        worker.end_input()
+        copied = 0
+        pages = 0
+        for event in worker.events():
+            if isinstance(event, PackedPage):
+                data = b"".join(worker.chunks(event.packed))
+                assert len(data) == event.packed.compressed
+                copied += len(data)
+                pages += 1
+        assert worker._packed is not None
+        held = os.fstat(worker._packed.fileno()).st_blocks * 512
+    finally:
+        worker.close()
+    assert pages > 100
+    assert copied > 3 * _RELEASE_STEP
+    # What is still held is less than one step (plus a block), not the whole file.
+    assert held < _RELEASE_STEP + 8192

@@ -1287,7 +1287,11 @@ def _import_fpdf_for_text() -> None:
 
 
 if __name__ == "__main__":
+    import os
     import sys
 
     _import_fpdf_for_text()
     _render_summary_folder(sys.argv[1], int(sys.argv[2]))
+    # The report and its result are written and closed: skip the interpreter's
+    # shutdown, which the exporting process would wait for.
+    os._exit(0)
