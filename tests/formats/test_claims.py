@@ -17,6 +17,7 @@ import os, sys, time
 from reasonkit_export.formats._claims import Claims
 path, child, go, count = sys.argv[1], sys.argv[2] == "child", sys.argv[3], int(sys.argv[4])
 claims = Claims(open(path, "r+b", buffering=0), child=child)
+open(go + "-" + sys.argv[2], "w").close()  # ready
 while not os.path.exists(go):  # both begin together
     time.sleep(0.0005)
 print(" ".join(str(n) for n in range(count) if claims.claim(n)))
@@ -66,7 +67,10 @@ def test_two_processes_racing_split_the_items_exactly(tmp_path: Path) -> None:
         )
         for role in ("child", "parent")
     ]
-    clock.sleep(0.5)  # both started
+    deadline = clock.monotonic() + 60
+    while not all((tmp_path / f"go-{role}").exists() for role in ("child", "parent")):
+        assert clock.monotonic() < deadline, "the racers did not start"
+        clock.sleep(0.01)
     gate.touch()
     taken = [set(map(int, racer.communicate(timeout=120)[0].split())) for racer in racers]
     assert all(racer.returncode == 0 for racer in racers)

@@ -364,3 +364,29 @@ def test_copied_pages_give_their_memory_back_in_steps(
     assert copied > 3 * _RELEASE_STEP
     # What is still held is less than one step (plus a block), not the whole file.
     assert held < _RELEASE_STEP + 8192
+
+
+def test_zip_writer_ends_the_childs_input_before_writing_data_json(
+    make_info: Callable[..., ExportInfo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child packs pages while data.json and the tables are written, not after."""
+    from reasonkit_export.formats import _zip
+
+    calls: list[str] = []
+    end_input = HtmlWorker.end_input
+    json_write = _zip.JsonWriter.write
+
+    def ending(self: HtmlWorker) -> None:
+        calls.append("end_input")
+        end_input(self)
+
+    def writing(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append("data.json")
+        return json_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(HtmlWorker, "end_input", ending)
+    monkeypatch.setattr(_zip.JsonWriter, "write", writing)
+    archive = _archive(make_info("history"))
+    assert calls[:2] == ["end_input", "data.json"]
+    with zipfile.ZipFile(io.BytesIO(archive)) as read:
+        assert "html/history/page-1.html" in read.namelist()
