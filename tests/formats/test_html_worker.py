@@ -370,11 +370,11 @@ def test_zip_writer_ends_the_childs_input_before_writing_data_json(
     make_info: Callable[..., ExportInfo], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The child packs pages while data.json and the tables are written, not after."""
-    from reasonkit_export.formats import _zip
+    from reasonkit_export.formats._json import JsonWriter
 
     calls: list[str] = []
     end_input = HtmlWorker.end_input
-    json_write = _zip.JsonWriter.write
+    json_write = JsonWriter.write
 
     def ending(self: HtmlWorker) -> None:
         calls.append("end_input")
@@ -385,7 +385,7 @@ def test_zip_writer_ends_the_childs_input_before_writing_data_json(
         return json_write(self, *args, **kwargs)
 
     monkeypatch.setattr(HtmlWorker, "end_input", ending)
-    monkeypatch.setattr(_zip.JsonWriter, "write", writing)
+    monkeypatch.setattr(JsonWriter, "write", writing)
     archive = _archive(make_info("history"))
     assert calls[:2] == ["end_input", "data.json"]
     with zipfile.ZipFile(io.BytesIO(archive)) as read:
