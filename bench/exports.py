@@ -276,14 +276,23 @@ def _rss_mb() -> float:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _cpu_seconds() -> float:
+    """User and system CPU of this process and of its children that have ended."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run_case(name: str, count: int) -> dict[str, Any]:
     """Run one case in this process and return its measurements."""
     with tempfile.TemporaryDirectory(prefix="rk-bench-") as directory:
         runner = CASES[name](Path(directory))
         baseline = _rss_mb()
+        cpu = _cpu_seconds()
         start = time.perf_counter()
         output = runner(count)
         seconds = time.perf_counter() - start
+        cpu = _cpu_seconds() - cpu
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         # A child process of the export (the ZIP's summary report) counts in
         # full, as if it ran at the parent's peak.
@@ -292,6 +301,7 @@ def run_case(name: str, count: int) -> dict[str, Any]:
         "case": name,
         "records": count,
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "output_bytes": output,
         "rss_growth_mb": max(peak - baseline, 0.0) + child,
     }

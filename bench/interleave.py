@@ -11,7 +11,11 @@ one version's ``src`` folder (a git worktree of the older commit, say)::
         --src /tmp/before/src src
 
 It prints the seconds of every run and their minimum and median per version
-and case.
+and case, and the median CPU time of a run (user and system of the timed
+export, its child processes included) with the cores it kept busy on average (CPU time
+over wall time). On a machine whose speed drifts, the CPU time drifts with
+the wall time; the cores figure does not, and shows whether a change moved
+work onto an idle core or only made it smaller.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(src: str, case: str, records: int) -> float:
-    """Seconds of one run of ``case`` with the library from ``src``."""
+def run(src: str, case: str, records: int) -> tuple[float, float]:
+    """Seconds and CPU seconds of one run of ``case`` with the library from ``src``."""
     result = subprocess.run(
         [sys.executable, "-m", "bench.exports", "--one", case, str(records)],
         capture_output=True,
@@ -39,8 +43,8 @@ def run(src: str, case: str, records: int) -> float:
     )
     if result.returncode != 0:
         raise SystemExit(f"case {case} with {src} failed:\n{result.stderr}")
-    seconds: float = json.loads(result.stdout.strip().splitlines()[-1])["seconds"]
-    return seconds
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    return float(measured["seconds"]), float(measured["cpu_seconds"])
 
 
 def main() -> None:
@@ -51,17 +55,24 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", required=True)
     parser.add_argument("--src", nargs="+", required=True, help="each version's src folder")
     args = parser.parse_args()
-    times: dict[tuple[str, str], list[float]] = {}
+    times: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for _ in range(args.rounds):
         for src in args.src:
             for case in args.cases:
                 times.setdefault((src, case), []).append(run(src, case, args.records))
-    print(f"| version | case | min (s) | median (s) | runs ({args.records:,} records) |")
-    print("|---|---|---:|---:|---|")
-    for (src, case), seconds in times.items():
+    print(
+        "| version | case | min (s) | median (s) | CPU, median (s) | cores |"
+        f" runs ({args.records:,} records) |"
+    )
+    print("|---|---|---:|---:|---:|---:|---|")
+    for (src, case), measured in times.items():
+        seconds = [wall for wall, _ in measured]
+        cpu = [used for _, used in measured]
+        cores = statistics.median(used / wall for wall, used in measured)
         runs = " ".join(f"{value:.2f}" for value in seconds)
         print(
-            f"| {src} | {case} | {min(seconds):.2f} | {statistics.median(seconds):.2f} | {runs} |"
+            f"| {src} | {case} | {min(seconds):.2f} | {statistics.median(seconds):.2f}"
+            f" | {statistics.median(cpu):.2f} | {cores:.2f} | {runs} |"
         )
 
 
