@@ -63,6 +63,7 @@ def _records() -> Iterator[dict[Any, Any]]:
 
 def _archive(info: ExportInfo, **options: Any) -> bytes:
     sink = io.BytesIO()
+    options.setdefault("html_worker_above", 0)  # the child from the first record on
     writer = ZipWriter(include_pdf=False, html_records_per_page=7, **options)
     writer.write(info, [Section(category="history", records=_records())], sink)
     return sink.getvalue()
@@ -159,6 +160,7 @@ def _many(category: str, count: int) -> Iterator[dict[Any, Any]]:
 
 def _categories_archive(info: ExportInfo, **options: Any) -> bytes:
     sink = io.BytesIO()
+    options.setdefault("html_worker_above", 0)
     writer = ZipWriter(include_pdf=False, html_records_per_page=50, **options)
     sections = [
         Section(category="big", records=_many("big", 6000)),
@@ -390,3 +392,96 @@ def test_zip_writer_ends_the_childs_input_before_writing_data_json(
     assert calls[:2] == ["end_input", "data.json"]
     with zipfile.ZipFile(io.BytesIO(archive)) as read:
         assert "html/history/page-1.html" in read.namelist()
+
+
+def _handed_over(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The categories the child is given (each once the records rendered here are sent)."""
+    given: list[str] = []
+    spool = HtmlWorker.spool
+
+    def counting(self: HtmlWorker, category: str) -> Any:
+        given.append(category)
+        return spool(self, category)
+
+    monkeypatch.setattr(HtmlWorker, "spool", counting)
+    return given
+
+
+@pytest.mark.parametrize("above", [0, 5, 2999, 6000, 6001, 6002])
+def test_records_rendered_here_are_handed_over_to_the_child(
+    make_info: Callable[..., ExportInfo], monkeypatch: pytest.MonkeyPatch, above: int
+) -> None:
+    """The child starts past the threshold, mid-category or between categories: same archive.
+
+    6,000 records in "big", none in "empty", 3 in "small": the hand-over
+    comes inside the first category, after it (6,000: at the first record of
+    "small"), or inside the last.
+    """
+    info = make_info("big", "empty", "small")
+    expected = _categories_archive(info, html_worker=False)
+    given = _handed_over(monkeypatch)
+    assert _categories_archive(info, html_worker_above=above) == expected
+    assert given == ["big", "empty", "small"]
+
+
+@pytest.mark.parametrize("above", [6003, 10_000])
+def test_a_small_export_is_rendered_here(
+    make_info: Callable[..., ExportInfo], monkeypatch: pytest.MonkeyPatch, above: int
+) -> None:
+    """At or below the threshold the view is rendered here; the unused child is stopped."""
+    info = make_info("big", "empty", "small")
+    expected = _categories_archive(info, html_worker=False)
+    given = _handed_over(monkeypatch)
+    closed: list[bool] = []
+    close = HtmlWorker.close
+
+    def closing(self: HtmlWorker) -> None:
+        close(self)
+        closed.append(self._process.poll() is not None and not self._folder.exists())
+
+    monkeypatch.setattr(HtmlWorker, "close", closing)
+    assert _categories_archive(info, html_worker_above=above) == expected
+    assert given == []
+    assert closed == [True]  # started at once, stopped, its files gone
+
+
+def test_no_interpreter_at_the_hand_over_keeps_rendering_here(
+    make_info: Callable[..., ExportInfo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the child cannot start at the threshold, the rest is rendered here too."""
+    info = make_info("big", "empty", "small")
+    expected = _categories_archive(info, html_worker=False)
+    monkeypatch.setattr(HtmlWorker, "start", classmethod(lambda cls, *a, **k: None))
+    assert _categories_archive(info, html_worker_above=100) == expected
+
+
+def test_thresholds_are_called_once_each_as_soon_as_they_are_passed() -> None:
+    """Two limits, passed inside a section and at a section's start: each call comes in time."""
+    from reasonkit_export.formats._zip import _spool_sections, _Spooled, _SpoolFiles
+
+    spooled: list[_Spooled] = []
+    seen: list[tuple[str, int]] = []
+
+    def at(name: str) -> Callable[[], None]:
+        return lambda: seen.append((name, sum(item.count for item in spooled)))
+
+    files = _SpoolFiles(None)
+    sections = [
+        Section(category=name, records=iter([{"n": n} for n in range(count)]))
+        for name, count in (("a", 2), ("b", 4), ("c", 0), ("d", 10))
+    ]
+    try:
+        _spool_sections(
+            sections,
+            spooled,
+            files,
+            neutralize_formulas=True,
+            keep_records=False,
+            beyond=[(5, at("later")), (3, at("sooner")), (40, at("never"))],
+        )
+    finally:
+        for item in spooled:
+            item.close()
+        files.close()
+    assert seen == [("sooner", 4), ("later", 6)]
+    assert [item.count for item in spooled] == [2, 4, 0, 10]

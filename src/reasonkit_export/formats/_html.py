@@ -903,6 +903,11 @@ class _RemoteSpool:
         self.count += 1
         self._worker.send_line(line)
 
+    def add_rendered(self, fragment: bytes) -> None:
+        """Send one record rendered here (as :meth:`HtmlSpool.page_records` gives it)."""
+        self.count += 1
+        self._worker.send(b"F", fragment)
+
     def add(self, record: Mapping[str, Any]) -> Mapping[str, Any]:
         """Send one record to the child; return it as the other members must see it."""
         self.count += 1

@@ -642,6 +642,64 @@ def _json_bound(info: ExportInfo, spooled: list[_Spooled]) -> int:
     return records + 3 * (len(meta) + names) + 64 * len(spooled) + 4096
 
 
+class _HtmlRendering:
+    """Where the HTML view's records are rendered: here, then in a child once it pays.
+
+    A child process (:class:`HtmlWorker`) costs a fraction of a second from
+    its start to its last page, more than rendering a small export here. The
+    child is started at once (it imports its modules while records are
+    read), but records are rendered in this process until :meth:`hand_over`;
+    then the child is sent every fragment rendered so far (each category in
+    turn: the page layout follows from them) and renders the rest. An export
+    that never gets there stops the unused child (:meth:`close`). Where no
+    child can be started, everything stays here.
+    """
+
+    def __init__(
+        self,
+        view: HtmlView,
+        files: _SpoolFiles,
+        spooled: list[_Spooled],
+        start: Callable[[], HtmlWorker | None],
+    ) -> None:
+        self._view = view
+        self._files = files
+        self._spooled = spooled
+        self._started = start()
+        self.worker: HtmlWorker | None = None
+
+    def spool(self, category: str) -> HtmlSpool | _RemoteSpool:
+        """The next category's spool: in the child once it runs, else here."""
+        if self.worker is not None:
+            return self.worker.spool(category)
+        return self._view.spool(category, file=self._files.get("html").segment())
+
+    def hand_over(self) -> None:
+        """Send the child everything rendered here; it renders the rest (if it started)."""
+        worker = self._started
+        if worker is None:
+            return
+        try:
+            for item in self._spooled:
+                here = cast(HtmlSpool, item.html)
+                there = worker.spool(item.category)
+                here.seal()
+                for index in range(len(here.pages)):
+                    for fragment in here.page_records(index):
+                        there.add_rendered(fragment)
+                item.html = there
+                here.close()
+        except BaseException:
+            self.close()
+            raise
+        self.worker = worker
+
+    def close(self) -> None:
+        """Stop the child and remove its files (the caller has read its pages, or none)."""
+        if self._started is not None:
+            self._started.close()
+
+
 def _spool_sections(
     sections: Iterable[Section],
     spooled: list[_Spooled],
@@ -650,14 +708,15 @@ def _spool_sections(
     neutralize_formulas: bool,
     keep_records: bool,
     tables: bool = True,
-    html: HtmlView | HtmlWorker | None = None,
-    beyond: tuple[int, Callable[[], None]] | None = None,
+    html: HtmlView | HtmlWorker | _HtmlRendering | None = None,
+    beyond: Sequence[tuple[int, Callable[[], None]]] = (),
 ) -> None:
     """Read every section's records once into ``spooled`` (which the caller closes).
 
-    ``beyond`` is ``(limit, call)``: ``call()`` runs once, as soon as more
-    than ``limit`` records have been read in all.
+    ``beyond`` holds ``(limit, call)`` pairs: each ``call()`` runs once, as
+    soon as more than ``limit`` records have been read in all.
     """
+    waiting = sorted(beyond, key=lambda pair: pair[0])
     total = 0
     for section in sections:
         category = section.category
@@ -676,21 +735,22 @@ def _spool_sections(
                 None
                 if html is None
                 else html.spool(category)
-                if isinstance(html, HtmlWorker)
+                if isinstance(html, HtmlWorker | _HtmlRendering)
                 else html.spool(category, file=files.get("html").segment())
             ),
         )
         spooled.append(item)
         add = item.add
         records = iter(section.records)
-        if beyond is not None:
-            limit, call = beyond
+        while waiting:
+            limit, call = waiting[0]
             # Up to the limit in a loop of its own: the main loop stays bare.
-            for record in itertools.islice(records, max(limit + 1 - total, 0)):
+            for record in itertools.islice(records, max(limit + 1 - total - item.count, 0)):
                 add(record)
-            if total + item.count > limit:
-                beyond = None
-                call()
+            if total + item.count <= limit:
+                break  # the section ended first
+            del waiting[0]
+            call()
         for record in records:
             add(record)
         item.seal()
@@ -745,6 +805,11 @@ def write_csv_archive(
 
 _Event = TypeVar("_Event", CategoryStart, CategoryLayout, CategoryEnd)
 
+
+#: Records of the HTML view rendered in the exporting process before its child
+#: takes over (see ZipWriter and _HtmlRendering): a smaller export is written
+#: faster without waiting for a child.
+HTML_WORKER_ABOVE = 2_000
 
 # The most bytes of packed pages the exporting process keeps waiting for the
 # child's pages before them (see _PageMerger).
@@ -966,6 +1031,10 @@ class ZipWriter:
         html_worker: render the HTML view's records in a child process
             (``python -m reasonkit_export.formats._html``) in parallel with
             the other members; False renders them in this process.
+        html_worker_above: the child takes over once the export passes this
+            many records (those rendered so far are handed to it); a smaller
+            export is rendered in this process, faster than waiting for a
+            child, which is then stopped.
         size_limit: the export's size cap in bytes (None: none); it bounds
             the spools and the uncompressed data (see
             :mod:`reasonkit_export.formats._spool`), and no record may be
@@ -988,11 +1057,13 @@ class ZipWriter:
         pdf_summary_above: int | None = None,
         pdf_summary_records: int = 100,
         html_worker: bool = True,
+        html_worker_above: int = HTML_WORKER_ABOVE,
         size_limit: int | None = None,
     ) -> None:
         self.size_limit = size_limit
         self.include_html = include_html
         self.html_worker = html_worker
+        self.html_worker_above = html_worker_above
         self.html_records_per_page = html_records_per_page
         self.csv_bom = csv_bom
         self.neutralize_formulas = neutralize_formulas
@@ -1063,17 +1134,27 @@ class ZipWriter:
             nonlocal background
             background = self._start_summary(pdf_info)
 
-        # The records are rendered in another process while this one spools
-        # and writes the other members (in place where none can be started).
-        worker = (
-            HtmlWorker.start(
-                html, cap=self.size_limit, compresslevel=self.compresslevel, share=True
-            )
-            if html is not None and self.html_worker
-            else None
-        )
         files = _SpoolFiles(self.size_limit)
+        rendering: _HtmlRendering | None = None
+        thresholds: list[tuple[int, Callable[[], None]]] = []
+        worker: HtmlWorker | None = None
         try:
+            # A large export's records are rendered in another process while
+            # this one spools and writes the other members; a small one's here
+            # (and any where no child can be started).
+            if html is not None and self.html_worker:
+                view = html
+                rendering = _HtmlRendering(
+                    view,
+                    files,
+                    spooled,
+                    lambda: HtmlWorker.start(
+                        view, cap=self.size_limit, compresslevel=self.compresslevel, share=True
+                    ),
+                )
+                thresholds.append((self.html_worker_above, rendering.hand_over))
+            if self.pdf_summary_above is not None and self._summary_in_background():
+                thresholds.append((self.pdf_summary_above, start_summary))
             _spool_sections(
                 sections,
                 spooled,
@@ -1081,13 +1162,10 @@ class ZipWriter:
                 neutralize_formulas=self.neutralize_formulas,
                 keep_records=True,
                 tables=self.include_csv,
-                html=worker if worker is not None else html,
-                beyond=(
-                    (self.pdf_summary_above, start_summary)
-                    if self.pdf_summary_above is not None and self._summary_in_background()
-                    else None
-                ),
+                html=rendering if rendering is not None else html,
+                beyond=thresholds,
             )
+            worker = rendering.worker if rendering is not None else None
             if worker is not None:
                 worker.end_input()  # the child packs the pages while data.json is written
             counts = {item.category: item.count for item in spooled}
@@ -1178,8 +1256,8 @@ class ZipWriter:
                 archive.add(readme_name, readme, _TEXT)
                 archive.finish(info, record_counts=counts, warnings=warnings)
         finally:
-            if worker is not None:
-                worker.close()
+            if rendering is not None:
+                rendering.close()
             if background is not None:
                 background.close()
             for item in spooled:
