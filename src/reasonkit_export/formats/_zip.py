@@ -66,6 +66,7 @@ from reasonkit_export.formats._html import (
     HtmlView,
     HtmlWorker,
     PackedPage,
+    _faithful,
     _RemoteSpool,
     category_directory,
 )
@@ -551,8 +552,9 @@ class _Spooled:
         takes those first and says so (:meth:`CsvTable.add_plain`), and the
         HTML view's child then renders the record from its JSON line with no
         further check. Any other record takes the general path, where the HTML
-        view goes first: it hands back the record with any one-shot iterator
-        made a list, so every member shows the same items.
+        view goes first when the record may hold a one-shot iterator: it hands
+        back the record with every such iterator made a list, so every member
+        shows the same items.
         """
         html = self.html
         table = self.table
@@ -572,6 +574,11 @@ class _Spooled:
         if type(html) is _RemoteSpool and self.records is not None and html.faithful(record):
             # The child renders it from the JSON line: nothing more to encode.
             html.add_json(self.records.add(record))
+        elif type(html) is HtmlSpool and self.records is not None and _faithful(record):
+            # Nothing one-shot in it: spooled (and measured: a record over the
+            # size cap fails here) before it is rendered.
+            self.records.add(record)
+            html.add(record)
         else:
             if html is not None:
                 record = html.add(record)
