@@ -715,7 +715,7 @@ def _spool_sections(
     neutralize_formulas: bool,
     keep_records: bool,
     tables: bool = True,
-    html: HtmlView | HtmlWorker | _HtmlRendering | None = None,
+    html: HtmlView | _HtmlRendering | None = None,
     beyond: Sequence[tuple[int, Callable[[], None]]] = (),
 ) -> None:
     """Read every section's records once into ``spooled`` (which the caller closes).
@@ -742,7 +742,7 @@ def _spool_sections(
                 None
                 if html is None
                 else html.spool(category)
-                if isinstance(html, HtmlWorker | _HtmlRendering)
+                if isinstance(html, _HtmlRendering)
                 else html.spool(category, file=files.get("html").segment())
             ),
         )
