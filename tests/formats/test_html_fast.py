@@ -172,7 +172,11 @@ def test_shapes_compile_and_stay_bounded() -> None:
     renderer = RecordRenderer(presenter, "c")
     for number in range(3):
         renderer.render(number + 1, {"a": 1, "d": {"x": "y"}})
-    assert renderer._compiled == 2  # the record and its nested mapping
+    # The record: its typed path renders the nested mapping inline.
+    assert renderer._compiled == 1
+    for number in range(3):
+        renderer.render(number + 1, {"a": 1, "d": {"x": 2}})
+    assert renderer._compiled == 2  # its general path compiles the nested mapping
     for number in range(3 * _SHAPES):
         record = {f"k{number}": 1}
         renderer.render(1, record)
@@ -217,3 +221,68 @@ def test_compiled_clock_equals_babel_every_second_of_some_minutes(locale: str) -
             expected = format_time(moment, "medium", locale=presenter._babel)
             assert presenter.value(moment) == expected
     assert presenter.value(date(2024, 5, 1)) == presenter.value("2024-05-01")
+
+
+@pytest.mark.parametrize("depth", [28, 29, 30, 31, 32, 33, 36])
+def test_typed_paths_near_the_depth_limit_equal_the_reference(depth: int) -> None:
+    """A typed path renders nested mappings inline only where the general path would."""
+    presenter = _presenter("en", "UTC")
+    renderer = RecordRenderer(presenter, "c")
+    for number in range(1, 5):
+        value: dict[str, Any] = {"leaf": number, "ok": True, "none": None, "t": "x"}
+        for level in range(depth):
+            inner = [{"a": [level, {"b": level}]}, "t"]
+            value = {"k": value, "n": level, "l": inner} if level % 2 else {"k": value}
+        expected = reference_render(presenter, "c", number, value)
+        assert renderer.render(number, value) == expected
+
+
+def test_typed_paths_keep_percent_signs_and_every_type() -> None:
+    """Labels with %, and every value type a typed path formats, render as the reference."""
+    presenter = Presenter.for_export(
+        locale="de",
+        timezone="Europe/Berlin",
+        descriptions={
+            "c": CategoryDescription(
+                title="C", fields={"rate": "Rate %", "n.a": "%s %d %b %%", "n.d": "100%<"}
+            )
+        },
+    )
+    renderer = RecordRenderer(presenter, "c")
+    base: dict[str, Any] = {
+        "rate": True,
+        "stamp": "2025-03-01T10:00:00+00:00",
+        "n": {"a": None, "b": 1.5, "c": {}, "d": ["x", "<y>"], "e": [1, {"f": 2}], "g": {1: 2}},
+        "big": 12_345_678,
+        "day": "2025-03-01",
+        "when": datetime(2025, 3, 1, tzinfo=UTC),
+        "nested": {"deeper": {"deepest": {"end": {"beyond": "<b>"}}}},
+    }
+    variants = [
+        base,
+        {**base, "rate": False, "big": -5},
+        {**base, "n": {}},
+        {**base, "day": 7},
+        # Same key count, other keys: the typed path's key guard must miss.
+        {**base, "n": {"z": None, "b": 1.5, "c": {}, "d": [], "e": [], "g": {1: 2}}},
+        # A mapping past the inlined depth, empty this time.
+        {**base, "nested": {"deeper": {"deepest": {"end": {}}}}},
+        {**base, "n": {**base["n"], "g": {}}},
+    ]
+    for _ in range(3):
+        for number, record in enumerate(variants, start=1):
+            expected = reference_render(presenter, "c", number, record)
+            assert renderer.render(number, record) == expected
+
+
+@pytest.mark.parametrize("breaker", [24, 25, 26, 27, 28])
+def test_typed_paths_starting_at_any_depth_equal_the_reference(breaker: int) -> None:
+    """A mapping the typed path cannot inline (a key that is no string) starts a new one deeper."""
+    presenter = _presenter("en", "UTC")
+    renderer = RecordRenderer(presenter, "c")
+    for number in range(1, 5):
+        value: dict[Any, Any] = {"leaf": number, "more": {"x": 1}}
+        for level in range(36, 0, -1):
+            value = {1: "int key", "k": value} if level == breaker else {"k": value}
+        expected = reference_render(presenter, "c", number, value)
+        assert renderer.render(number, value) == expected

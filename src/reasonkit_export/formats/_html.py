@@ -99,6 +99,10 @@ _NAV_WINDOW = 2
 _SHAPES = 256
 _SHAPE_KEYS = 64
 _SHAPES_SEEN = 4096
+# A shape's typed path (see _TypedPath): the most values it renders, nested
+# ones included, and the depth of the nested mappings it renders inline.
+_TYPED_VALUES = 128
+_TYPED_LEVELS = 4
 
 STYLE = """\
 :root{color-scheme:light;--fg:#1a1a1a;--muted:#4a4a4a;--line:#c8c8c8;--soft:#f3f4f6;\
@@ -262,6 +266,190 @@ _VALUE_CODE = """\
 
 _Shape = Callable[[dict[str, Any], list[bytes], int], None]
 
+# The code of a typed path's text, list and not-inlined mapping values (see
+# _TypedPath): ``{x}`` is the value, ``{b}`` the part it sets, ``{opening}``
+# its row's opening and ``{where}`` its path (constants), ``{depth}`` the
+# depth of the mapping holding it.
+_TYPED_TEXT = """\
+{b} = string({x}) if {x}[4:5] == "-" and (len({x}) == 10 or len({x}) >= 19) else {x}
+try:
+    {b} = {b}.encode()
+except UnicodeEncodeError:
+    {b} = utf8({b})
+if 38 in {b} or 60 in {b} or 62 in {b} or 34 in {b} or 39 in {b} or 10 in {b} or 13 in {b}:
+    {b} = escape_bytes({b})"""
+_TYPED_LIST = """\
+if {x} and all([type(i) is str for i in {x}]):
+    {b} = {opening} + _list_open + utf8(li_join([escape(string(i)) for i in {x}])) + _ul_end
+else:
+    {b} = {opening} + utf8(cell({x}, {where}, {depth})) + _row_end"""
+_TYPED_TABLE = """\
+{r} = [{opening}, _table_open]
+if {depth} < max_depth:
+    fields({x}, {where}, {r}, {depth} + 1)
+{r}.append(_close)
+{b} = _nothing.join({r})"""
+
+
+class _TypedPath:
+    """The source of a compiled shape's typed path, built from one sample mapping.
+
+    Records of a category mostly share their value types as well as their
+    keys, so a shape also gets a path for its sample's types: guards check
+    every value's exact type (and each nested mapping's keys: those are
+    rendered inline, to the depth ``_TYPED_LEVELS``), then every value is
+    formatted with no dispatch and the mapping is one format of one template.
+    A mapping whose types differ takes the shape's general path; both give
+    the same bytes (``tests/formats/test_html_fast.py``). The generated source
+    holds names and positions only: labels, paths and keys are constants.
+    """
+
+    def __init__(self, renderer: RecordRenderer, namespace: dict[str, Any], grouped: str) -> None:
+        self._renderer = renderer
+        self._ns = namespace
+        self._grouped = grouped  # the integer expression, {x} standing for the value
+        self.guards: list[str] = []  # statements that ``break`` to the general path
+        self.body: list[str] = []  # statements computing the template's parts
+        self.template: list[bytes] = []
+        self.parts: list[str] = []  # one expression per %b of the template
+        self.levels = 0  # the deepest nested mapping rendered inline
+        self._names = 0
+        self._values = 0
+
+    def _name(self, stem: str) -> str:
+        self._names += 1
+        return f"{stem}{self._names}"
+
+    def _constant(self, value: Any) -> str:
+        name = self._name("_q")
+        self._ns[name] = value
+        return name
+
+    def _text(self, data: bytes) -> None:
+        self.template.append(data.replace(b"%", b"%%"))
+
+    def _part(self, expression: str) -> None:
+        self.template.append(b"%b")
+        self.parts.append(expression)
+
+    def _inline(self, value: Any, level: int) -> bool:
+        """Whether a nested mapping is rendered inline (its keys guarded)."""
+        return (
+            bool(value)
+            and len(value) <= _SHAPE_KEYS
+            and level + 1 < _TYPED_LEVELS
+            and all(type(key) is str for key in value)
+        )
+
+    def mapping(self, prefix: str, sample: dict[str, Any], names: list[str], level: int) -> bool:
+        """Add the guards and code of a mapping like ``sample``, its values in ``names``.
+
+        False when the sample holds more values than a typed path may render
+        (``_TYPED_VALUES``): the shape then has none.
+        """
+        self._values += len(names)
+        if self._values > _TYPED_VALUES:
+            return False
+        checks = []
+        for name, value in zip(names, sample.values(), strict=True):
+            kind = type(value)
+            if value is None:
+                checks.append(f"{name} is None")
+            elif kind is dict and not value:
+                checks.append(f"(type({name}) is dict and not {name})")
+            elif kind is dict:
+                # Not empty: inlined (its keys are guarded below) or rendered as a table.
+                checks.append(f"(type({name}) is dict and {name})")
+            elif kind in (str, int, float, bool, list):
+                checks.append(f"type({name}) is {kind.__name__}")
+            else:
+                checks.append(f"type({name}) is {self._constant(kind)}")
+        self.guards.append(f"if not ({' and '.join(checks)}):\n    break")
+        renderer = self._renderer
+        depth = f"depth + {level}" if level else "depth"
+        for key, name, value in zip(sample, names, sample.values(), strict=True):
+            path, row = renderer._row(prefix, key)
+            kind = type(value)
+            if kind is str:
+                part = self._name("b")
+                self.body.append(_TYPED_TEXT.format(x=name, b=part))
+                self._text(utf8(f'{row}<td dir="auto">'))
+                self._part(part)
+                self._text(b"</td></tr>")
+            elif kind is int:
+                self._text(utf8(f'{row}<td dir="auto" class="num">'))
+                grouped = self._grouped.format(x=name)
+                self._part(f"(small[{name}] if 0 <= {name} < 1000 else {grouped})")
+                self._text(b"</td></tr>")
+            elif kind is float:
+                self._text(utf8(f'{row}<td dir="auto" class="num">'))
+                self._part(f"number({name}).encode()")
+                self._text(b"</td></tr>")
+            elif kind is bool:
+                self._text(utf8(row))
+                self._part(f"(_yes if {name} else _no)")
+                self._text(b"</tr>")
+            elif value is None:
+                self._text(utf8(f'{row}<td class="empty">{renderer._not_set}</td></tr>'))
+            elif kind is dict and not value:
+                self._text(utf8(f'{row}<td class="empty">{renderer._empty}</td></tr>'))
+            elif kind is dict and self._inline(value, level):
+                values = [self._name("x") for _ in value]
+                self.guards.append(
+                    f"if tuple({name}) != {self._constant(tuple(value))}:\n    break"
+                )
+                unpack = ", ".join(values) + ("," if len(values) == 1 else "")
+                self.guards.append(f"{unpack} = {name}.values()")
+                self.levels = max(self.levels, level + 1)
+                self._text(utf8(f"{row}<td><table><tbody>"))
+                if not self.mapping(path, value, values, level + 1):
+                    return False
+                self._text(b"</tbody></table></td></tr>")
+            else:
+                # Lists, mappings not inlined, any other type: as the general path.
+                part = self._name("b")
+                opening = self._constant(utf8(row))
+                where = self._constant(path)
+                if kind is list:
+                    self.body.append(
+                        _TYPED_LIST.format(
+                            x=name, b=part, opening=opening, where=where, depth=depth
+                        )
+                    )
+                elif kind is dict:
+                    self.body.append(
+                        _TYPED_TABLE.format(
+                            x=name,
+                            b=part,
+                            r=self._name("r"),
+                            opening=opening,
+                            where=where,
+                            depth=depth,
+                        )
+                    )
+                else:
+                    self.body.append(
+                        f"{part} = {opening} + utf8(cell({name}, {where}, {depth})) + _row_end"
+                    )
+                self._part(part)
+        return True
+
+    def source(self) -> list[str]:
+        """The typed path's statements, for the body of a ``while True:`` loop."""
+        template = b"".join(self.template)
+        # With no part to format, the template is the fragment itself (% undoubled).
+        self._ns["_typed"] = template if self.parts else template % ()
+        lines = []
+        if self.levels:
+            lines.append(f"if depth > max_depth - {self.levels}:\n    break")
+        lines += self.guards + self.body
+        if self.parts:
+            lines.append(f"append(_typed % ({', '.join(self.parts)},))")
+        else:
+            lines.append("append(_typed)")
+        lines.append("return")
+        return lines
+
 
 class RecordRenderer:
     """Turns one record into an escaped HTML fragment with human labels and values.
@@ -346,14 +534,14 @@ class RecordRenderer:
             shapes = self._shapes.get(prefix)
             shape = shapes.get(keys) if shapes is not None else None
             if shape is None:
-                shape = self._shape(prefix, keys)
+                shape = self._shape(prefix, keys, mapping)
             if shape is not None:
                 shape(mapping, out, depth)
                 return
         self._walk(mapping, prefix, out, depth)
 
-    def _shape(self, prefix: str, keys: tuple[str, ...]) -> _Shape | None:
-        """The compiled function for this shape once it is seen a second time."""
+    def _shape(self, prefix: str, keys: tuple[str, ...], sample: dict[str, Any]) -> _Shape | None:
+        """The compiled function for this shape once it is seen a second time (as ``sample``)."""
         shapes = self._shapes.get(prefix)
         if shapes is None or keys not in shapes:
             if self._shape_count < _SHAPES_SEEN and all(type(key) is str for key in keys):
@@ -363,13 +551,17 @@ class RecordRenderer:
         if self._compiled >= _SHAPES:
             return None
         self._compiled += 1
-        shape = shapes[keys] = self._compile(prefix, keys)
+        shape = shapes[keys] = self._compile(prefix, keys, sample)
         return shape
 
-    def _compile(self, prefix: str, keys: tuple[str, ...]) -> _Shape:
+    def _compile(
+        self, prefix: str, keys: tuple[str, ...], sample: dict[str, Any] | None = None
+    ) -> _Shape:
         """A function rendering a dict with exactly ``keys`` (in that order) under ``prefix``.
 
-        The generated source holds names and positions only; every label and
+        With a ``sample`` of the shape, the function first tries the typed
+        path of the sample's value types (see :class:`_TypedPath`). The
+        generated source holds names and positions only; every label and
         path is a constant in its namespace, never text in the code.
         """
         namespace: dict[str, Any] = {
@@ -388,16 +580,25 @@ class RecordRenderer:
             "escape": escape,
             "li_join": '</li><li dir="auto">'.join,
             "_ul_end": b"</li></ul></td></tr>",
+            "_yes": utf8(self._yes),
+            "_no": utf8(self._no),
+            "_list_open": b'<td><ul><li dir="auto">',
+            "_table_open": b"<td><table><tbody>",
+            "_row_end": b"</tr>",
+            "_nothing": b"",
         }
         # Integers: inline where the locale groups as Python's "," format does.
         group = self._present.integer_group
         if group == ",":
             grouped = 'f"{{v{i}:,}}".encode()'
+            typed_grouped = 'f"{{{x}:,}}".encode()'
         elif group is not None:
             namespace["group"] = group
             grouped = 'f"{{v{i}:,}}".replace(",", group).encode()'
+            typed_grouped = 'f"{{{x}:,}}".replace(",", group).encode()'
         else:
             grouped = "integer(v{i}).encode()"
+            typed_grouped = "integer({x}).encode()"
         lines = [
             "def shape(mapping, out, depth):",
             "    append = out.append",
@@ -408,6 +609,12 @@ class RecordRenderer:
         elif keys:
             names = ", ".join(f"v{i}" for i in range(len(keys)))
             lines.append(f"    {names} = mapping.values()")
+        typed = _TypedPath(self, namespace, typed_grouped)
+        values = [f"v{i}" for i in range(len(keys))]
+        if sample is not None and keys and typed.mapping(prefix, sample, values, 0):
+            # The typed path first; a guard that fails breaks to the general one.
+            lines.append("    while True:")
+            lines += ["        " + line for step in typed.source() for line in step.split("\n")]
         for i, key in enumerate(keys):
             path, row = self._row(prefix, key)
             namespace.update(
