@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -72,3 +73,84 @@ def test_a_segment_releases_only_its_own_bytes() -> None:
         assert len(remains) == len(a) * 32
         assert set(remains) <= {0, ord("a")}  # released blocks read as zeros
         assert remains.count(0) > len(remains) // 2
+
+
+def _data_extents(fd: int) -> list[tuple[int, int]]:
+    """The file's (start, end) runs of data, holes left out (SEEK_DATA/SEEK_HOLE)."""
+    runs, position, size = [], 0, os.fstat(fd).st_size
+    while position < size:
+        try:
+            start = os.lseek(fd, position, os.SEEK_DATA)
+        except OSError:  # no data past position
+            break
+        end = os.lseek(fd, start, os.SEEK_HOLE)
+        runs.append((start, end))
+        position = end
+    return runs
+
+
+@linux
+@pytest.mark.parametrize("aligned", [True, False])
+def test_an_aligned_file_frees_every_block_of_what_is_read(aligned: bool) -> None:
+    """Pages written apart and read for good leave no block; unaligned ones leave their edges."""
+    with SpoolFile(aligned=aligned) as shared:
+        first, second = shared.segment(), shared.segment()
+        pages = [(first, bytes([65 + n]) * (5000 + 777 * n)) for n in range(6)]
+        pages += [(second, b"z" * 7000)]
+        spans = []
+        for segment, page in pages:
+            start = segment.length
+            segment.write(page)
+            segment.flush()  # each page a write of its own
+            spans.append((segment, start, segment.length))
+        if aligned:
+            assert all(offset % 4096 == 0 for offset, _ in first.extents + second.extents)
+        os.fsync(shared._fd)  # the blocks are allocated: freeing them is real
+        for segment, start, end in spans[:-1]:
+            segment.release(start, end)
+        left = _data_extents(shared._fd)
+        (last_offset, last_length), *_ = second.extents
+        if aligned:
+            # Only the page not read yet keeps its blocks (the file ends with it).
+            assert left == [(last_offset, last_offset + last_length)]
+        else:
+            assert len(left) > 1  # the blocks shared by neighbouring pages stay
+        second.seek(0)
+        assert second.read() == b"z" * 7000
+        second.release(0, second.length)
+        if aligned:
+            assert _data_extents(shared._fd) == []
+            assert os.fstat(shared._fd).st_blocks == 0
+        else:
+            assert _data_extents(shared._fd)
+
+
+@linux
+@pytest.mark.parametrize("page_writes", [True, False])
+def test_the_views_pages_read_for_good_free_every_block(page_writes: bool) -> None:
+    """The child's spool of rendered records: each page a write of its own, freed whole."""
+    from reasonkit_export._present import Presenter
+    from reasonkit_export.formats._html import HtmlSpool, RecordRenderer
+
+    presenter = Presenter.for_export(locale="en", timezone="UTC", descriptions={})
+    with SpoolFile(aligned=True) as shared:
+        spool = HtmlSpool(
+            RecordRenderer(presenter, "c"),
+            records_per_page=37,
+            page_bytes=1 << 20,
+            file=shared.segment(),  # type: ignore[arg-type]
+            page_writes=page_writes,
+        )
+        lines = [b'{"n": %d, "text": "%s"}\n' % (n, b"x" * (n % 300)) for n in range(1000)]
+        spool.add_lines(b"".join(lines[:333]), json.loads)
+        for n in range(5):
+            spool.add_fragment(b"<article>%d</article>" % n)
+        spool.add_lines(b"".join(lines[333:]), json.loads)
+        spool.seal()
+        os.fsync(shared._fd)
+        spool.release_pages = True
+        pages = [list(spool.page_records(index)) for index in range(len(spool.pages))]
+        assert sum(len(page) for page in pages) == spool.count == 1005
+        assert pages[0][0].startswith(b'<article class="rec" id="r1">')
+        left = os.fstat(shared._fd).st_blocks
+        assert (left == 0) is page_writes

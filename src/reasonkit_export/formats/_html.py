@@ -785,6 +785,10 @@ class HtmlSpool:
         page_bytes: a page also ends before its records pass this size.
         file: where the fragments go (default: an anonymous temporary file);
             the spool owns it and closes it.
+        page_writes: store what the file buffers before each page's first
+            record (``flush``), so that every page starts a write of its own:
+            in an aligned :class:`~reasonkit_export.formats._spool.SpoolFile`,
+            each page read (with ``release_pages``) then frees its blocks whole.
     """
 
     def __init__(
@@ -794,6 +798,7 @@ class HtmlSpool:
         records_per_page: int,
         page_bytes: int,
         file: BinaryIO | None = None,
+        page_writes: bool = False,
     ) -> None:
         self._renderer = renderer
         if file is None:
@@ -801,6 +806,7 @@ class HtmlSpool:
         self._file = file
         self._per_page = records_per_page
         self._page_bytes = page_bytes
+        self._page_writes = page_writes
         self.count = 0
         self._offset = 0
         self._page_size = 0
@@ -851,7 +857,7 @@ class HtmlSpool:
         pages, per_page, page_bytes = self.pages, self._per_page, self._page_bytes
         number, offset = self.count, self._offset
         page_count, page_size = self._page_count, self._page_size
-        fragments = []
+        fragments: list[bytes] = []
         for line in records:
             number += 1
             fragment = render(number, loads(line))
@@ -861,6 +867,8 @@ class HtmlSpool:
                 or page_count >= per_page
                 or (page_size + size > page_bytes and page_count)
             ):
+                if self._page_writes:
+                    self._page_break(fragments)
                 pages.append((offset, number))
                 page_count = page_size = 0
             fragments.append(fragment)
@@ -882,6 +890,8 @@ class HtmlSpool:
             or self._page_count >= self._per_page
             or (self._page_size + size > self._page_bytes and self._page_count)
         ):
+            if self._page_writes:
+                self._page_break([])
             self.pages.append((self._offset, self.count))
             self._page_count = 0
             self._page_size = 0
@@ -889,6 +899,14 @@ class HtmlSpool:
         self._offset += size
         self._page_count += 1
         self._page_size += size
+
+    def _page_break(self, fragments: list[bytes]) -> None:
+        """Store the previous page's last ``fragments`` and whatever the file buffers."""
+        if fragments:
+            fragments.append(b"")
+            self._file.write(b"\n".join(fragments))
+            fragments.clear()
+        self._file.flush()
 
     def seal(self) -> None:
         """Every record is in: store what the file still buffers."""
@@ -1181,7 +1199,7 @@ class HtmlWorker:
         # Opened before the child starts (see start): the child writes the same
         # file and may remove its name once it is done; the pages are read here.
         self._fragments = SpoolFile(
-            file=(folder / _FRAGMENTS_FILE).open("r+b", buffering=0), limit=None
+            file=(folder / _FRAGMENTS_FILE).open("r+b", buffering=0), limit=None, aligned=True
         )
         self._claims = Claims((folder / _CLAIMS_FILE).open("r+b", buffering=0), child=False)
         self._packed: BinaryIO | None = None
@@ -1488,7 +1506,9 @@ def _render_folder(folder: str) -> None:
     categories: list[str] = []
     # Every category's fragments go into one file (see formats._spool), so the
     # child, like the parent, holds a fixed number of open files.
-    fragments = SpoolFile(cap=cap, file=(root / _FRAGMENTS_FILE).open("w+b", buffering=0))
+    fragments = SpoolFile(
+        cap=cap, file=(root / _FRAGMENTS_FILE).open("w+b", buffering=0), aligned=True
+    )
     with (root / _EVENTS_FILE).open("ab", buffering=0) as events:
 
         def publish(*event: Any) -> None:
@@ -1732,6 +1752,7 @@ def _follow(
                         records_per_page=per_page,
                         page_bytes=page_bytes,
                         file=cast(BinaryIO, fragments.segment()),
+                        page_writes=True,
                     )
                     spools.append(spool)
                 else:
