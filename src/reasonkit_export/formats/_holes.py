@@ -24,7 +24,7 @@ import functools
 import sys
 from typing import Any
 
-__all__ = ["release"]
+__all__ = ["block_end", "release"]
 
 _BLOCK = 4096  # the page (and the usual file system block) size
 _PUNCH_HOLE = 0x02  # FALLOC_FL_PUNCH_HOLE
@@ -46,6 +46,11 @@ def _fallocate() -> Any:
     return function
 
 
+def block_end(offset: int) -> int:
+    """The first block boundary at or after byte ``offset``."""
+    return -(-offset // _BLOCK) * _BLOCK
+
+
 def release(fd: int, start: int, end: int) -> bool:
     """Free the whole blocks of file ``fd`` between byte ``start`` and ``end``; the size stays.
 
@@ -54,7 +59,7 @@ def release(fd: int, start: int, end: int) -> bool:
     whether anything was released (False: nothing to do, not available
     here, or the file system refused; nothing else happens then).
     """
-    first = -(-start // _BLOCK) * _BLOCK
+    first = block_end(start)
     last = end // _BLOCK * _BLOCK
     if last <= first or first < 0:
         return False

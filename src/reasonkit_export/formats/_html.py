@@ -43,6 +43,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import textwrap
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -217,29 +218,34 @@ def _escape_bytes(data: bytes) -> bytes:
 
 _SMALL = tuple(str(n).encode() for n in range(1000))
 
+# The code turning text ``{x}`` into the UTF-8 ``{b}`` of its cell: dates and
+# times formatted for the reader, then escaped (both shape paths use it).
+_TEXT_CODE = """\
+{b} = string({x}) if {x}[4:5] == "-" and (len({x}) == 10 or len({x}) >= 19) else {x}
+try:
+    {b} = {b}.encode()
+except UnicodeEncodeError:
+    {b} = utf8({b})
+if 38 in {b} or 60 in {b} or 62 in {b} or 34 in {b} or 39 in {b} or 10 in {b} or 13 in {b}:
+    {b} = escape_bytes({b})"""
+
 # The code of one value of a compiled mapping shape (see RecordRenderer._compile),
 # writing UTF-8: ``{i}`` is the value's position; ``_o{i}`` its row opening for
 # text, ``_n{i}`` for numbers, ``_d{i}`` for a nested table, ``_e{i}`` for an
 # empty mapping, ``_y{i}``/``_f{i}``/``_z{i}`` its whole row for true, false
 # and None, ``_l{i}`` its opening for a list of strings, ``_r{i}`` its bare
 # row, ``_p{i}`` its path and ``_s{i}`` the compiled shapes of a mapping under
-# it. Text is encoded first, so the escape
+# it; ``{text}`` is _TEXT_CODE for it and ``{integer}`` the expression of an
+# integer's digits. Text is encoded first, so the escape
 # tests are byte searches (an int operand: memchr); ``utf8`` is the spool's
 # encoding (lone surrogates become U+FFFD), and escaping commutes with it.
 _VALUE_CODE = """\
     t = type(v{i})
     if t is str:
-        if v{i}[4:5] == "-" and (len(v{i}) == 10 or len(v{i}) >= 19):
-            v{i} = string(v{i})
-        try:
-            b = v{i}.encode()
-        except UnicodeEncodeError:
-            b = utf8(v{i})
-        if 38 in b or 60 in b or 62 in b or 34 in b or 39 in b or 10 in b or 13 in b:
-            b = escape_bytes(b)
+{text}
         extend((_o{i}, b, _end))
     elif t is int:
-        extend((_n{i}, small[v{i}] if 0 <= v{i} < 1000 else {grouped}, _end))
+        extend((_n{i}, {integer}, _end))
     elif t is dict:
         if v{i}:
             append(_d{i})
@@ -266,18 +272,10 @@ _VALUE_CODE = """\
 
 _Shape = Callable[[dict[str, Any], list[bytes], int], None]
 
-# The code of a typed path's text, list and not-inlined mapping values (see
+# The code of a typed path's list and not-inlined mapping values (see
 # _TypedPath): ``{x}`` is the value, ``{b}`` the part it sets, ``{opening}``
 # its row's opening and ``{where}`` its path (constants), ``{depth}`` the
 # depth of the mapping holding it.
-_TYPED_TEXT = """\
-{b} = string({x}) if {x}[4:5] == "-" and (len({x}) == 10 or len({x}) >= 19) else {x}
-try:
-    {b} = {b}.encode()
-except UnicodeEncodeError:
-    {b} = utf8({b})
-if 38 in {b} or 60 in {b} or 62 in {b} or 34 in {b} or 39 in {b} or 10 in {b} or 13 in {b}:
-    {b} = escape_bytes({b})"""
 _TYPED_LIST = """\
 if {x} and all([type(i) is str for i in {x}]):
     {b} = {opening} + _list_open + utf8(li_join([escape(string(i)) for i in {x}])) + _ul_end
@@ -304,10 +302,10 @@ class _TypedPath:
     holds names and positions only: labels, paths and keys are constants.
     """
 
-    def __init__(self, renderer: RecordRenderer, namespace: dict[str, Any], grouped: str) -> None:
+    def __init__(self, renderer: RecordRenderer, namespace: dict[str, Any], integer: str) -> None:
         self._renderer = renderer
         self._ns = namespace
-        self._grouped = grouped  # the integer expression, {x} standing for the value
+        self._integer = integer  # the integer expression, {x} standing for the value
         self.guards: list[str] = []  # statements that ``break`` to the general path
         self.body: list[str] = []  # statements computing the template's parts
         self.template: list[bytes] = []
@@ -372,14 +370,13 @@ class _TypedPath:
             kind = type(value)
             if kind is str:
                 part = self._name("b")
-                self.body.append(_TYPED_TEXT.format(x=name, b=part))
+                self.body.append(_TEXT_CODE.format(x=name, b=part))
                 self._text(utf8(f'{row}<td dir="auto">'))
                 self._part(part)
                 self._text(b"</td></tr>")
             elif kind is int:
                 self._text(utf8(f'{row}<td dir="auto" class="num">'))
-                grouped = self._grouped.format(x=name)
-                self._part(f"(small[{name}] if 0 <= {name} < 1000 else {grouped})")
+                self._part(f"({self._integer.format(x=name)})")
                 self._text(b"</td></tr>")
             elif kind is float:
                 self._text(utf8(f'{row}<td dir="auto" class="num">'))
@@ -554,13 +551,11 @@ class RecordRenderer:
         shape = shapes[keys] = self._compile(prefix, keys, sample)
         return shape
 
-    def _compile(
-        self, prefix: str, keys: tuple[str, ...], sample: dict[str, Any] | None = None
-    ) -> _Shape:
+    def _compile(self, prefix: str, keys: tuple[str, ...], sample: dict[str, Any]) -> _Shape:
         """A function rendering a dict with exactly ``keys`` (in that order) under ``prefix``.
 
-        With a ``sample`` of the shape, the function first tries the typed
-        path of the sample's value types (see :class:`_TypedPath`). The
+        The function first tries the typed path of the value types of
+        ``sample``, the mapping being rendered (see :class:`_TypedPath`). The
         generated source holds names and positions only; every label and
         path is a constant in its namespace, never text in the code.
         """
@@ -590,15 +585,13 @@ class RecordRenderer:
         # Integers: inline where the locale groups as Python's "," format does.
         group = self._present.integer_group
         if group == ",":
-            grouped = 'f"{{v{i}:,}}".encode()'
-            typed_grouped = 'f"{{{x}:,}}".encode()'
+            grouped = 'f"{{{x}:,}}".encode()'
         elif group is not None:
             namespace["group"] = group
-            grouped = 'f"{{v{i}:,}}".replace(",", group).encode()'
-            typed_grouped = 'f"{{{x}:,}}".replace(",", group).encode()'
+            grouped = 'f"{{{x}:,}}".replace(",", group).encode()'
         else:
-            grouped = "integer(v{i}).encode()"
-            typed_grouped = "integer({x}).encode()"
+            grouped = "integer({x}).encode()"
+        integer = "small[{x}] if 0 <= {x} < 1000 else " + grouped
         lines = [
             "def shape(mapping, out, depth):",
             "    append = out.append",
@@ -609,9 +602,9 @@ class RecordRenderer:
         elif keys:
             names = ", ".join(f"v{i}" for i in range(len(keys)))
             lines.append(f"    {names} = mapping.values()")
-        typed = _TypedPath(self, namespace, typed_grouped)
+        typed = _TypedPath(self, namespace, integer)
         values = [f"v{i}" for i in range(len(keys))]
-        if sample is not None and keys and typed.mapping(prefix, sample, values, 0):
+        if keys and typed.mapping(prefix, sample, values, 0):
             # The typed path first; a guard that fails breaks to the general one.
             lines.append("    while True:")
             lines += ["        " + line for step in typed.source() for line in step.split("\n")]
@@ -633,7 +626,9 @@ class RecordRenderer:
                     f"_s{i}": self._shapes.setdefault(path, {}),
                 }
             )
-            lines.append(_VALUE_CODE.format(i=i, grouped=grouped.format(i=i)).rstrip("\n"))
+            text = textwrap.indent(_TEXT_CODE.format(x=f"v{i}", b="b"), " " * 8)
+            code = _VALUE_CODE.format(i=i, text=text, integer=integer.format(x=f"v{i}"))
+            lines.append(code.rstrip("\n"))
         source = "\n".join(lines) + "\n"
         exec(source, namespace)  # noqa: S102 - generated from positions only, see above
         return cast(_Shape, namespace["shape"])

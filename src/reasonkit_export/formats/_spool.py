@@ -44,7 +44,7 @@ from typing import Any, BinaryIO
 from reasonkit_export._closing import Closing
 from reasonkit_export._encoding import dumps_compact
 from reasonkit_export.exceptions import FileTooLarge, RecordTooLarge
-from reasonkit_export.formats._holes import release
+from reasonkit_export.formats._holes import block_end, release
 
 __all__ = [
     "UNCOMPRESSED_FACTOR",
@@ -64,7 +64,6 @@ bounded by its cap.
 """
 
 _CHUNK = 1024 * 1024
-_BLOCK = 4096  # see SpoolFile's ``aligned``
 _HAS_PREAD = hasattr(os, "pread") and hasattr(os, "pwrite")
 
 
@@ -123,7 +122,7 @@ class SpoolFile(Closing):
         with self._lock:
             offset = self.size
             if self.aligned:
-                offset = -(-offset // _BLOCK) * _BLOCK
+                offset = block_end(offset)
             view = memoryview(data)
             if _HAS_PREAD:
                 done = 0
@@ -145,9 +144,7 @@ class SpoolFile(Closing):
         """
         if self._fd >= 0:
             end = offset + size
-            if to_block_end and self.aligned:
-                end = -(-end // _BLOCK) * _BLOCK
-            release(self._fd, offset, end)
+            release(self._fd, offset, block_end(end) if to_block_end and self.aligned else end)
 
     def read_at(self, offset: int, size: int) -> bytes:
         """``size`` stored bytes from ``offset`` (fewer only at the file's end)."""
