@@ -116,6 +116,22 @@ def test_line_separators_are_escaped(dumps: Callable[[Any], bytes]) -> None:
 
 
 @pytest.mark.parametrize("dumps", [dumps_compact, stdlib_dumps], ids=["fast", "stdlib"])
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+@pytest.mark.parametrize("neighbours", ["", "\u2019\u00a0", "\u2027\u2030\x84\x86"])
+def test_each_line_separator_is_escaped_alone(
+    dumps: Callable[[Any], bytes], separator: str, neighbours: str
+) -> None:
+    """Each separator is found on its own, beside characters that share its lead byte."""
+    value = {"text": f"{neighbours}a{separator}b{neighbours}"}
+    encoded = dumps(value)
+    assert f"\\u{ord(separator):04x}".encode() in encoded
+    assert separator.encode() not in encoded
+    assert neighbours.encode() in encoded
+    assert len(encoded.decode("utf-8").splitlines()) == 1
+    assert json.loads(encoded) == value
+
+
+@pytest.mark.parametrize("dumps", [dumps_compact, stdlib_dumps], ids=["fast", "stdlib"])
 def test_large_integers_keep_every_digit(dumps: Callable[[Any], bytes]) -> None:
     """Integers beyond 2^53 (and beyond 64 bits) are written exactly, never as floats."""
     values = [2**53 + 1, -(2**53) - 1, 2**63 + 7, -(2**80) - 3]

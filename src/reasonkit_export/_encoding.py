@@ -68,22 +68,25 @@ MAX_SAFE_INTEGER = 2**53 - 1
 """The largest integer a double holds exactly (JavaScript's ``Number.MAX_SAFE_INTEGER``)."""
 
 # UTF-8 of U+2028, U+2029 and U+0085: line ends to splitlines() and old JavaScript.
-_LINE_BREAKS = (
-    (b"\xe2\x80\xa8", b"\\u2028"),
-    (b"\xe2\x80\xa9", b"\\u2029"),
-    (b"\xc2\x85", b"\\u0085"),
-)
+_LS, _PS, _NEL = b"\xe2\x80\xa8", b"\xe2\x80\xa9", b"\xc2\x85"
 
 
 def _escape_line_breaks(encoded: bytes) -> bytes:
     """Escape U+2028, U+2029 and U+0085 in encoded JSON (they occur only inside strings).
 
     JSON's structure is ASCII, so these bytes can only be inside a string,
-    and UTF-8 never has them as part of another character.
+    and UTF-8 never has them as part of another character. Each lead byte is
+    looked for first: a one-byte search is a ``memchr``, several times faster
+    than a search for two or three bytes through text that has none of them
+    (about 1 us a record; this runs for every record).
     """
-    if b"\xe2\x80" in encoded or b"\xc2\x85" in encoded:
-        for raw, escaped in _LINE_BREAKS:
-            encoded = encoded.replace(raw, escaped)
+    if b"\xe2" in encoded:
+        if _LS in encoded:
+            encoded = encoded.replace(_LS, b"\\u2028")
+        if _PS in encoded:
+            encoded = encoded.replace(_PS, b"\\u2029")
+    if b"\xc2" in encoded and _NEL in encoded:
+        encoded = encoded.replace(_NEL, b"\\u0085")
     return encoded
 
 
@@ -208,9 +211,7 @@ def _orjson_dumps(fallback: Callable[[Any], bytes]) -> Callable[[Any], bytes] | 
         except (orjson_error, TypeError):
             return fallback(value)  # e.g. integers beyond 64 bits, lone surrogates
         # NaN and infinities come out as null, exactly as the documented rule says.
-        if b"\xe2\x80" in encoded or b"\xc2\x85" in encoded:
-            return _escape_line_breaks(encoded)
-        return encoded
+        return _escape_line_breaks(encoded)
 
     return dumps
 
