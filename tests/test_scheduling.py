@@ -589,3 +589,25 @@ def test_validate_never_raises_anything_but_invalid_schedule(expression: str, tz
     # Accepted expressions must also be usable.
     fire = next_fire(expression, tz, utc(2024, 1, 1))
     assert next_fire(expression, tz, fire) > fire
+
+
+def test_reading_a_time_zone_does_not_import_croniter() -> None:
+    """croniter's import starts a subprocess (`file`, via platform.architecture()).
+
+    The processes that render the HTML view and the report read the export's
+    time zone and never a schedule: they must not pay for it.
+    """
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from reasonkit_export._present import validate_timezone\n"
+        "import reasonkit_export.formats._html, reasonkit_export.formats._pdf\n"
+        "validate_timezone('Europe/Berlin')\n"
+        "assert 'croniter' not in sys.modules, 'croniter imported'\n"
+        "from reasonkit_export.scheduling import validate_schedule\n"
+        "validate_schedule('0 3 * * *', 'UTC')\n"
+        "assert 'croniter' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

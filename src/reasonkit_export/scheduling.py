@@ -56,8 +56,6 @@ from functools import lru_cache
 from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
-
 from reasonkit_export.exceptions import InvalidRequest, InvalidSchedule
 
 __all__ = [
@@ -277,6 +275,11 @@ def _parse(expression: str) -> _Spec:
         set().union(*(_expand_item(item, spec, expression) for item in text_field.split(",")))
         for text_field, spec in zip(fields, _FIELDS, strict=True)
     ]
+    # Imported here: croniter's import runs `file` on the interpreter (through
+    # platform.architecture()), a subprocess that every process reading a
+    # time zone (the report and HTML view children) would otherwise pay.
+    from croniter import croniter
+
     try:
         croniter.expand(lowered)
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
