@@ -16,14 +16,7 @@ are the export benchmarks' (``bench.exports.SyntheticSource``).
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
+from bench._versions import print_table
 
 _ONE = """
 import json, sys, time
@@ -53,35 +46,15 @@ print(json.dumps({"both": both / count * 1e6, "decode": decode / count * 1e6}))
 """
 
 
-def run(src: str, records: int, rounds: int) -> dict[str, float]:
-    """Microseconds per record with the library from ``src``."""
-    result = subprocess.run(
-        [sys.executable, "-c", _ONE, str(records), str(rounds)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(src).resolve()), str(ROOT)])},
-    )
-    if result.returncode:
-        raise SystemExit(result.stderr)
-    measured: dict[str, float] = json.loads(result.stdout)
-    return measured
-
-
 def main() -> None:
     """Measure every version and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--records", type=int, default=50_000)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--src", nargs="+", default=["src"], help="each version's src folder")
-    args = parser.parse_args()
-    print("| version | decode and render (µs/record) | decode alone | render |")
-    print("|---|---:|---:|---:|")
-    for src in args.src:
-        measured = run(src, args.records, args.rounds)
-        both, decode = measured["both"], measured["decode"]
-        print(f"| {src} | {both:.2f} | {decode:.2f} | {both - decode:.2f} |")
+    print_table(
+        __doc__,
+        _ONE,
+        records=50_000,
+        columns=["decode and render (µs/record)", "decode alone", "render"],
+        cells=lambda m: [m["both"], m["decode"], m["both"] - m["decode"]],
+    )
 
 
 if __name__ == "__main__":

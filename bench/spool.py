@@ -18,14 +18,7 @@ made before the clock starts.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
+from bench._versions import print_table
 
 _ONE = """
 import json, sys, time
@@ -73,36 +66,15 @@ print(json.dumps(result))
 """
 
 
-def run(src: str, records: int, rounds: int) -> dict[str, float]:
-    """Microseconds of CPU per record with the library from ``src``."""
-    result = subprocess.run(
-        [sys.executable, "-c", _ONE, str(records), str(rounds)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(src).resolve()), str(ROOT)])},
-    )
-    if result.returncode:
-        raise SystemExit(result.stderr)
-    measured: dict[str, float] = json.loads(result.stdout)
-    return measured
-
-
 def main() -> None:
     """Measure every version and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--src", nargs="+", default=["src"], help="each version's src folder")
-    args = parser.parse_args()
-    print("| version | JSON lines (µs/record) | CSV rows | both, as a ZIP spools them |")
-    print("|---|---:|---:|---:|")
-    for src in args.src:
-        measured = run(src, args.records, args.rounds)
-        print(
-            f"| {src} | {measured['lines']:.2f} | {measured['rows']:.2f} | {measured['both']:.2f} |"
-        )
+    print_table(
+        __doc__,
+        _ONE,
+        records=100_000,
+        columns=["JSON lines (µs/record)", "CSV rows", "both, as a ZIP spools them"],
+        cells=lambda m: [m["lines"], m["rows"], m["both"]],
+    )
 
 
 if __name__ == "__main__":
