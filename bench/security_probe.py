@@ -150,8 +150,12 @@ def probe_copy_destinations(listener_port: int) -> tuple[int, int, int]:
             if variant % 2:
                 url = url.upper() if variant % 4 == 1 else url.replace("/x", f"/x{variant}")
             tried += 1
+
+            def destination(_job: Any, url: str = url) -> str:
+                return url
+
             delivery = StorageCopyDelivery(
-                lambda _job, url=url: url, allow=policy, storage_options={"key": "HOST-KEY"}
+                destination, allow=policy, storage_options={"key": "HOST-KEY"}
             )
             try:
                 delivery.deliver(job, _opener(job))
