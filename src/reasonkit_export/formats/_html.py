@@ -218,6 +218,12 @@ def _escape_bytes(data: bytes) -> bytes:
 
 _SMALL = tuple(str(n).encode() for n in range(1000))
 
+# The cell text of item ``{x}`` of a list of strings: dates and times formatted
+# for the reader (``string`` is called only for text that may be one), escaped.
+_LIST_ITEM = (
+    'escape(string({x}) if {x}[4:5] == "-" and (len({x}) == 10 or len({x}) >= 19) else {x})'
+)
+
 # The code turning text ``{x}`` into the UTF-8 ``{b}`` of its cell: dates and
 # times formatted for the reader, then escaped (both shape paths use it).
 _TEXT_CODE = """\
@@ -264,7 +270,9 @@ _VALUE_CODE = """\
     elif v{i} is None:
         append(_z{i})
     elif t is list and v{i} and all([type(x) is str for x in v{i}]):
-        extend((_l{i}, utf8(li_join([escape(string(x)) for x in v{i}])), _ul_end))
+        extend((_l{i}, utf8(li_join([{item} for x in v{i}])), _ul_end))
+    elif t is list and not v{i}:
+        append(_e{i})
     else:
         extend((_r{i}, utf8(cell(v{i}, _p{i}, depth)), b"</tr>"))
 """
@@ -278,7 +286,9 @@ _Shape = Callable[[dict[str, Any], list[bytes], int], None]
 # depth of the mapping holding it.
 _TYPED_LIST = """\
 if {x} and all([type(i) is str for i in {x}]):
-    {b} = {opening} + _list_open + utf8(li_join([escape(string(i)) for i in {x}])) + _ul_end
+    {b} = {opening} + _list_open + utf8(li_join([{item} for i in {x}])) + _ul_end
+elif not {x}:
+    {b} = {opening} + _empty_cell + _row_end
 else:
     {b} = {opening} + utf8(cell({x}, {where}, {depth})) + _row_end"""
 _TYPED_TABLE = """\
@@ -410,7 +420,12 @@ class _TypedPath:
                 if kind is list:
                     self.body.append(
                         _TYPED_LIST.format(
-                            x=name, b=part, opening=opening, where=where, depth=depth
+                            x=name,
+                            b=part,
+                            opening=opening,
+                            where=where,
+                            depth=depth,
+                            item=_LIST_ITEM.format(x="i"),
                         )
                     )
                 elif kind is dict:
@@ -578,6 +593,7 @@ class RecordRenderer:
             "_yes": utf8(self._yes),
             "_no": utf8(self._no),
             "_list_open": b'<td><ul><li dir="auto">',
+            "_empty_cell": utf8(f'<td class="empty">{self._empty}</td>'),
             "_table_open": b"<td><table><tbody>",
             "_row_end": b"</tr>",
             "_nothing": b"",
@@ -627,7 +643,9 @@ class RecordRenderer:
                 }
             )
             text = textwrap.indent(_TEXT_CODE.format(x=f"v{i}", b="b"), " " * 8)
-            code = _VALUE_CODE.format(i=i, text=text, integer=integer.format(x=f"v{i}"))
+            code = _VALUE_CODE.format(
+                i=i, text=text, integer=integer.format(x=f"v{i}"), item=_LIST_ITEM.format(x="x")
+            )
             lines.append(code.rstrip("\n"))
         source = "\n".join(lines) + "\n"
         exec(source, namespace)  # noqa: S102 - generated from positions only, see above
