@@ -131,6 +131,21 @@ def test_each_line_separator_is_escaped_alone(
     assert json.loads(encoded) == value
 
 
+def test_keys_that_are_not_text_take_orjson_too() -> None:
+    """Records with int, bool, None, UUID or enum keys are encoded by orjson, not the stdlib.
+
+    orjson is tried with text keys first (faster) and then with
+    OPT_NON_STR_KEYS; the stdlib spells 1e-7 as ``1e-07``, orjson as ``1e-7``.
+    """
+    pytest.importorskip("orjson")
+    record = {2: 1e-7, True: "x\u2028y", None: 2, uuid.UUID(int=1): 3, Colour.RED: 4, "a": 1e-7}
+    assert dumps_compact(record) == (
+        b'{"2":1e-7,"true":"x\\u2028y","null":2,'
+        b'"00000000-0000-0000-0000-000000000001":3,"red":4,"a":1e-7}'
+    )
+    assert stdlib_dumps({1: 1e-7}) == b'{"1":1e-07}'
+
+
 @pytest.mark.parametrize("dumps", [dumps_compact, stdlib_dumps], ids=["fast", "stdlib"])
 def test_large_integers_keep_every_digit(dumps: Callable[[Any], bytes]) -> None:
     """Integers beyond 2^53 (and beyond 64 bits) are written exactly, never as floats."""
