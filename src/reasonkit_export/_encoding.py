@@ -78,7 +78,7 @@ def _escape_line_breaks(encoded: bytes) -> bytes:
     and UTF-8 never has them as part of another character. Each lead byte is
     looked for first: a one-byte search is a ``memchr``, several times faster
     than a search for two or three bytes through text that has none of them
-    (about 1 us a record; this runs for every record).
+    (about 1 us a record of the benchmark's text).
     """
     if b"\xe2" in encoded:
         if _LS in encoded:

@@ -241,10 +241,12 @@ if 38 in {b} or 60 in {b} or 62 in {b} or 34 in {b} or 39 in {b} or 10 in {b} or
 # empty mapping, ``_y{i}``/``_f{i}``/``_z{i}`` its whole row for true, false
 # and None, ``_l{i}`` its opening for a list of strings, ``_r{i}`` its bare
 # row, ``_p{i}`` its path and ``_s{i}`` the compiled shapes of a mapping under
-# it; ``{text}`` is _TEXT_CODE for it and ``{integer}`` the expression of an
-# integer's digits. Text is encoded first, so the escape
-# tests are byte searches (an int operand: memchr); ``utf8`` is the spool's
-# encoding (lone surrogates become U+FFFD), and escaping commutes with it.
+# it; ``{text}`` is _TEXT_CODE for it, ``{integer}`` the expression of an
+# integer's digits and ``{item}`` _LIST_ITEM for a list item ``x``. Text is
+# encoded first, so the escape tests are byte searches (an int operand:
+# memchr); ``utf8`` is the spool's encoding (lone surrogates become U+FFFD),
+# and escaping commutes with it. ``_e{i}`` serves an empty list too: its cell
+# is the empty mapping's.
 _VALUE_CODE = """\
     t = type(v{i})
     if t is str:
@@ -283,7 +285,7 @@ _Shape = Callable[[dict[str, Any], list[bytes], int], None]
 # The code of a typed path's list and not-inlined mapping values (see
 # _TypedPath): ``{x}`` is the value, ``{b}`` the part it sets, ``{opening}``
 # its row's opening and ``{where}`` its path (constants), ``{depth}`` the
-# depth of the mapping holding it.
+# depth of the mapping holding it, ``{item}`` _LIST_ITEM for a list item ``i``.
 _TYPED_LIST = """\
 if {x} and all([type(i) is str for i in {x}]):
     {b} = {opening} + _list_open + utf8(li_join([{item} for i in {x}])) + _ul_end
