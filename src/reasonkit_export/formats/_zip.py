@@ -175,6 +175,11 @@ class _MemberWriter:
             self._taken += len(data)
             if self._taken > self._limit:
                 raise FileTooLarge(self._cap or self._limit, uncompressed=self._limit)
+        if not self._buffer and len(data) >= MEMBER_BLOCK:
+            # A whole block already (the JSON writer's): the same block as
+            # gathering it would give, without copying it twice.
+            self._background.write(data)
+            return len(data)
         self._buffer += data
         if len(self._buffer) >= MEMBER_BLOCK:
             self._pass_on()
