@@ -34,15 +34,6 @@ def measure(code: str, src: str, *arguments: object) -> dict[str, float]:
     return measured
 
 
-def arguments(description: str, *, records: int) -> argparse.Namespace:
-    """The command line every per-stage benchmark takes: records, rounds, versions."""
-    parser = argparse.ArgumentParser(description=description.partition("\n")[0])
-    parser.add_argument("--records", type=int, default=records)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--src", nargs="+", default=["src"], help="each version's src folder")
-    return parser.parse_args()
-
-
 def print_table(
     description: str,
     code: str,
@@ -51,8 +42,16 @@ def print_table(
     columns: list[str],
     cells: Callable[[dict[str, float]], list[float]],
 ) -> None:
-    """Measure ``code`` for every version on the command line and print one row each."""
-    args = arguments(description, records=records)
+    """Measure ``code`` for every version on the command line and print one row each.
+
+    The command line: ``--records``, ``--rounds`` and ``--src`` (each version's
+    ``src`` folder).
+    """
+    parser = argparse.ArgumentParser(description=description.partition("\n")[0])
+    parser.add_argument("--records", type=int, default=records)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--src", nargs="+", default=["src"], help="each version's src folder")
+    args = parser.parse_args()
     print("| version | " + " | ".join(columns) + " |")
     print("|---|" + "---:|" * len(columns))
     for src in args.src:

@@ -218,22 +218,27 @@ def _escape_bytes(data: bytes) -> bytes:
 
 _SMALL = tuple(str(n).encode() for n in range(1000))
 
-# The cell text of item ``{x}`` of a list of strings: dates and times formatted
-# for the reader (``string`` is called only for text that may be one), escaped.
-_LIST_ITEM = (
-    'escape(string({x}) if {x}[4:5] == "-" and (len({x}) == 10 or len({x}) >= 19) else {x})'
-)
+# Text ``{x}`` as the reader sees it: ``string`` (Presenter._string) formats an
+# ISO date or date-time and returns other text as it is, so it is called only
+# for text that may be one (a necessary condition, checked inline).
+_READABLE = 'string({x}) if {x}[4:5] == "-" and (len({x}) == 10 or len({x}) >= 19) else {x}'
+
+# The cell text of item ``{x}`` of a list of strings, escaped.
+_LIST_ITEM = "escape(" + _READABLE + ")"
 
 # The code turning text ``{x}`` into the UTF-8 ``{b}`` of its cell: dates and
 # times formatted for the reader, then escaped (both shape paths use it).
-_TEXT_CODE = """\
-{b} = string({x}) if {x}[4:5] == "-" and (len({x}) == 10 or len({x}) >= 19) else {x}
+_TEXT_CODE = (
+    "{b} = "
+    + _READABLE
+    + """
 try:
     {b} = {b}.encode()
 except UnicodeEncodeError:
     {b} = utf8({b})
 if 38 in {b} or 60 in {b} or 62 in {b} or 34 in {b} or 39 in {b} or 10 in {b} or 13 in {b}:
     {b} = escape_bytes({b})"""
+)
 
 # The code of one value of a compiled mapping shape (see RecordRenderer._compile),
 # writing UTF-8: ``{i}`` is the value's position; ``_o{i}`` its row opening for
